@@ -1,0 +1,407 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Topic is the Watermill topic every appended event is published to.
+const Topic = "events"
+
+// Expected stream versions with a special meaning.
+const (
+	// AnyVersion appends whatever the stream's current version is.
+	AnyVersion int64 = -1
+	// NoStream requires that the stream has no events yet.
+	NoStream int64 = 0
+)
+
+// ErrConflict is returned when the stream is not at the expected version.
+type ErrConflict struct {
+	Stream   string
+	Expected int64
+	Actual   int64
+}
+
+func (e *ErrConflict) Error() string {
+	return fmt.Sprintf("stream %s is at version %d, not the expected %d", e.Stream, e.Actual, e.Expected)
+}
+
+// ErrPartialRetry is returned when some but not all event ids of an append are
+// already recorded: a retry must repeat the same events, never add to them.
+var ErrPartialRetry = errors.New("some events of this append are already recorded and some are new")
+
+// ErrInvalid is wrapped by errors about malformed events.
+var ErrInvalid = errors.New("invalid event")
+
+// Store is the Postgres event log.
+type Store struct {
+	pool      *pgxpool.Pool
+	upcasters *Upcasters
+	now       func() time.Time
+	schema    wsql.DefaultPostgreSQLSchema
+	logger    watermill.LoggerAdapter
+
+	appended      *prometheus.CounterVec
+	appendSeconds prometheus.Histogram
+	sealed        prometheus.Counter
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithUpcasters makes reads upcast old schema versions with u.
+func WithUpcasters(u *Upcasters) Option { return func(s *Store) { s.upcasters = u } }
+
+// WithClock replaces the clock that stamps recorded_at (tests travel in time with it).
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// WithMetrics registers the store's metrics on reg.
+func WithMetrics(reg prometheus.Registerer) Option {
+	return func(s *Store) {
+		reg.MustRegister(s.appended, s.appendSeconds, s.sealed)
+	}
+}
+
+// NewStore returns a store over pool, which must act as the writer role.
+func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
+	s := &Store{
+		pool:      pool,
+		upcasters: NewUpcasters(),
+		now:       time.Now,
+		logger:    watermill.NopLogger{},
+		appended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keytask_events_appended_total",
+			Help: "Events appended to the log, by event type.",
+		}, []string{"type"}),
+		appendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "keytask_event_append_duration_seconds",
+			Help:    "Time to append one batch of events, from begin to commit.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		sealed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keytask_events_sealed_total",
+			Help: "Events linked into the hash chain.",
+		}),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Pool returns the pool the store writes with.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Upcasters returns the store's upcaster registry.
+func (s *Store) Upcasters() *Upcasters { return s.upcasters }
+
+// Append records evs at the end of stream, atomically, if the stream is at
+// expected (AnyVersion skips the check) and publishes them to Watermill in the same
+// transaction. Appending ids that are all already recorded writes nothing and
+// returns where they were recorded. Errors: *ErrConflict, ErrPartialRetry, ErrInvalid.
+func (s *Store) Append(ctx context.Context, stream string, expected int64, evs ...NewEvent) ([]Recorded, error) {
+	if err := validate(stream, evs); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	// A unique violation means a concurrent append won a race: the re-check then
+	// sees either our own retry (idempotent) or a real conflict.
+	for attempt := 0; ; attempt++ {
+		rec, fresh, err := s.append(ctx, stream, expected, evs)
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "23505" && attempt < 5 {
+				continue
+			}
+			return nil, fmt.Errorf("append to %s: %w", stream, err)
+		}
+		if fresh {
+			s.appendSeconds.Observe(time.Since(start).Seconds())
+			for _, e := range evs {
+				s.appended.WithLabelValues(e.Type).Inc()
+			}
+		}
+		return rec, nil
+	}
+}
+
+func validate(stream string, evs []NewEvent) error {
+	if stream == "" {
+		return fmt.Errorf("%w: empty stream id", ErrInvalid)
+	}
+	if len(evs) == 0 {
+		return fmt.Errorf("%w: nothing to append to %s", ErrInvalid, stream)
+	}
+	seen := make(map[uuid.UUID]bool, len(evs))
+	for i, e := range evs {
+		switch {
+		case e.ID == uuid.Nil:
+			return fmt.Errorf("%w: event %d of %s has no id", ErrInvalid, i, stream)
+		case seen[e.ID]:
+			return fmt.Errorf("%w: event id %s repeated in one append", ErrInvalid, e.ID)
+		case e.Type == "":
+			return fmt.Errorf("%w: event %d of %s has no type", ErrInvalid, i, stream)
+		case e.SchemaVersion < 0:
+			return fmt.Errorf("%w: event %d of %s has schema version %d", ErrInvalid, i, stream, e.SchemaVersion)
+		case len(e.Data) > 0 && !json.Valid(e.Data):
+			return fmt.Errorf("%w: event %d of %s: data is not JSON", ErrInvalid, i, stream)
+		}
+		seen[e.ID] = true
+	}
+	return nil
+}
+
+// append runs one attempt. fresh reports whether events were written.
+func (s *Store) append(ctx context.Context, stream string, expected int64, evs []NewEvent) (rec []Recorded, fresh bool, err error) {
+	ids := make([]uuid.UUID, len(evs))
+	for i, e := range evs {
+		ids[i] = e.ID
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
+
+	// One round trip answers both questions: where is the stream, and which of
+	// these ids are already recorded (and where).
+	rows, err := tx.Query(ctx, `
+		SELECT NULL::uuid, $1::text, coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1
+		UNION ALL
+		SELECT id, stream_id, stream_version FROM events WHERE id = ANY($2)`, stream, ids)
+	if err != nil {
+		return nil, false, err
+	}
+	var current int64
+	known := map[uuid.UUID]Recorded{}
+	var otherStream string
+	for rows.Next() {
+		var id *uuid.UUID
+		var sid string
+		var v int64
+		if err := rows.Scan(&id, &sid, &v); err != nil {
+			rows.Close()
+			return nil, false, err
+		}
+		if id == nil {
+			current = v
+			continue
+		}
+		if sid != stream {
+			otherStream = sid
+		}
+		known[*id] = Recorded{ID: *id, StreamVersion: v}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	if len(known) > 0 {
+		if len(known) < len(evs) {
+			return nil, false, ErrPartialRetry
+		}
+		if otherStream != "" {
+			return nil, false, fmt.Errorf("%w: event ids already recorded in stream %s", ErrPartialRetry, otherStream)
+		}
+		out := make([]Recorded, len(evs))
+		for i, e := range evs {
+			out[i] = known[e.ID]
+		}
+		return out, false, nil
+	}
+	if expected != AnyVersion && expected != current {
+		return nil, false, &ErrConflict{Stream: stream, Expected: expected, Actual: current}
+	}
+
+	now := s.now().UTC().Truncate(time.Microsecond)
+	var (
+		versions = make([]int64, len(evs))
+		types    = make([]string, len(evs))
+		schemas  = make([]int32, len(evs))
+		datas    = make([]string, len(evs))
+		metas    = make([]string, len(evs))
+	)
+	rec = make([]Recorded, len(evs))
+	for i, e := range evs {
+		versions[i] = current + int64(i) + 1
+		types[i] = e.Type
+		schemas[i] = int32(max(e.SchemaVersion, 1))
+		datas[i] = string(e.Data)
+		if len(e.Data) == 0 {
+			datas[i] = "{}"
+		}
+		mb, err := json.Marshal(e.Metadata)
+		if err != nil {
+			return nil, false, err
+		}
+		metas[i] = string(mb)
+		rec[i] = Recorded{ID: e.ID, StreamVersion: versions[i]}
+	}
+	rows, err = tx.Query(ctx, `
+		INSERT INTO events (id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at)
+		SELECT id, $2, v, t, sv, d, m, $8
+		FROM unnest($1::uuid[], $3::bigint[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[]) AS u(id, v, t, sv, d, m)
+		RETURNING id, seq, tx_id::text, data::text`,
+		ids, stream, versions, types, schemas, datas, metas, now)
+	if err != nil {
+		return nil, false, err
+	}
+	byID := map[uuid.UUID]int{}
+	for i, e := range evs {
+		byID[e.ID] = i
+	}
+	msgs := make([]*message.Message, len(evs))
+	for rows.Next() {
+		var id uuid.UUID
+		var seq int64
+		var txText, dataText string
+		if err := rows.Scan(&id, &seq, &txText, &dataText); err != nil {
+			rows.Close()
+			return nil, false, err
+		}
+		txID, err := strconv.ParseUint(txText, 10, 64)
+		if err != nil {
+			rows.Close()
+			return nil, false, err
+		}
+		i := byID[id]
+		e := evs[i]
+		ev := Event{
+			ID: id, StreamID: stream, StreamVersion: versions[i], Type: e.Type,
+			SchemaVersion: int(schemas[i]), Data: json.RawMessage(dataText), Metadata: e.Metadata,
+			RecordedAt: now, Order: Order{TxID: txID, Seq: seq},
+		}
+		payload, err := json.Marshal(ev)
+		if err != nil {
+			rows.Close()
+			return nil, false, err
+		}
+		m := message.NewMessage(id.String(), payload)
+		m.Metadata.Set("type", e.Type)
+		m.Metadata.Set("stream_id", stream)
+		m.SetContext(ctx)
+		msgs[i] = m
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	pub, err := wsql.NewPublisher(wsql.TxFromPgx(tx), wsql.PublisherConfig{SchemaAdapter: s.schema}, s.logger)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := pub.Publish(Topic, msgs...); err != nil {
+		return nil, false, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, false, err
+	}
+	return rec, true, nil
+}
+
+// StreamVersion returns the current version of stream (0 when it has no events).
+func (s *Store) StreamVersion(ctx context.Context, stream string) (int64, error) {
+	var v int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1`, stream).Scan(&v)
+	return v, err
+}
+
+// ReadOptions limits a stream read. Zero values mean no limit.
+type ReadOptions struct {
+	UpToVersion int64     // last version to include
+	UpToTime    time.Time // include events recorded at or before this instant
+}
+
+const eventColumns = `e.id, e.stream_id, e.stream_version, coalesce(c.position, 0), e.type, e.schema_version,
+	e.data::text, e.metadata::text, e.recorded_at, e.tx_id::text, e.seq`
+
+// ReadStream returns the events of stream in version order, upcast to their
+// current schema.
+func (s *Store) ReadStream(ctx context.Context, stream string, o ReadOptions) ([]Event, error) {
+	q := `SELECT ` + eventColumns + ` FROM events e LEFT JOIN event_chain c ON c.event_id = e.id
+		WHERE e.stream_id = $1 AND ($2 = 0 OR e.stream_version <= $2) AND ($3::timestamptz IS NULL OR e.recorded_at <= $3)
+		ORDER BY e.stream_version`
+	var upTo *time.Time
+	if !o.UpToTime.IsZero() {
+		upTo = &o.UpToTime
+	}
+	rows, err := s.pool.Query(ctx, q, stream, o.UpToVersion, upTo)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", stream, err)
+	}
+	evs, err := s.collect(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", stream, err)
+	}
+	return evs, nil
+}
+
+// ReadAll returns up to limit sealed events after global position, in position
+// order. It never passes an event that is not yet sealed, and the sealer never
+// seals past a transaction that is still open, so a reader that resumes from the
+// last position it saw misses nothing.
+func (s *Store) ReadAll(ctx context.Context, after int64, limit int) ([]Event, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM event_chain c JOIN events e ON e.id = c.event_id
+		WHERE c.position > $1 ORDER BY c.position LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read all after %d: %w", after, err)
+	}
+	evs, err := s.collect(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read all after %d: %w", after, err)
+	}
+	return evs, nil
+}
+
+// ReadCommitted returns up to limit events in commit-safe order after the given
+// order key, sealed or not, never passing a transaction that is still open. Rebuilds
+// and tests use it to see exactly what the projector will be delivered.
+func (s *Store) ReadCommitted(ctx context.Context, after Order, limit int) ([]Event, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events e LEFT JOIN event_chain c ON c.event_id = e.id
+		WHERE (e.tx_id, e.seq) > ($1::text::xid8, $2) AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+		ORDER BY e.tx_id, e.seq LIMIT $3`, strconv.FormatUint(after.TxID, 10), after.Seq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read committed: %w", err)
+	}
+	return s.collect(rows)
+}
+
+func (s *Store) collect(rows pgx.Rows) ([]Event, error) {
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var data, meta, txText string
+		if err := rows.Scan(&e.ID, &e.StreamID, &e.StreamVersion, &e.Position, &e.Type, &e.SchemaVersion,
+			&data, &meta, &e.RecordedAt, &txText, &e.Order.Seq); err != nil {
+			return nil, err
+		}
+		e.Data = json.RawMessage(data)
+		if err := json.Unmarshal([]byte(meta), &e.Metadata); err != nil {
+			return nil, fmt.Errorf("event %s metadata: %w", e.ID, err)
+		}
+		txID, err := strconv.ParseUint(txText, 10, 64)
+		if err != nil {
+			return nil, err
+		}
+		e.Order.TxID = txID
+		e.RecordedAt = e.RecordedAt.UTC()
+		if err := s.upcasters.Upcast(&e); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
