@@ -8,9 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -52,8 +49,6 @@ type Store struct {
 	pool      *pgxpool.Pool
 	upcasters *Upcasters
 	now       func() time.Time
-	schema    wsql.DefaultPostgreSQLSchema
-	logger    watermill.LoggerAdapter
 
 	appended      *prometheus.CounterVec
 	appendSeconds prometheus.Histogram
@@ -82,7 +77,6 @@ func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
 		pool:      pool,
 		upcasters: NewUpcasters(),
 		now:       time.Now,
-		logger:    watermill.NopLogger{},
 		appended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "keytask_events_appended_total",
 			Help: "Events appended to the log, by event type.",
@@ -165,27 +159,96 @@ func validate(stream string, evs []NewEvent) error {
 	return nil
 }
 
+// appendSQL appends the events and publishes them in one statement, so an append
+// costs one round trip and one commit. It writes nothing unless none of the ids is
+// known and the stream is at the expected version; the caller then finds out which
+// of the two failed. The message rows follow watermill-sql's default Postgres layout
+// (see DefaultPostgreSQLSchema.InsertQuery): the payload is the Event as JSON, in the
+// same transaction, so the log and the topic cannot diverge. The payload is only a
+// Notice (the event's id and order): carrying the data twice would double the
+// write-ahead log of every append, and a consumer loads the event by id (Get).
+const appendSQL = `
+WITH cur AS (
+	SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $2
+), known AS (
+	SELECT count(*) AS n FROM events WHERE id = ANY($1)
+), ins AS (
+	INSERT INTO events (id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at)
+	SELECT u.id, $2, cur.v + u.ord, u.t, u.sv, u.d, u.m, $7
+	FROM unnest($1::uuid[], $3::text[], $4::int[], $5::jsonb[], $6::jsonb[]) WITH ORDINALITY AS u(id, t, sv, d, m, ord), cur, known
+	WHERE known.n = 0 AND ($8::bigint = -1 OR cur.v = $8::bigint)
+	ORDER BY u.ord
+	RETURNING id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at, tx_id, seq
+), pub AS (
+	INSERT INTO watermill_events (uuid, payload, metadata, transaction_id)
+	SELECT ins.id::text,
+		json_build_object('id', ins.id, 'order', json_build_object('tx_id', ins.tx_id::text::numeric, 'seq', ins.seq)),
+		json_build_object('type', ins.type, 'stream_id', ins.stream_id),
+		pg_current_xact_id()
+	FROM ins ORDER BY ins.seq
+)
+SELECT id, stream_version FROM ins ORDER BY stream_version`
+
 // append runs one attempt. fresh reports whether events were written.
 func (s *Store) append(ctx context.Context, stream string, expected int64, evs []NewEvent) (rec []Recorded, fresh bool, err error) {
+	var (
+		ids     = make([]uuid.UUID, len(evs))
+		types   = make([]string, len(evs))
+		schemas = make([]int32, len(evs))
+		datas   = make([]string, len(evs))
+		metas   = make([]string, len(evs))
+	)
+	for i, e := range evs {
+		ids[i] = e.ID
+		types[i] = e.Type
+		schemas[i] = int32(max(e.SchemaVersion, 1))
+		datas[i] = string(e.Data)
+		if len(e.Data) == 0 {
+			datas[i] = "{}"
+		}
+		mb, err := json.Marshal(e.Metadata)
+		if err != nil {
+			return nil, false, err
+		}
+		metas[i] = string(mb)
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	rows, err := s.pool.Query(ctx, appendSQL, ids, stream, types, schemas, datas, metas, now, expected)
+	if err != nil {
+		return nil, false, err
+	}
+	for rows.Next() {
+		var r Recorded
+		if err := rows.Scan(&r.ID, &r.StreamVersion); err != nil {
+			rows.Close()
+			return nil, false, err
+		}
+		rec = append(rec, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	if len(rec) == len(evs) {
+		return rec, true, nil
+	}
+	return s.refused(ctx, stream, expected, evs)
+}
+
+// refused explains an append that wrote nothing: a retry of recorded events (and
+// where they are), a mix of recorded and new ids, or a version conflict.
+func (s *Store) refused(ctx context.Context, stream string, expected int64, evs []NewEvent) ([]Recorded, bool, error) {
 	ids := make([]uuid.UUID, len(evs))
 	for i, e := range evs {
 		ids[i] = e.ID
 	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
-
-	// One round trip answers both questions: where is the stream, and which of
-	// these ids are already recorded (and where).
-	rows, err := tx.Query(ctx, `
+	rows, err := s.pool.Query(ctx, `
 		SELECT NULL::uuid, $1::text, coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1
 		UNION ALL
 		SELECT id, stream_id, stream_version FROM events WHERE id = ANY($2)`, stream, ids)
 	if err != nil {
 		return nil, false, err
 	}
+	defer rows.Close()
 	var current int64
 	known := map[uuid.UUID]Recorded{}
 	var otherStream string
@@ -194,7 +257,6 @@ func (s *Store) append(ctx context.Context, stream string, expected int64, evs [
 		var sid string
 		var v int64
 		if err := rows.Scan(&id, &sid, &v); err != nil {
-			rows.Close()
 			return nil, false, err
 		}
 		if id == nil {
@@ -209,106 +271,48 @@ func (s *Store) append(ctx context.Context, stream string, expected int64, evs [
 	if err := rows.Err(); err != nil {
 		return nil, false, err
 	}
-	if len(known) > 0 {
-		if len(known) < len(evs) {
-			return nil, false, ErrPartialRetry
-		}
-		if otherStream != "" {
-			return nil, false, fmt.Errorf("%w: event ids already recorded in stream %s", ErrPartialRetry, otherStream)
-		}
+	switch {
+	case len(known) > 0 && len(known) < len(evs):
+		return nil, false, ErrPartialRetry
+	case len(known) > 0 && otherStream != "":
+		return nil, false, fmt.Errorf("%w: event ids already recorded in stream %s", ErrPartialRetry, otherStream)
+	case len(known) > 0:
 		out := make([]Recorded, len(evs))
 		for i, e := range evs {
 			out[i] = known[e.ID]
 		}
 		return out, false, nil
-	}
-	if expected != AnyVersion && expected != current {
+	case expected != AnyVersion && expected != current:
 		return nil, false, &ErrConflict{Stream: stream, Expected: expected, Actual: current}
 	}
+	// Neither: the stream moved between the two reads. Report it as a unique
+	// violation would be, so Append tries again.
+	return nil, false, &pgconn.PgError{Code: "23505", Message: "stream changed during append"}
+}
 
-	now := s.now().UTC().Truncate(time.Microsecond)
-	var (
-		versions = make([]int64, len(evs))
-		types    = make([]string, len(evs))
-		schemas  = make([]int32, len(evs))
-		datas    = make([]string, len(evs))
-		metas    = make([]string, len(evs))
-	)
-	rec = make([]Recorded, len(evs))
-	for i, e := range evs {
-		versions[i] = current + int64(i) + 1
-		types[i] = e.Type
-		schemas[i] = int32(max(e.SchemaVersion, 1))
-		datas[i] = string(e.Data)
-		if len(e.Data) == 0 {
-			datas[i] = "{}"
-		}
-		mb, err := json.Marshal(e.Metadata)
-		if err != nil {
-			return nil, false, err
-		}
-		metas[i] = string(mb)
-		rec[i] = Recorded{ID: e.ID, StreamVersion: versions[i]}
-	}
-	rows, err = tx.Query(ctx, `
-		INSERT INTO events (id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at)
-		SELECT id, $2, v, t, sv, d, m, $8
-		FROM unnest($1::uuid[], $3::bigint[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[]) AS u(id, v, t, sv, d, m)
-		RETURNING id, seq, tx_id::text, data::text`,
-		ids, stream, versions, types, schemas, datas, metas, now)
+// Notice is the payload of the Watermill message published for each event.
+type Notice struct {
+	ID    uuid.UUID `json:"id"`
+	Order Order     `json:"order"`
+}
+
+// ErrNotFound is returned by Get for an unknown event id.
+var ErrNotFound = errors.New("event not found")
+
+// Get returns one event by id, upcast, read through q (a pool or a transaction).
+func (s *Store) Get(ctx context.Context, q Querier, id uuid.UUID) (Event, error) {
+	rows, err := q.Query(ctx, `SELECT `+eventColumns+` FROM events e LEFT JOIN event_chain c ON c.event_id = e.id WHERE e.id = $1`, id)
 	if err != nil {
-		return nil, false, err
+		return Event{}, fmt.Errorf("get event %s: %w", id, err)
 	}
-	byID := map[uuid.UUID]int{}
-	for i, e := range evs {
-		byID[e.ID] = i
-	}
-	msgs := make([]*message.Message, len(evs))
-	for rows.Next() {
-		var id uuid.UUID
-		var seq int64
-		var txText, dataText string
-		if err := rows.Scan(&id, &seq, &txText, &dataText); err != nil {
-			rows.Close()
-			return nil, false, err
-		}
-		txID, err := strconv.ParseUint(txText, 10, 64)
-		if err != nil {
-			rows.Close()
-			return nil, false, err
-		}
-		i := byID[id]
-		e := evs[i]
-		ev := Event{
-			ID: id, StreamID: stream, StreamVersion: versions[i], Type: e.Type,
-			SchemaVersion: int(schemas[i]), Data: json.RawMessage(dataText), Metadata: e.Metadata,
-			RecordedAt: now, Order: Order{TxID: txID, Seq: seq},
-		}
-		payload, err := json.Marshal(ev)
-		if err != nil {
-			rows.Close()
-			return nil, false, err
-		}
-		m := message.NewMessage(id.String(), payload)
-		m.Metadata.Set("type", e.Type)
-		m.Metadata.Set("stream_id", stream)
-		m.SetContext(ctx)
-		msgs[i] = m
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, err
-	}
-	pub, err := wsql.NewPublisher(wsql.TxFromPgx(tx), wsql.PublisherConfig{SchemaAdapter: s.schema}, s.logger)
+	evs, err := s.collect(rows)
 	if err != nil {
-		return nil, false, err
+		return Event{}, fmt.Errorf("get event %s: %w", id, err)
 	}
-	if err := pub.Publish(Topic, msgs...); err != nil {
-		return nil, false, err
+	if len(evs) == 0 {
+		return Event{}, fmt.Errorf("get event %s: %w", id, ErrNotFound)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, false, err
-	}
-	return rec, true, nil
+	return evs[0], nil
 }
 
 // StreamVersion returns the current version of stream (0 when it has no events).

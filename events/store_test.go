@@ -67,6 +67,30 @@ func TestAppendAndRead(t *testing.T) {
 	if n != 2 {
 		t.Fatalf("%d messages published with their events, want 2", n)
 	}
+	// Each message names its event and its commit order, in that order.
+	rows, err := d.Owner.Query(ctx, `SELECT payload::text FROM watermill_events ORDER BY transaction_id, "offset"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notices []events.Notice
+	for rows.Next() {
+		var p string
+		rows.Scan(&p)
+		var nt events.Notice
+		if err := json.Unmarshal([]byte(p), &nt); err != nil {
+			t.Fatal(err)
+		}
+		notices = append(notices, nt)
+	}
+	for i, nt := range notices {
+		e, err := s.Get(ctx, d.Pool, nt.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Order != nt.Order || e.StreamVersion != int64(i+1) {
+			t.Fatalf("message %d: notice %+v, event order %+v version %d", i, nt, e.Order, e.StreamVersion)
+		}
+	}
 }
 
 func TestReadStreamLimits(t *testing.T) {
