@@ -1,0 +1,75 @@
+// Package config reads keytask's configuration from the environment. Every
+// setting has a default that works on a developer's machine.
+package config
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// Config is keytask's runtime configuration.
+type Config struct {
+	// DatabaseURL is the Postgres database keytask keeps its log and read models in.
+	DatabaseURL string
+	// DatabaseURLSet reports whether KEYTASK_DATABASE_URL was given; when it was
+	// not, `keytask dev` may start a private Postgres cluster.
+	DatabaseURLSet bool
+	// TemporalAddress is an external Temporal frontend; empty means `keytask dev`
+	// runs an embedded server.
+	TemporalAddress string
+	// TemporalNamespace is the namespace keytask's workflows run in.
+	TemporalNamespace string
+	// HTTPAddr is where the web pages, API, health checks and metrics listen.
+	HTTPAddr string
+	// DataDir holds the embedded Temporal server's database, a private Postgres
+	// cluster when one is started, and the first administrator's token.
+	DataDir string
+	// TemporalUIAddr is where `keytask dev` serves the Temporal Web UI.
+	TemporalUIAddr string
+}
+
+// Setting documents one environment variable.
+type Setting struct {
+	Env, Default, Meaning string
+}
+
+// Settings lists every environment variable keytask reads, for --help and the README.
+var Settings = []Setting{
+	{"KEYTASK_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/keytask?sslmode=disable", "Postgres database (created by `dev` if missing)"},
+	{"KEYTASK_TEMPORAL_ADDRESS", "(empty: `dev` embeds a server; other commands use 127.0.0.1:7233)", "external Temporal frontend host:port"},
+	{"KEYTASK_TEMPORAL_NAMESPACE", "default", "Temporal namespace"},
+	{"KEYTASK_HTTP_ADDR", "127.0.0.1:8080", "HTTP listen address (pages, API, /healthz, /readyz, /metrics)"},
+	{"KEYTASK_DATA_DIR", ".keytask", "data directory (embedded Temporal's SQLite file, private Postgres, admin token)"},
+	{"KEYTASK_TEMPORAL_UI_ADDR", "127.0.0.1:8233", "where `dev` serves the Temporal Web UI"},
+}
+
+func env(name, def string) (string, bool) {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v, true
+	}
+	return def, false
+}
+
+// FromEnv reads the configuration from the environment.
+func FromEnv() Config {
+	var c Config
+	c.DatabaseURL, c.DatabaseURLSet = env("KEYTASK_DATABASE_URL", Settings[0].Default)
+	c.TemporalAddress, _ = env("KEYTASK_TEMPORAL_ADDRESS", "")
+	c.TemporalNamespace, _ = env("KEYTASK_TEMPORAL_NAMESPACE", "default")
+	c.HTTPAddr, _ = env("KEYTASK_HTTP_ADDR", "127.0.0.1:8080")
+	dir, _ := env("KEYTASK_DATA_DIR", ".keytask")
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	c.DataDir = dir
+	c.TemporalUIAddr, _ = env("KEYTASK_TEMPORAL_UI_ADDR", "127.0.0.1:8233")
+	return c
+}
+
+// TemporalOrDefault is the frontend address for commands that do not embed a server.
+func (c Config) TemporalOrDefault() string {
+	if c.TemporalAddress != "" {
+		return c.TemporalAddress
+	}
+	return "127.0.0.1:7233"
+}

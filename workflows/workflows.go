@@ -1,0 +1,81 @@
+// Package workflows holds keytask's Temporal workflows. They decide when things
+// happen — stages, deadlines, reminders, who may act now — and never touch the
+// database or the network themselves: every effect is an activity.
+package workflows
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"keytask/activities"
+	"keytask/events"
+)
+
+// Search attributes keytask's workflows set, so staff can find them in the
+// Temporal UI. They are registered on the namespace at start: an unregistered
+// attribute leaves workflow tasks failing forever.
+var (
+	StageKey    = temporal.NewSearchAttributeKeyKeyword("KeytaskStage")
+	TaskItemKey = temporal.NewSearchAttributeKeyKeyword("KeytaskTaskItem")
+	BatchKey    = temporal.NewSearchAttributeKeyKeyword("KeytaskBatch")
+	ProvinceKey = temporal.NewSearchAttributeKeyKeyword("KeytaskProvince")
+	YearKey     = temporal.NewSearchAttributeKeyInt64("KeytaskYear")
+)
+
+// SearchAttributes lists the custom search attributes with their types.
+func SearchAttributes() map[string]enumspb.IndexedValueType {
+	return map[string]enumspb.IndexedValueType{
+		StageKey.GetName():    enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		TaskItemKey.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		BatchKey.GetName():    enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		ProvinceKey.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		YearKey.GetName():     enumspb.INDEXED_VALUE_TYPE_INT,
+	}
+}
+
+// Register registers every workflow and activity on a worker: the one place
+// that lists them.
+func Register(r worker.Registry, a *activities.Activities) {
+	r.RegisterActivity(a)
+}
+
+// EventID derives an event id from the workflow's id and a step name that is
+// unique within the workflow. Replays and activity retries derive the same id,
+// which is what makes the append idempotent.
+func EventID(ctx workflow.Context, step string) string {
+	return events.DeriveID("workflow", workflow.GetInfo(ctx).WorkflowExecution.ID, step).String()
+}
+
+// NewEventSpec builds an event for AppendEvents with its id derived from step.
+func NewEventSpec(ctx workflow.Context, step, typ string, data any, md events.Metadata) (activities.EventSpec, error) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return activities.EventSpec{}, fmt.Errorf("event %s: %w", typ, err)
+	}
+	md.WorkflowID = workflow.GetInfo(ctx).WorkflowExecution.ID
+	return activities.EventSpec{ID: EventID(ctx, step), Type: typ, SchemaVersion: 1, Data: b, Metadata: md}, nil
+}
+
+// AppendEvents appends through the Append activity with retries; a version
+// conflict is not retried and comes back as an application error.
+func AppendEvents(ctx workflow.Context, stream string, expected int64, evs ...activities.EventSpec) (activities.AppendResult, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        200 * time.Millisecond,
+			BackoffCoefficient:     2,
+			MaximumInterval:        10 * time.Second,
+			NonRetryableErrorTypes: []string{activities.ConflictErrorType},
+		},
+	})
+	var a *activities.Activities
+	var res activities.AppendResult
+	err := workflow.ExecuteActivity(ctx, a.Append, activities.AppendRequest{Stream: stream, Expected: expected, Events: evs}).Get(ctx, &res)
+	return res, err
+}
