@@ -1,0 +1,196 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"keytask/events"
+)
+
+// setupLock serialises schema setup across processes: two CREATE TABLE IF NOT
+// EXISTS racing on the same name fail with a unique violation in pg_type.
+// (events uses 7_462_011 and 7_462_012.)
+const setupLock = 7_462_013
+
+// The checkpoint table is created by the writer role, like every read model, so
+// the application needs no migration to add a projection.
+const checkpointsDDL = `CREATE TABLE IF NOT EXISTS projection_checkpoints (
+	name             text PRIMARY KEY,
+	tx_id            xid8        NOT NULL DEFAULT '0',
+	seq              bigint      NOT NULL DEFAULT 0,
+	events           bigint      NOT NULL DEFAULT 0,
+	last_recorded_at timestamptz,
+	updated_at       timestamptz NOT NULL DEFAULT now()
+)`
+
+// ErrNoCheckpoint is returned when a projection is used before Setup created its
+// checkpoint.
+var ErrNoCheckpoint = errors.New("projection has no checkpoint (run Setup first)")
+
+// Checkpoint is how far a projection has moved through the log, in commit order.
+type Checkpoint struct {
+	Name           string
+	Order          events.Order // the last event applied (or skipped as poison)
+	Events         int64        // events applied since the last rebuild (or since the start)
+	LastRecordedAt time.Time    // recorded_at of the last applied event; zero if none
+	UpdatedAt      time.Time
+}
+
+// Setup creates the checkpoint table, the poison topic's table and the tables of
+// every projection, and gives each projection a checkpoint at the start of the
+// log if it has none. It is idempotent and safe to run from several processes.
+func Setup(ctx context.Context, pool *pgxpool.Pool, ps ...Projection) error {
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, setupLock); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, checkpointsDDL); err != nil {
+			return fmt.Errorf("create projection_checkpoints: %w", err)
+		}
+		// The poison table exists from the start so that operators can always
+		// query it, not only after the first poisoned event.
+		qs, err := wsql.DefaultPostgreSQLSchema{}.SchemaInitializingQueries(wsql.SchemaInitializingQueriesParams{Topic: PoisonTopic})
+		if err != nil {
+			return err
+		}
+		for _, q := range qs {
+			if _, err := tx.Exec(ctx, q.Query, q.Args...); err != nil {
+				return fmt.Errorf("create poison table: %w", err)
+			}
+		}
+		for _, p := range ps {
+			if err := p.Setup(ctx, tx); err != nil {
+				return fmt.Errorf("set up projection %s: %w", p.Name(), err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING`, p.Name()); err != nil {
+				return fmt.Errorf("create checkpoint of %s: %w", p.Name(), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("projections setup: %w", err)
+	}
+	return nil
+}
+
+// lockCheckpoint reads a projection's checkpoint and locks it until tx ends, so
+// that one event, or one rebuild, is applied at a time.
+func lockCheckpoint(ctx context.Context, tx pgx.Tx, name string) (events.Order, error) {
+	var o events.Order
+	var txText string
+	err := tx.QueryRow(ctx, `SELECT tx_id::text, seq FROM projection_checkpoints WHERE name = $1 FOR UPDATE`, name).
+		Scan(&txText, &o.Seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return o, fmt.Errorf("%s: %w", name, ErrNoCheckpoint)
+	}
+	if err != nil {
+		return o, fmt.Errorf("read checkpoint of %s: %w", name, err)
+	}
+	o.TxID, err = strconv.ParseUint(txText, 10, 64)
+	return o, err
+}
+
+// applyEvent loads the event a notice announces and applies it to p, moving p's
+// checkpoint to it, in one transaction. An event whose order is not after the
+// checkpoint was applied before (a redelivery) and is skipped without even being
+// loaded: applied is false. The error of a failed commit is returned, so the
+// message is retried rather than acknowledged.
+func applyEvent(ctx context.Context, pool *pgxpool.Pool, store *events.Store, p Projection, n events.Notice) (applied bool, err error) {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after commit
+	cp, err := lockCheckpoint(ctx, tx, p.Name())
+	if err != nil {
+		return false, err
+	}
+	if !n.Order.After(cp) {
+		return false, nil
+	}
+	e, err := store.Get(ctx, tx, n.ID)
+	if err != nil {
+		return false, err
+	}
+	if e.Order != n.Order {
+		// The checkpoint is only sound if messages and events agree on order.
+		return false, fmt.Errorf("event %s is at order %v, its message says %v", e.ID, e.Order, n.Order)
+	}
+	if err := p.Apply(ctx, tx, e); err != nil {
+		return false, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints
+		SET tx_id = $2::text::xid8, seq = $3, events = events + 1, last_recorded_at = $4, updated_at = now()
+		WHERE name = $1`, p.Name(), strconv.FormatUint(e.Order.TxID, 10), e.Order.Seq, e.RecordedAt); err != nil {
+		return false, fmt.Errorf("advance checkpoint of %s: %w", p.Name(), err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, fmt.Errorf("commit %s: %w", p.Name(), err)
+	}
+	return true, nil
+}
+
+// skipPast moves a checkpoint past an event without applying it. The projector
+// does this for a poisoned event, which Watermill acknowledges after parking it
+// in the poison topic: the checkpoint then says truthfully how far the live model
+// has got, and WaitCaughtUp does not wait for an event that will never come back.
+func skipPast(ctx context.Context, pool *pgxpool.Pool, name string, o events.Order) error {
+	_, err := pool.Exec(ctx, `UPDATE projection_checkpoints SET tx_id = $2::text::xid8, seq = $3, updated_at = now()
+		WHERE name = $1 AND (tx_id, seq) < ($2::text::xid8, $3)`, name, strconv.FormatUint(o.TxID, 10), o.Seq)
+	if err != nil {
+		return fmt.Errorf("skip checkpoint of %s past poisoned event: %w", name, err)
+	}
+	return nil
+}
+
+// Status is a projection's checkpoint and how far it is behind the log.
+type Status struct {
+	Checkpoint
+	LagEvents       int64     // committed events after the checkpoint
+	OldestUnapplied time.Time // recorded_at of the oldest of them; zero when caught up
+}
+
+// ReadStatus returns the status of the named projections (all that have a
+// checkpoint if names is empty), ordered by name.
+func ReadStatus(ctx context.Context, q Querier, names ...string) ([]Status, error) {
+	if names == nil {
+		names = []string{} // pgx sends a nil slice as NULL, which matches nothing
+	}
+	rows, err := q.Query(ctx, `SELECT c.name, c.tx_id::text, c.seq, c.events, c.last_recorded_at, c.updated_at, l.n, l.oldest
+		FROM projection_checkpoints c
+		CROSS JOIN LATERAL (SELECT count(*), min(e.recorded_at) FROM events e WHERE (e.tx_id, e.seq) > (c.tx_id, c.seq)) AS l(n, oldest)
+		WHERE cardinality($1::text[]) = 0 OR c.name = ANY($1)
+		ORDER BY c.name`, names)
+	if err != nil {
+		return nil, fmt.Errorf("read projection status: %w", err)
+	}
+	defer rows.Close()
+	var out []Status
+	for rows.Next() {
+		var s Status
+		var txText string
+		var last, oldest *time.Time
+		if err := rows.Scan(&s.Name, &txText, &s.Order.Seq, &s.Events, &last, &s.UpdatedAt, &s.LagEvents, &oldest); err != nil {
+			return nil, fmt.Errorf("read projection status: %w", err)
+		}
+		if s.Order.TxID, err = strconv.ParseUint(txText, 10, 64); err != nil {
+			return nil, err
+		}
+		if last != nil {
+			s.LastRecordedAt = *last
+		}
+		if oldest != nil {
+			s.OldestUnapplied = *oldest
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
