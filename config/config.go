@@ -26,6 +26,8 @@ type Config struct {
 	DataDir string
 	// TemporalUIAddr is where `keytask dev` serves the Temporal Web UI.
 	TemporalUIAddr string
+	// TemporalEmbeddedAddr is where `keytask dev`'s embedded frontend listens.
+	TemporalEmbeddedAddr string
 }
 
 // Setting documents one environment variable.
@@ -41,6 +43,7 @@ var Settings = []Setting{
 	{"KEYTASK_HTTP_ADDR", "127.0.0.1:8080", "HTTP listen address (pages, API, /healthz, /readyz, /metrics)"},
 	{"KEYTASK_DATA_DIR", ".keytask", "data directory (embedded Temporal's SQLite file, private Postgres, admin token)"},
 	{"KEYTASK_TEMPORAL_UI_ADDR", "127.0.0.1:8233", "where `dev` serves the Temporal Web UI"},
+	{"KEYTASK_TEMPORAL_EMBEDDED_ADDR", "127.0.0.1:7233", "where `dev`'s embedded Temporal frontend listens"},
 }
 
 func env(name, def string) (string, bool) {
@@ -63,6 +66,7 @@ func FromEnv() Config {
 	}
 	c.DataDir = dir
 	c.TemporalUIAddr, _ = env("KEYTASK_TEMPORAL_UI_ADDR", "127.0.0.1:8233")
+	c.TemporalEmbeddedAddr, _ = env("KEYTASK_TEMPORAL_EMBEDDED_ADDR", "127.0.0.1:7233")
 	return c
 }
 

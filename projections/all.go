@@ -5,5 +5,6 @@ package projections
 func All() []Projection {
 	return []Projection{
 		NewTimeline(),
+		Users{},
 	}
 }

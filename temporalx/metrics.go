@@ -47,9 +47,10 @@ var timerBuckets = []float64{
 
 // NewMetricsHandler returns a client.MetricsHandler that records the
 // Temporal SDK's metrics in reg. Counters become Prometheus counters, gauges
-// gauges, and timers histograms in seconds. Metric names are kept as the SDK
-// emits them (already prefixed "temporal_"), apart from characters that are
-// not valid in a Prometheus name, so Temporal's published dashboards work.
+// gauges, and timers histograms in seconds. Metric names are the SDK's
+// (already prefixed "temporal_"), with characters that are not valid in a
+// Prometheus name replaced and "_total" appended to counters that lack it,
+// as Prometheus conventions ask (temporal_request → temporal_request_total).
 //
 // Tags outside the SDK's known set are dropped rather than added as labels,
 // because a label set, once registered, cannot grow. A nil reg is allowed:
@@ -109,6 +110,11 @@ func (h *promHandler) labelValues() []string {
 
 // Counter implements client.MetricsHandler.
 func (h *promHandler) Counter(name string) client.MetricsCounter {
+	// Prometheus convention (and promtool) wants counters to end in _total;
+	// some SDK counters, such as temporal_request, do not.
+	if !strings.HasSuffix(name, "_total") {
+		name += "_total"
+	}
 	vec, ok := h.vecs.get(name, func(n string) prometheus.Collector {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: n, Help: "Temporal SDK counter " + n + "."}, sdkTagKeys)
 	}).(*prometheus.CounterVec)

@@ -2,7 +2,9 @@ package devserver
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/log/tag"
@@ -14,9 +16,13 @@ import (
 // service start and stop); a developer running `keytask dev` wants keytask's
 // own log, so records below min are dropped. min is warn unless the caller's
 // logger has debug enabled, in which case everything passes through.
+//
+// Stop silences it (unless debugging): a stopping server warns and even
+// logs errors about every poll, query and connection its own services
+// cancel on the way down. What matters about a stop is Stop's error.
 type serverLogger struct {
 	l   *slog.Logger
-	min slog.Level
+	min *slog.LevelVar // shared by every logger derived through With
 }
 
 // We deliberately do not implement log.SLogWrapper: the server would then
@@ -27,11 +33,14 @@ var (
 )
 
 func newServerLogger(l *slog.Logger) serverLogger {
-	min := slog.LevelWarn
+	min := new(slog.LevelVar)
+	min.Set(slog.LevelWarn)
 	if l.Enabled(context.Background(), slog.LevelDebug) {
-		min = slog.LevelDebug
+		min.Set(slog.LevelDebug)
 	}
-	return serverLogger{l: l.With("component", "temporal-server"), min: min}
+	// No "component" attribute of our own: the caller's logger usually
+	// carries one already, and slog would print both.
+	return serverLogger{l: l, min: min}
 }
 
 func (s serverLogger) Debug(msg string, tags ...tag.Tag) { s.log(slog.LevelDebug, msg, tags) }
@@ -39,12 +48,52 @@ func (s serverLogger) Info(msg string, tags ...tag.Tag)  { s.log(slog.LevelInfo,
 func (s serverLogger) Warn(msg string, tags ...tag.Tag)  { s.log(slog.LevelWarn, msg, tags) }
 func (s serverLogger) Error(msg string, tags ...tag.Tag) { s.log(slog.LevelError, msg, tags) }
 
-// DPanic, Panic and Fatal are logged as errors and do not panic or exit: an
-// embedded dev server must never kill the keytask process it lives in; the
-// server reports real failures through Start's error.
+// DPanic is logged as an error, as zap does in production.
 func (s serverLogger) DPanic(msg string, tags ...tag.Tag) { s.log(slog.LevelError, msg, tags) }
-func (s serverLogger) Panic(msg string, tags ...tag.Tag)  { s.log(slog.LevelError, msg, tags) }
-func (s serverLogger) Fatal(msg string, tags ...tag.Tag)  { s.log(slog.LevelError, msg, tags) }
+
+// Panic and Fatal must not return: the server calls them when it cannot go
+// on (Fatal when a listener cannot bind, for instance) and dereferences nil
+// right after. Instead of zap's os.Exit, which would kill keytask without a
+// word, they panic with a fatalError that Start turns back into an error.
+func (s serverLogger) Panic(msg string, tags ...tag.Tag) {
+	s.log(slog.LevelError, msg, tags)
+	panic(fatalError{msg: msg, tags: tags})
+}
+
+func (s serverLogger) Fatal(msg string, tags ...tag.Tag) {
+	s.log(slog.LevelError, msg, tags)
+	panic(fatalError{msg: msg, tags: tags})
+}
+
+// fatalError is the panic value of serverLogger.Panic and Fatal.
+type fatalError struct {
+	msg  string
+	tags []tag.Tag
+}
+
+func (e fatalError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.msg)
+	for _, t := range e.tags {
+		fmt.Fprintf(&b, " %s=%v", t.Key(), t.Value())
+	}
+	return b.String()
+}
+
+// catchFatal runs f and turns a fatalError panic raised in f's goroutine
+// into an error. Other panics are re-raised untouched.
+func catchFatal(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			fe, ok := r.(fatalError)
+			if !ok {
+				panic(r)
+			}
+			err = fe
+		}
+	}()
+	return f()
+}
 
 // With implements log.WithLogger so the server's tagged sub-loggers are
 // cheap (otherwise it wraps us in a prepender that copies tags per call).
@@ -53,7 +102,7 @@ func (s serverLogger) With(tags ...tag.Tag) log.Logger {
 }
 
 func (s serverLogger) log(level slog.Level, msg string, tags []tag.Tag) {
-	if level < s.min {
+	if level < s.min.Level() {
 		return
 	}
 	ctx := context.Background()
@@ -73,4 +122,12 @@ func attrsToArgs(tags []tag.Tag) []any {
 		args[i] = slog.Any(t.Key(), t.Value())
 	}
 	return args
+}
+
+// silence drops every record from now on, unless the logger was built for
+// debugging.
+func (s serverLogger) silence() {
+	if s.min.Level() > slog.LevelDebug {
+		s.min.Set(slog.LevelError + 1)
+	}
 }

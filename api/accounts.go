@@ -1,0 +1,321 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"keytask/domain"
+	"keytask/domain/identity"
+	"keytask/events"
+)
+
+// Registration is the outcome of RegisterUser.
+type Registration struct {
+	User    identity.Principal
+	TokenID string
+	// Token is the new bearer token. It exists nowhere else: the log holds only its
+	// hash. It is empty when Replayed.
+	Token string
+	// Replayed: an earlier identical request registered the user; nothing was appended.
+	Replayed bool
+}
+
+// firstTokenLabel labels a user's first token when the request names none.
+const firstTokenLabel = "初始令牌"
+
+// RegisterUser registers user and issues its first bearer token. Event ids derive
+// from idempotencyKey (scoped to the actor in meta) or, without one, from the user
+// id, so a retried request appends nothing twice and reports Replayed. Errors:
+// *domain.FieldError for a bad field or an idempotency key reused for another
+// request, *domain.ConflictError when the user id is taken.
+func RegisterUser(ctx context.Context, store *events.Store, meta events.Metadata, idempotencyKey string,
+	user identity.Principal, tokenLabel string) (Registration, error) {
+	user = user.Normalize()
+	if err := user.Validate(); err != nil {
+		return Registration{}, err
+	}
+	if tokenLabel = strings.TrimSpace(tokenLabel); tokenLabel == "" {
+		tokenLabel = firstTokenLabel
+	}
+	eventID := func(typ string) uuid.UUID {
+		if idempotencyKey != "" {
+			return events.DeriveID("idempotency-key", meta.ActorID, idempotencyKey, typ)
+		}
+		return events.DeriveID("register", user.UserID, typ)
+	}
+	stream := identity.UserStream(user.UserID)
+	out := Registration{User: user, TokenID: eventID(identity.TypeTokenIssued).String()}
+
+	recorded, err := store.ReadStream(ctx, stream, events.ReadOptions{})
+	if err != nil {
+		return out, err
+	}
+	if replayed, err := isReplay(recorded, eventID(identity.TypeUserRegistered), user, idempotencyKey); replayed || err != nil {
+		out.Replayed = replayed
+		return out, err
+	}
+
+	token, err := newToken()
+	if err != nil {
+		return out, err
+	}
+	decided, err := identity.Register(len(recorded) > 0, identity.RegisterUser{User: user, Token: identity.TokenGrant{
+		TokenID: out.TokenID, TokenHash: identity.HashToken(token), Label: tokenLabel,
+	}})
+	if err != nil {
+		return out, err
+	}
+	if err := appendUserEvents(ctx, store, stream, events.NoStream, eventID, meta, decided); err != nil {
+		var conflict *events.ErrConflict
+		switch {
+		case errors.As(err, &conflict):
+			// Someone registered the same id between our read and our append.
+			return out, domain.Conflict("user_id", "该用户ID已被注册", err.Error())
+		case errors.Is(err, events.ErrPartialRetry):
+			return out, keyReused(err)
+		}
+		return out, err
+	}
+	// A request with the same ids that raced us may have appended first; then the
+	// store kept its events, not ours, and our token must not be handed out.
+	recorded, err = store.ReadStream(ctx, stream, events.ReadOptions{})
+	if err != nil {
+		return out, err
+	}
+	for _, e := range recorded {
+		if e.ID != eventID(identity.TypeTokenIssued) {
+			continue
+		}
+		var ti identity.TokenIssued
+		if err := json.Unmarshal(e.Data, &ti); err != nil {
+			return out, err
+		}
+		if ti.TokenHash != identity.HashToken(token) {
+			out.Replayed, err = isReplay(recorded, eventID(identity.TypeUserRegistered), user, idempotencyKey)
+			return out, err
+		}
+	}
+	out.Token = token
+	return out, nil
+}
+
+// isReplay reports whether the stream already holds this registration. The same
+// ids with different content mean the key was reused for another request.
+func isReplay(recorded []events.Event, registeredID uuid.UUID, user identity.Principal, idempotencyKey string) (bool, error) {
+	for _, e := range recorded {
+		if e.ID != registeredID {
+			continue
+		}
+		var was identity.UserRegistered
+		if err := json.Unmarshal(e.Data, &was); err != nil {
+			return false, err
+		}
+		if was.Principal() == user {
+			return true, nil
+		}
+		if idempotencyKey != "" {
+			return false, keyReused(fmt.Errorf("key %q registered %+v, now asked for %+v", idempotencyKey, was.Principal(), user))
+		}
+		return false, domain.Conflict("user_id", "该用户ID已被注册", fmt.Sprintf("user %s is already registered", user.UserID))
+	}
+	return false, nil
+}
+
+func keyReused(err error) error {
+	return domain.Invalid("Idempotency-Key", "该幂等键（Idempotency-Key）已用于另一个请求，请为新请求使用新的键",
+		"idempotency key reused for a different request: "+err.Error())
+}
+
+// appendUserEvents records decided user events on stream with ids from eventID.
+func appendUserEvents(ctx context.Context, store *events.Store, stream string, expected int64,
+	eventID func(typ string) uuid.UUID, meta events.Metadata, decided []identity.Event) error {
+	evs := make([]events.NewEvent, len(decided))
+	for i, d := range decided {
+		data, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		evs[i] = events.NewEvent{ID: eventID(d.EventType()), Type: d.EventType(), SchemaVersion: 1, Data: data, Metadata: meta}
+	}
+	_, err := store.Append(ctx, stream, expected, evs...)
+	return err
+}
+
+// newToken returns a bearer token: 256 random bits, base64url without padding.
+func newToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("new token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// The administrator that the first start creates, so someone can log in at all.
+var admin = identity.Principal{UserID: "admin", Name: "部管理员", Role: identity.RoleMinistry, Organisation: identity.MinistryOrganisation}
+
+// AdminTokenFile is the file in the data directory that keeps the admin's token.
+const AdminTokenFile = "admin-token"
+
+// SeedAdmin makes sure the ministry administrator "admin" exists and returns a
+// live bearer token of theirs, which it keeps in dataDir/admin-token (mode 0600)
+// so that every start can tell the operator how to log in. created reports
+// whether this call registered the admin. It is idempotent and safe to run from
+// several processes at once.
+//
+// When the admin exists but the file holds none of their live tokens (the data
+// directory was lost or replaced, or the token was revoked), SeedAdmin issues a
+// token again: the token on file if the log has never seen it, so an operator's
+// saved token keeps working, otherwise a new one. The admin account therefore
+// belongs to whoever controls the data directory.
+func SeedAdmin(ctx context.Context, store *events.Store, dataDir string) (token string, created bool, err error) {
+	// A concurrent starter may register the admin between our read and our
+	// append; the next attempt then sees it.
+	for attempt := 0; ; attempt++ {
+		token, created, err = seedAdmin(ctx, store, dataDir)
+		var conflict *events.ErrConflict
+		if errors.As(err, &conflict) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return "", false, fmt.Errorf("seed admin: %w", err)
+		}
+		return token, created, nil
+	}
+}
+
+func seedAdmin(ctx context.Context, store *events.Store, dataDir string) (string, bool, error) {
+	path := filepath.Join(dataDir, AdminTokenFile)
+	stream := identity.UserStream(admin.UserID)
+	recorded, err := store.ReadStream(ctx, stream, events.ReadOptions{})
+	if err != nil {
+		return "", false, err
+	}
+	u := foldUser(recorded)
+
+	// The file is written before the events: a crash between the two leaves a
+	// token that the next start registers, never a registered token nobody knows.
+	token, err := readToken(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if token, err = createToken(dataDir, path); err != nil {
+			return "", false, err
+		}
+	case err != nil:
+		return "", false, err
+	}
+	if t, ok := tokenWithHash(u, identity.HashToken(token)); ok {
+		if !t.Revoked {
+			return token, false, nil
+		}
+		// Revoked on purpose by someone; never bring that token back.
+		if token, err = replaceToken(dataDir, path); err != nil {
+			return "", false, err
+		}
+	}
+
+	hash := identity.HashToken(token)
+	eventID := func(typ string) uuid.UUID { return events.DeriveID("seed-admin", typ, hash) }
+	grant := identity.TokenGrant{TokenID: eventID(identity.TypeTokenIssued).String(), TokenHash: hash, Label: firstTokenLabel}
+	var decided []identity.Event
+	if u.Registered {
+		decided, err = identity.IssueToken(u, grant)
+	} else {
+		decided, err = identity.Register(false, identity.RegisterUser{User: admin, Token: grant})
+	}
+	if err != nil {
+		return "", false, err
+	}
+	meta := events.Metadata{ActorID: "system", Role: "system", Organisation: identity.MinistryOrganisation, CorrelationID: "seed-admin"}
+	if err := appendUserEvents(ctx, store, stream, int64(len(recorded)), eventID, meta, decided); err != nil {
+		return "", false, err
+	}
+	return token, !u.Registered, nil
+}
+
+// foldUser folds the recorded events of a user stream.
+func foldUser(recorded []events.Event) identity.User {
+	var decoded []identity.Event
+	for _, e := range recorded {
+		if d, ok, err := identity.Decode(e.Type, e.Data); ok && err == nil {
+			decoded = append(decoded, d)
+		}
+	}
+	return identity.Fold(decoded...)
+}
+
+func tokenWithHash(u identity.User, hash string) (identity.Token, bool) {
+	for _, t := range u.Tokens {
+		if t.Hash == hash {
+			return t, true
+		}
+	}
+	return identity.Token{}, false
+}
+
+func readToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return token, nil
+}
+
+// createToken returns the token in path, first writing a new one if there is none.
+// A concurrent starter that put its file in place first wins.
+func createToken(dir, path string) (string, error) {
+	return writeToken(dir, func(tmp string) error { return os.Link(tmp, path) }, path)
+}
+
+// replaceToken writes a new token to path, replacing the one there.
+func replaceToken(dir, path string) (string, error) {
+	return writeToken(dir, func(tmp string) error { return os.Rename(tmp, path) }, path)
+}
+
+// writeToken writes a new token aside and moves it into place with put, so the
+// file appears complete or not at all. If put finds a file already there, the
+// token in it is returned instead.
+func writeToken(dir string, put func(tmp string) error, path string) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	token, err := newToken()
+	if err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(dir, AdminTokenFile+".*") // mode 0600
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(token + "\n"); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	if err := put(f.Name()); errors.Is(err, fs.ErrExist) {
+		return readToken(path)
+	} else if err != nil {
+		return "", err
+	}
+	return token, nil
+}

@@ -1,0 +1,145 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"keytask/domain"
+	"keytask/domain/policy"
+	"keytask/events"
+)
+
+// httpError is an error the API reports with its own status, message and field.
+type httpError struct {
+	status  int
+	field   string
+	message string // for users, in Simplified Chinese
+	detail  string // for logs, in English
+}
+
+func (e *httpError) Error() string { return e.detail }
+
+func badRequest(field, message, detail string) error {
+	return &httpError{status: http.StatusBadRequest, field: field, message: message, detail: detail}
+}
+
+// errorBody is every error response.
+type errorBody struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+// fail answers err as JSON. Errors the API does not know are the server's fault:
+// they are logged in full and the user sees only that something went wrong.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		he *httpError
+		ce *domain.ConflictError
+		fe *domain.FieldError
+		ve *events.ErrConflict
+	)
+	body, status := errorBody{}, http.StatusInternalServerError
+	switch {
+	case errors.As(err, &he):
+		body, status = errorBody{he.message, he.field}, he.status
+	case errors.As(err, &ce):
+		body, status = errorBody{ce.Message, ce.Field}, http.StatusConflict
+	case errors.As(err, &fe):
+		body, status = errorBody{fe.Message, fe.Field}, http.StatusUnprocessableEntity
+	case errors.Is(err, policy.ErrNotFound):
+		body, status = errorBody{Error: "资源不存在"}, http.StatusNotFound
+	case errors.Is(err, policy.ErrForbidden):
+		body, status = errorBody{Error: "无权执行此操作"}, http.StatusForbidden
+	case errors.As(err, &ve):
+		body, status = errorBody{Error: "数据已被他人修改，请刷新后重试"}, http.StatusConflict
+	default:
+		body.Error = "服务器内部错误，请稍后重试；如仍有问题，请将请求编号 " + requestID(r.Context()) + " 告知管理员"
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="keytask"`)
+	}
+	if status >= 500 {
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path,
+			"request_id", requestID(r.Context()), "err", err)
+	} else {
+		s.log.DebugContext(r.Context(), "request refused", "method", r.Method, "path", r.URL.Path,
+			"status", status, "request_id", requestID(r.Context()), "err", err)
+	}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // Chinese and "<令牌>" stay readable
+	_ = enc.Encode(v)        // the status is sent; a broken connection has nobody to tell
+}
+
+// maxBody bounds a JSON request body; no command comes near it.
+const maxBody = 1 << 20
+
+// decodeJSON reads exactly one JSON object into dst, refusing unknown fields, and
+// explains in the user's language what is wrong with a body it cannot read.
+func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if err == nil {
+		if dec.Decode(&struct{}{}) != io.EOF {
+			return badRequest("", "请求体只能包含一个 JSON 对象", "request body has data after the JSON object")
+		}
+		return nil
+	}
+	var (
+		syntax  *json.SyntaxError
+		typ     *json.UnmarshalTypeError
+		tooBig  *http.MaxBytesError
+		unknown = "json: unknown field "
+	)
+	switch {
+	case errors.Is(err, io.EOF):
+		return badRequest("", "请求体不能为空，应为 JSON 对象", "empty request body")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("", "请求体不是完整的 JSON", "request body ends inside the JSON")
+	case errors.As(err, &syntax):
+		return badRequest("", fmt.Sprintf("请求体不是有效的 JSON：第 %d 个字节附近有语法错误", syntax.Offset),
+			fmt.Sprintf("request body: %v at offset %d", err, syntax.Offset))
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return badRequest("", "请求体应为 JSON 对象", "request body: "+err.Error())
+		}
+		return badRequest(typ.Field, fmt.Sprintf("字段 %s 的类型错误，应为%s", typ.Field, jsonKind(typ.Type)),
+			"request body: "+err.Error())
+	case strings.HasPrefix(err.Error(), unknown):
+		// encoding/json has no type for this error; its text is stable.
+		field := strings.Trim(strings.TrimPrefix(err.Error(), unknown), `"`)
+		return badRequest(field, "不支持的字段："+field, "request body: "+err.Error())
+	case errors.As(err, &tooBig):
+		return &httpError{status: http.StatusRequestEntityTooLarge, message: "请求体过大",
+			detail: fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit)}
+	}
+	return badRequest("", "无法读取请求体", "request body: "+err.Error())
+}
+
+// jsonKind names, for users, the JSON type a Go type expects.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "字符串"
+	case reflect.Bool:
+		return "布尔值"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "数字"
+	case reflect.Slice, reflect.Array:
+		return "数组"
+	default:
+		return "对象"
+	}
+}

@@ -1,0 +1,149 @@
+// Package api is keytask's HTTP interface. Every route declares the policy that
+// guards it (see Route); a request is authenticated by bearer token, decided by
+// package policy, and answered in JSON whose error messages are in Simplified
+// Chinese and name the field at fault.
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"keytask/domain/identity"
+	"keytask/domain/policy"
+	"keytask/events"
+)
+
+// Config is what a Server needs.
+type Config struct {
+	Pool     *pgxpool.Pool // acts as the writer role; read models are queried here
+	Store    *events.Store
+	Registry *prometheus.Registry // HTTP metrics go here and /metrics serves it; nil means a private one
+	// Ready reports whether Temporal can be used; /readyz calls it. Nil means
+	// Temporal is not checked.
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger // nil means slog.Default()
+}
+
+// Server serves keytask's HTTP API.
+type Server struct {
+	pool    *pgxpool.Pool
+	store   *events.Store
+	reg     *prometheus.Registry
+	ready   func(context.Context) error
+	log     *slog.Logger
+	metrics httpMetrics
+	routes  []Route
+	handler http.Handler
+}
+
+// Route is one endpoint and the access rule it declares. A route is either Public
+// or names the Action it performs and the Resource it performs it on; the server
+// asks policy.Decide before the handler runs, and a route that declares neither is
+// refused to everyone.
+type Route struct {
+	Pattern string // http.ServeMux pattern, such as "GET /api/v1/users"
+	Public  bool   // served without authentication (probes and metrics)
+	Action  policy.Action
+	// Resource describes what the request touches, for the policy to decide on.
+	Resource func(r *http.Request, p identity.Principal) (policy.Resource, error)
+
+	handle func(w http.ResponseWriter, r *http.Request) error
+}
+
+// Path is the pattern without its method: the route label of the HTTP metrics.
+func (rt Route) Path() string {
+	if _, path, ok := strings.Cut(rt.Pattern, " "); ok {
+		return path
+	}
+	return rt.Pattern
+}
+
+// New returns a server and registers its HTTP metrics on cfg.Registry (servers
+// sharing a registry share the metrics). Like http.ServeMux for a bad pattern, it
+// panics when Pool or Store is missing: that is a bug, not a condition to handle.
+func New(cfg Config) *Server {
+	if cfg.Pool == nil || cfg.Store == nil {
+		panic("api: Config.Pool and Config.Store are required")
+	}
+	s := &Server{pool: cfg.Pool, store: cfg.Store, reg: cfg.Registry, ready: cfg.Ready, log: cfg.Logger}
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.metrics = newHTTPMetrics(s.reg)
+	s.routes = s.routeTable()
+	mux := http.NewServeMux()
+	for _, rt := range s.routes {
+		mux.Handle(rt.Pattern, s.metrics.instrument(rt.Path(), s.serve(rt)))
+	}
+	s.handler = withRequestID(mux)
+	return s
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Routes returns every route the handler serves, with its declared policy.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// routeTable is the whole API. An access-matrix test enumerates it through Routes.
+func (s *Server) routeTable() []Route {
+	metrics := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
+	return []Route{
+		{Pattern: "GET /healthz", Public: true, handle: s.healthz},
+		{Pattern: "GET /readyz", Public: true, handle: s.readyz},
+		{Pattern: "GET /metrics", Public: true, handle: func(w http.ResponseWriter, r *http.Request) error {
+			metrics.ServeHTTP(w, r)
+			return nil
+		}},
+		{Pattern: "GET /api/v1/me", Action: policy.ActionRead, Resource: ownAccount, handle: s.me},
+		{Pattern: "GET /api/v1/users", Action: policy.ActionRead, Resource: allUsers, handle: s.listUsers},
+		{Pattern: "POST /api/v1/users", Action: policy.ActionAdminister, Resource: allUsers, handle: s.registerUser},
+		{Pattern: "GET /api/v1/streams/{stream}/timeline", Action: policy.ActionRead, Resource: streamOf, handle: s.timeline},
+	}
+}
+
+// serve authenticates and authorises a request for rt, then runs its handler.
+func (s *Server) serve(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !rt.Public {
+			p, err := s.authenticate(r)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			r = r.WithContext(withPrincipal(r.Context(), p))
+			if err := s.authorize(r, rt, p); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+		if err := rt.handle(w, r); err != nil {
+			s.fail(w, r, err)
+		}
+	})
+}
+
+func (s *Server) authorize(r *http.Request, rt Route, p identity.Principal) error {
+	if rt.Resource == nil {
+		return fmt.Errorf("%w: route %s declares no policy", policy.ErrForbidden, rt.Pattern)
+	}
+	res, err := rt.Resource(r, p)
+	if err != nil {
+		return err
+	}
+	if err := policy.Decide(p, rt.Action, res); err != nil {
+		s.log.InfoContext(r.Context(), "access denied", "route", rt.Pattern, "request_id", requestID(r.Context()), "reason", err)
+		return err
+	}
+	return nil
+}

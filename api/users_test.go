@@ -1,0 +1,178 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"keytask/events"
+)
+
+const bjBody = `{"user_id":"bj","name":"北京市人社局联络员","role":"province","organisation":"11"}`
+
+func TestRegisterProvinceUser(t *testing.T) {
+	e := newEnv(t)
+	res := e.do("POST", "/api/v1/users", e.adminToken, bjBody, "X-Request-Id", "req-reg-1", "X-Correlation-Id", "corr-1")
+	want(t, res, http.StatusCreated, "")
+	token := res.str("token")
+	if len(token) != 43 { // 32 bytes, base64url without padding
+		t.Fatalf("token %q", token)
+	}
+
+	t.Run("EventsCarryActorAndRequest", func(t *testing.T) {
+		evs, err := e.store.ReadStream(context.Background(), "user-bj", events.ReadOptions{})
+		if err != nil || len(evs) != 2 || evs[0].Type != "UserRegistered" || evs[1].Type != "TokenIssued" {
+			t.Fatalf("events %+v, %v", evs, err)
+		}
+		want := events.Metadata{ActorID: "admin", Role: "ministry", Organisation: "MOHRSS", RequestID: "req-reg-1", CorrelationID: "corr-1"}
+		if evs[0].Metadata != want {
+			t.Fatalf("metadata %+v, want %+v", evs[0].Metadata, want)
+		}
+		if strings.Contains(string(evs[1].Data), token) {
+			t.Fatal("the log holds the plain token")
+		}
+	})
+	t.Run("TokenWorksOnceProjected", func(t *testing.T) {
+		want(t, e.do("GET", "/api/v1/me", token, ""), http.StatusUnauthorized, "Authorization")
+		e.project()
+		res := e.do("GET", "/api/v1/me", token, "")
+		want(t, res, http.StatusOK, "")
+		if res.str("user_id") != "bj" || res.str("role") != "province" || res.str("organisation") != "11" || res.str("role_label") != "省级人社厅" {
+			t.Fatalf("me = %s", res.Body)
+		}
+	})
+	t.Run("ErrProvinceCannotListUsers", func(t *testing.T) {
+		want(t, e.do("GET", "/api/v1/users", token, ""), http.StatusForbidden, "")
+	})
+	t.Run("ErrProvinceCannotRegister", func(t *testing.T) {
+		want(t, e.do("POST", "/api/v1/users", token, `{"user_id":"x","name":"x","role":"school","organisation":"s1"}`), http.StatusForbidden, "")
+		if n := e.countEvents("user-x"); n != 0 {
+			t.Fatalf("%d events appended by a refused request", n)
+		}
+	})
+	t.Run("MinistryListsUsers", func(t *testing.T) {
+		res := e.do("GET", "/api/v1/users", e.adminToken, "")
+		want(t, res, http.StatusOK, "")
+		users, _ := res.json["users"].([]any)
+		if len(users) != 2 || users[0].(map[string]any)["user_id"] != "admin" || users[1].(map[string]any)["user_id"] != "bj" {
+			t.Fatalf("users = %s", res.Body)
+		}
+	})
+	t.Run("AuditorListsButCannotRegister", func(t *testing.T) {
+		tok := e.register(`{"user_id":"audit","name":"审计员","role":"auditor","organisation":"审计署"}`)
+		e.project()
+		want(t, e.do("GET", "/api/v1/users", tok, ""), http.StatusOK, "")
+		want(t, e.do("POST", "/api/v1/users", tok, `{"user_id":"y","name":"y","role":"school","organisation":"s1"}`), http.StatusForbidden, "")
+	})
+}
+
+func TestRegisterValidation(t *testing.T) {
+	e := newEnv(t)
+	cases := []struct {
+		name, body string
+		status     int
+		field      string
+	}{
+		{"ErrRoleMissing", `{"user_id":"u1","name":"张三","organisation":"11"}`, 422, "role"},
+		{"ErrRoleUnknown", `{"user_id":"u1","name":"张三","role":"root","organisation":"11"}`, 422, "role"},
+		{"ErrUserIDMissing", `{"name":"张三","role":"province","organisation":"11"}`, 422, "user_id"},
+		{"ErrUserIDMalformed", `{"user_id":"../admin","name":"张三","role":"province","organisation":"11"}`, 422, "user_id"},
+		{"ErrNameBlank", `{"user_id":"u1","name":"  ","role":"province","organisation":"11"}`, 422, "name"},
+		{"ErrProvinceCode", `{"user_id":"u1","name":"张三","role":"province","organisation":"北京"}`, 422, "organisation"},
+		{"ErrUnknownField", `{"user_id":"u1","name":"张三","role":"province","organisation":"11","password":"x"}`, 400, "password"},
+		{"ErrWrongType", `{"user_id":"u1","name":7,"role":"province","organisation":"11"}`, 400, "name"},
+		{"ErrBadJSON", `{"user_id":"u1",`, 400, ""},
+		{"ErrSyntax", `{"user_id" "u1"}`, 400, ""},
+		{"ErrNotAnObject", `["u1"]`, 400, ""},
+		{"ErrEmptyBody", ``, 400, ""},
+		{"ErrTwoObjects", `{"user_id":"u1","name":"张三","role":"province","organisation":"11"} {}`, 400, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			want(t, e.do("POST", "/api/v1/users", e.adminToken, c.body), c.status, c.field)
+			if n := e.countEvents("user-u1"); n != 0 {
+				t.Fatalf("%d events appended for a bad request", n)
+			}
+		})
+	}
+	t.Run("ErrBadIdempotencyKey", func(t *testing.T) {
+		want(t, e.do("POST", "/api/v1/users", e.adminToken, bjBody, "Idempotency-Key", "a b"), 400, "Idempotency-Key")
+	})
+}
+
+func TestRegisterIdempotent(t *testing.T) {
+	e := newEnv(t)
+	first := e.do("POST", "/api/v1/users", e.adminToken, bjBody, "Idempotency-Key", "k-1")
+	want(t, first, http.StatusCreated, "")
+
+	t.Run("SameKeyAppendsNothing", func(t *testing.T) {
+		again := e.do("POST", "/api/v1/users", e.adminToken, bjBody, "Idempotency-Key", "k-1")
+		want(t, again, http.StatusOK, "")
+		if again.json["replayed"] != true || again.str("token") != "" || again.str("token_id") != first.str("token_id") {
+			t.Fatalf("replay answered %s", again.Body)
+		}
+		if n := e.countEvents("user-bj"); n != 2 {
+			t.Fatalf("user-bj has %d events, want 2", n)
+		}
+	})
+	t.Run("FirstTokenStillWorks", func(t *testing.T) {
+		e.project()
+		want(t, e.do("GET", "/api/v1/me", first.str("token"), ""), http.StatusOK, "")
+	})
+	t.Run("ErrSameKeyOtherBody", func(t *testing.T) {
+		body := strings.Replace(bjBody, "联络员", "管理员", 1)
+		want(t, e.do("POST", "/api/v1/users", e.adminToken, body, "Idempotency-Key", "k-1"), 422, "Idempotency-Key")
+	})
+	t.Run("ErrSameKeyOtherUser", func(t *testing.T) {
+		body := `{"user_id":"sh","name":"上海","role":"province","organisation":"31"}`
+		want(t, e.do("POST", "/api/v1/users", e.adminToken, body, "Idempotency-Key", "k-1"), 422, "Idempotency-Key")
+		if n := e.countEvents("user-sh"); n != 0 {
+			t.Fatalf("user-sh has %d events", n)
+		}
+	})
+	t.Run("ErrUserTaken", func(t *testing.T) {
+		want(t, e.do("POST", "/api/v1/users", e.adminToken, bjBody, "Idempotency-Key", "k-2"), http.StatusConflict, "user_id")
+		want(t, e.do("POST", "/api/v1/users", e.adminToken, bjBody), http.StatusConflict, "user_id")
+	})
+	t.Run("WithoutKeyRetryIsReplay", func(t *testing.T) {
+		body := `{"user_id":"gd","name":"广东","role":"province","organisation":"44"}`
+		want(t, e.do("POST", "/api/v1/users", e.adminToken, body), http.StatusCreated, "")
+		again := e.do("POST", "/api/v1/users", e.adminToken, body)
+		want(t, again, http.StatusOK, "")
+		if again.json["replayed"] != true || e.countEvents("user-gd") != 2 {
+			t.Fatalf("retry without key: %s, %d events", again.Body, e.countEvents("user-gd"))
+		}
+		changed := strings.Replace(body, "广东", "广东省", 1)
+		want(t, e.do("POST", "/api/v1/users", e.adminToken, changed), http.StatusConflict, "user_id")
+	})
+	t.Run("ConcurrentRetriesAppendOnce", func(t *testing.T) {
+		body := `{"user_id":"js","name":"江苏","role":"province","organisation":"32"}`
+		const n = 8
+		codes := make(chan int, n)
+		tokens := make(chan string, n)
+		for range n {
+			go func() {
+				res := e.do("POST", "/api/v1/users", e.adminToken, body, "Idempotency-Key", "k-js")
+				codes <- res.Code
+				tokens <- res.str("token")
+			}()
+		}
+		created, issued := 0, ""
+		for range n {
+			code, tok := <-codes, <-tokens
+			switch {
+			case code == http.StatusCreated:
+				created++
+				issued = tok
+			case code != http.StatusOK:
+				t.Errorf("a concurrent retry answered %d", code)
+			}
+		}
+		if created != 1 || e.countEvents("user-js") != 2 {
+			t.Fatalf("%d answers with a token, %d events; want 1 and 2", created, e.countEvents("user-js"))
+		}
+		e.project()
+		want(t, e.do("GET", "/api/v1/me", issued, ""), http.StatusOK, "")
+	})
+}

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"keytask/activities"
+	"keytask/api"
+	"keytask/config"
+	"keytask/db"
+	"keytask/events"
+	"keytask/metrics"
+	"keytask/projections"
+	"keytask/temporalx"
+	"keytask/workflows"
+)
+
+// platform holds what every long-running command shares: one pool, one store,
+// one metrics registry and, where needed, one Temporal client.
+type platform struct {
+	cfg   config.Config
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	pool  *pgxpool.Pool
+	store *events.Store
+	tc    client.Client
+}
+
+func newStore(pool *pgxpool.Pool, reg prometheus.Registerer) *events.Store {
+	opts := []events.Option{}
+	if reg != nil {
+		opts = append(opts, events.WithMetrics(reg))
+	}
+	return events.NewStore(pool, opts...)
+}
+
+func allProjections() []projections.Projection {
+	return projections.All()
+}
+
+func projectionNames() string {
+	var names []string
+	for _, p := range allProjections() {
+		names = append(names, p.Name())
+	}
+	return strings.Join(names, ", ")
+}
+
+// openPlatform connects to Postgres and, when temporalAddr is not empty, to Temporal.
+func openPlatform(ctx context.Context, cfg config.Config, temporalAddr string, log *slog.Logger) (*platform, error) {
+	p := &platform{cfg: cfg, log: log, reg: metrics.New()}
+	var err error
+	if p.pool, err = db.Open(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	if err := p.pool.Ping(ctx); err != nil {
+		p.pool.Close()
+		return nil, fmt.Errorf("database %s: %w", redact(cfg.DatabaseURL), err)
+	}
+	p.store = newStore(p.pool, p.reg)
+	if temporalAddr != "" {
+		dctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		p.tc, err = temporalx.Dial(dctx, temporalAddr, cfg.TemporalNamespace, log.With("component", "temporal-client"), temporalx.NewMetricsHandler(p.reg))
+		if err != nil {
+			p.pool.Close()
+			return nil, fmt.Errorf("temporal at %s: %w", temporalAddr, err)
+		}
+		if err := temporalx.RegisterSearchAttributes(dctx, p.tc, cfg.TemporalNamespace, workflows.SearchAttributes()); err != nil {
+			p.close()
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func (p *platform) close() {
+	if p.tc != nil {
+		p.tc.Close()
+	}
+	p.pool.Close()
+}
+
+// group runs the platform's parts until ctx ends or one fails, then stops them all.
+type group struct {
+	wg   sync.WaitGroup
+	once sync.Once
+	err  error
+	stop context.CancelFunc
+}
+
+func (g *group) goRun(name string, fn func() error) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := fn(); err != nil && !errors.Is(err, context.Canceled) {
+			g.once.Do(func() { g.err = fmt.Errorf("%s: %w", name, err) })
+			g.stop()
+		}
+	}()
+}
+
+func (g *group) wait() error {
+	g.wg.Wait()
+	return g.err
+}
+
+func (p *platform) runSealer(ctx context.Context) error {
+	p.store.RunSealer(ctx, 200*time.Millisecond, func(f string, a ...any) { p.log.Warn(fmt.Sprintf(f, a...)) })
+	return nil
+}
+
+func (p *platform) runWorker(ctx context.Context) error {
+	w := worker.New(p.tc, temporalx.TaskQueue, worker.Options{})
+	workflows.Register(w, &activities.Activities{Store: p.store})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	p.log.Info("worker polling", "task_queue", temporalx.TaskQueue)
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}
+
+func (p *platform) runProjector(ctx context.Context) error {
+	pr, err := projections.NewProjector(p.pool, p.store, p.reg, p.log.With("component", "projector"), allProjections()...)
+	if err != nil {
+		return err
+	}
+	return pr.Run(ctx)
+}
+
+func (p *platform) runHTTP(ctx context.Context, ready func(context.Context) error) error {
+	srv := &http.Server{
+		Addr:              p.cfg.HTTPAddr,
+		Handler:           api.New(api.Config{Pool: p.pool, Store: p.store, Registry: p.reg, Ready: ready, Logger: p.log.With("component", "http")}).Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", p.cfg.HTTPAddr, err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+// temporalReady checks the Temporal frontend for /readyz.
+func (p *platform) temporalReady(ctx context.Context) error {
+	if p.tc == nil {
+		return errors.New("no Temporal client")
+	}
+	_, err := p.tc.CheckHealth(ctx, &client.CheckHealthRequest{})
+	return err
+}
+
+func newServeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the web pages, the API, /healthz, /readyz and /metrics",
+		Long:  "Serve HTTP on KEYTASK_HTTP_ADDR against an existing database and Temporal cluster. Run `keytask migrate` first.\n" + envHelp(),
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runParts(cmd.Context(), true, func(ctx context.Context, p *platform, g *group) {
+				g.goRun("http", func() error { return p.runHTTP(ctx, p.temporalReady) })
+				g.goRun("sealer", func() error { return p.runSealer(ctx) })
+			})
+		},
+	}
+}
+
+func newWorkerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "worker",
+		Short: "Run the Temporal worker that executes keytask's workflows and activities",
+		Long:  "Poll the keytask task queue on the Temporal cluster at KEYTASK_TEMPORAL_ADDRESS. Run as many as the load needs.\n" + envHelp(),
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runParts(cmd.Context(), true, func(ctx context.Context, p *platform, g *group) {
+				g.goRun("worker", func() error { return p.runWorker(ctx) })
+				g.goRun("sealer", func() error { return p.runSealer(ctx) })
+			})
+		},
+	}
+}
+
+func newProjectorCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "projector",
+		Short: "Build the read models from the event log through Watermill",
+		Long:  "Consume the events topic and keep every read model current. Each projection has its own consumer group.\n" + envHelp(),
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runParts(cmd.Context(), false, func(ctx context.Context, p *platform, g *group) {
+				g.goRun("projector", func() error { return p.runProjector(ctx) })
+				g.goRun("sealer", func() error { return p.runSealer(ctx) })
+			})
+		},
+	}
+}
+
+func runParts(parent context.Context, withTemporal bool, start func(context.Context, *platform, *group)) error {
+	cfg := config.FromEnv()
+	log := newLogger()
+	addr := ""
+	if withTemporal {
+		addr = cfg.TemporalOrDefault()
+	}
+	p, err := openPlatform(parent, cfg, addr, log)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	ctx, stop := context.WithCancel(parent)
+	defer stop()
+	g := &group{stop: stop}
+	start(ctx, p, g)
+	return g.wait()
+}

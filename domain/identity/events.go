@@ -1,0 +1,78 @@
+package identity
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// UserStream is the event stream of one user.
+func UserStream(userID string) string { return "user-" + userID }
+
+// Event types of a user's stream.
+const (
+	TypeUserRegistered = "UserRegistered"
+	TypeTokenIssued    = "TokenIssued"
+	TypeTokenRevoked   = "TokenRevoked"
+)
+
+// Event is the payload of an event of a user's stream.
+type Event interface {
+	EventType() string
+}
+
+// UserRegistered: the user exists from now on, with this role and organisation.
+type UserRegistered struct {
+	UserID       string `json:"user_id"`
+	Name         string `json:"name"`
+	Role         Role   `json:"role"`
+	Organisation string `json:"organisation"`
+}
+
+// TokenIssued: a bearer token now authenticates the user. Only the token's SHA-256
+// is recorded, so the log never holds a credential.
+type TokenIssued struct {
+	UserID    string `json:"user_id"`
+	TokenID   string `json:"token_id"`
+	TokenHash string `json:"token_hash"` // hex SHA-256 of the token, see HashToken
+	Label     string `json:"label"`
+}
+
+// TokenRevoked: the token no longer authenticates anyone.
+type TokenRevoked struct {
+	UserID  string `json:"user_id"`
+	TokenID string `json:"token_id"`
+}
+
+func (UserRegistered) EventType() string { return TypeUserRegistered }
+func (TokenIssued) EventType() string    { return TypeTokenIssued }
+func (TokenRevoked) EventType() string   { return TypeTokenRevoked }
+
+// Principal is the user the event registered.
+func (e UserRegistered) Principal() Principal {
+	return Principal{UserID: e.UserID, Name: e.Name, Role: e.Role, Organisation: e.Organisation}
+}
+
+// Decode returns the payload of a recorded event. ok is false for a type that is
+// not a user event.
+func Decode(typ string, data []byte) (e Event, ok bool, err error) {
+	switch typ {
+	case TypeUserRegistered:
+		e, err = decode[UserRegistered](data)
+	case TypeTokenIssued:
+		e, err = decode[TokenIssued](data)
+	case TypeTokenRevoked:
+		e, err = decode[TokenRevoked](data)
+	default:
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, true, fmt.Errorf("decode %s: %w", typ, err)
+	}
+	return e, true, nil
+}
+
+func decode[T Event](data []byte) (Event, error) {
+	var v T
+	err := json.Unmarshal(data, &v)
+	return v, err
+}

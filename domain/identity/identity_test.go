@@ -1,0 +1,230 @@
+package identity_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"keytask/domain"
+	"keytask/domain/identity"
+)
+
+func valid() identity.Principal {
+	return identity.Principal{UserID: "bj-liaison", Name: "北京市人社局联络员", Role: identity.RoleProvince, Organisation: "11"}
+}
+
+func TestPrincipalValidate(t *testing.T) {
+	t.Run("OK", func(t *testing.T) {
+		for _, p := range []identity.Principal{
+			valid(),
+			{UserID: "admin", Name: "部管理员", Role: identity.RoleMinistry, Organisation: "MOHRSS"},
+			{UserID: "bt", Name: "兵团", Role: identity.RoleProvince, Organisation: "66"},
+			{UserID: "s.1", Name: "某技师学院", Role: identity.RoleSchool, Organisation: "SCH-11-001"},
+			{UserID: "e_1", Name: "张三", Role: identity.RoleExpert, Organisation: "某大学"},
+			{UserID: "a1", Name: "审计员", Role: identity.RoleAuditor, Organisation: "审计署"},
+			{UserID: "v1", Name: "评估员", Role: identity.RoleEvaluator, Organisation: "某评估机构"},
+		} {
+			if err := p.Validate(); err != nil {
+				t.Errorf("%+v: %v", p, err)
+			}
+		}
+	})
+	cases := []struct {
+		name  string
+		edit  func(*identity.Principal)
+		field string
+	}{
+		{"ErrUserIDRequired", func(p *identity.Principal) { p.UserID = "" }, "user_id"},
+		{"ErrUserIDUpperCase", func(p *identity.Principal) { p.UserID = "Admin" }, "user_id"},
+		{"ErrUserIDSlash", func(p *identity.Principal) { p.UserID = "a/b" }, "user_id"},
+		{"ErrUserIDTooLong", func(p *identity.Principal) { p.UserID = strings.Repeat("a", 65) }, "user_id"},
+		{"ErrNameRequired", func(p *identity.Principal) { p.Name = "" }, "name"},
+		{"ErrNameTooLong", func(p *identity.Principal) { p.Name = strings.Repeat("名", 51) }, "name"},
+		{"ErrRoleRequired", func(p *identity.Principal) { p.Role = "" }, "role"},
+		{"ErrRoleUnknown", func(p *identity.Principal) { p.Role = "admin" }, "role"},
+		{"ErrOrganisationRequired", func(p *identity.Principal) { p.Organisation = "" }, "organisation"},
+		{"ErrProvinceCodeUnknown", func(p *identity.Principal) { p.Organisation = "99" }, "organisation"},
+		{"ErrProvinceName", func(p *identity.Principal) { p.Organisation = "北京市" }, "organisation"},
+		{"ErrMinistryOrganisation", func(p *identity.Principal) { p.Role, p.Organisation = identity.RoleMinistry, "11" }, "organisation"},
+		{"ErrSchoolID", func(p *identity.Principal) { p.Role, p.Organisation = identity.RoleSchool, "某 学校" }, "organisation"},
+		{"ErrExpertOrganisationTooLong", func(p *identity.Principal) { p.Role, p.Organisation = identity.RoleExpert, strings.Repeat("单", 101) }, "organisation"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := valid()
+			c.edit(&p)
+			fe := fieldError(t, p.Validate())
+			if fe.Field != c.field {
+				t.Fatalf("field = %q, want %q (%v)", fe.Field, c.field, fe)
+			}
+			if fe.Message == "" || fe.Message == fe.Detail {
+				t.Fatalf("message %q: want a Chinese message distinct from the detail %q", fe.Message, fe.Detail)
+			}
+		})
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	p := identity.Principal{UserID: " u1 ", Name: " 张三\t", Role: " expert", Organisation: "某大学 "}.Normalize()
+	if p != (identity.Principal{UserID: "u1", Name: "张三", Role: identity.RoleExpert, Organisation: "某大学"}) {
+		t.Fatalf("normalized = %+v", p)
+	}
+}
+
+func TestRoleLabels(t *testing.T) {
+	for _, r := range identity.Roles {
+		if !r.Valid() || r.Label() == "" {
+			t.Errorf("role %q has no label", r)
+		}
+	}
+	if identity.RoleSchool.Label() != "技工院校" || identity.Role("x").Label() != "" {
+		t.Fatal("labels")
+	}
+}
+
+func grant() identity.TokenGrant {
+	return identity.TokenGrant{TokenID: "t1", TokenHash: identity.HashToken("secret"), Label: "初始令牌"}
+}
+
+func TestRegister(t *testing.T) {
+	t.Run("OK", func(t *testing.T) {
+		evs, err := identity.Register(false, identity.RegisterUser{User: valid(), Token: grant()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []identity.Event{
+			identity.UserRegistered{UserID: "bj-liaison", Name: "北京市人社局联络员", Role: identity.RoleProvince, Organisation: "11"},
+			identity.TokenIssued{UserID: "bj-liaison", TokenID: "t1", TokenHash: identity.HashToken("secret"), Label: "初始令牌"},
+		}
+		if len(evs) != 2 || evs[0] != want[0] || evs[1] != want[1] {
+			t.Fatalf("events = %+v", evs)
+		}
+	})
+	t.Run("ErrUserExists", func(t *testing.T) {
+		_, err := identity.Register(true, identity.RegisterUser{User: valid(), Token: grant()})
+		var ce *domain.ConflictError
+		if !errors.As(err, &ce) || ce.Field != "user_id" {
+			t.Fatalf("err = %v, want a conflict on user_id", err)
+		}
+	})
+	t.Run("ErrInvalidBeforeConflict", func(t *testing.T) {
+		// A bad request is reported as bad even for a taken id: the user must fix it anyway.
+		p := valid()
+		p.Role = ""
+		_, err := identity.Register(true, identity.RegisterUser{User: p, Token: grant()})
+		if fe := fieldError(t, err); fe.Field != "role" {
+			t.Fatalf("field = %q", fe.Field)
+		}
+	})
+	t.Run("ErrTokenHash", func(t *testing.T) {
+		g := grant()
+		g.TokenHash = "secret"
+		_, err := identity.Register(false, identity.RegisterUser{User: valid(), Token: g})
+		if fe := fieldError(t, err); fe.Field != "token_hash" {
+			t.Fatalf("field = %q", fe.Field)
+		}
+	})
+	t.Run("ErrTokenLabel", func(t *testing.T) {
+		g := grant()
+		g.Label = strings.Repeat("签", 51)
+		_, err := identity.Register(false, identity.RegisterUser{User: valid(), Token: g})
+		if fe := fieldError(t, err); fe.Field != "token_label" {
+			t.Fatalf("field = %q", fe.Field)
+		}
+	})
+}
+
+func TestTokens(t *testing.T) {
+	evs, err := identity.Register(false, identity.RegisterUser{User: valid(), Token: grant()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := identity.Fold(evs...)
+	if !u.Registered || u.Principal != valid() || len(u.Tokens) != 1 {
+		t.Fatalf("folded %+v", u)
+	}
+
+	t.Run("IssueAnother", func(t *testing.T) {
+		g := identity.TokenGrant{TokenID: "t2", TokenHash: identity.HashToken("other")}
+		got, err := identity.IssueToken(u, g)
+		if err != nil || len(got) != 1 || got[0].(identity.TokenIssued).TokenID != "t2" {
+			t.Fatalf("issue: %+v, %v", got, err)
+		}
+	})
+	t.Run("ErrIssueSameID", func(t *testing.T) {
+		_, err := identity.IssueToken(u, grant())
+		var ce *domain.ConflictError
+		if !errors.As(err, &ce) || ce.Field != "token_id" {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("ErrIssueToUnknownUser", func(t *testing.T) {
+		_, err := identity.IssueToken(identity.Fold(), grant())
+		if fe := fieldError(t, err); fe.Field != "user_id" {
+			t.Fatalf("field = %q", fe.Field)
+		}
+	})
+	t.Run("RevokeOnce", func(t *testing.T) {
+		got, err := identity.RevokeToken(u, "t1")
+		if err != nil || len(got) != 1 || got[0] != (identity.TokenRevoked{UserID: "bj-liaison", TokenID: "t1"}) {
+			t.Fatalf("revoke: %+v, %v", got, err)
+		}
+		revoked := identity.Fold(append(evs, got...)...)
+		if !revoked.Tokens["t1"].Revoked {
+			t.Fatal("token not revoked after fold")
+		}
+		again, err := identity.RevokeToken(revoked, "t1")
+		if err != nil || len(again) != 0 {
+			t.Fatalf("second revoke decided %+v, %v; want nothing", again, err)
+		}
+	})
+	t.Run("ErrRevokeUnknown", func(t *testing.T) {
+		_, err := identity.RevokeToken(u, "nope")
+		if fe := fieldError(t, err); fe.Field != "token_id" {
+			t.Fatalf("field = %q", fe.Field)
+		}
+	})
+}
+
+func TestDecodeRoundTrip(t *testing.T) {
+	for _, e := range []identity.Event{
+		identity.UserRegistered{UserID: "u", Name: "名", Role: identity.RoleSchool, Organisation: "s1"},
+		identity.TokenIssued{UserID: "u", TokenID: "t", TokenHash: identity.HashToken("x"), Label: "l"},
+		identity.TokenRevoked{UserID: "u", TokenID: "t"},
+	} {
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok, err := identity.Decode(e.EventType(), b)
+		if err != nil || !ok || got != e {
+			t.Fatalf("decode %s: %+v, %v, %v", b, got, ok, err)
+		}
+	}
+	if _, ok, err := identity.Decode("RoundOpened", []byte(`{}`)); ok || err != nil {
+		t.Fatalf("foreign type: ok=%v err=%v", ok, err)
+	}
+	if _, _, err := identity.Decode(identity.TypeUserRegistered, []byte(`[`)); err == nil {
+		t.Fatal("bad JSON decoded")
+	}
+}
+
+func TestHashToken(t *testing.T) {
+	// sha256("abc"), from FIPS 180-2.
+	if got := identity.HashToken("abc"); got != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
+		t.Fatalf("HashToken = %s", got)
+	}
+	if identity.UserStream("admin") != "user-admin" {
+		t.Fatal("UserStream")
+	}
+}
+
+func fieldError(t *testing.T, err error) *domain.FieldError {
+	t.Helper()
+	var fe *domain.FieldError
+	if !errors.As(err, &fe) {
+		t.Fatalf("err = %v, want a *domain.FieldError", err)
+	}
+	return fe
+}

@@ -1,0 +1,136 @@
+// Package policy is the one place that decides who may do what to which resource
+// (DESIGN.md rule 9). Every HTTP route and every command asks Decide; nothing else
+// compares roles or organisations.
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"keytask/domain/identity"
+)
+
+// Action is what a principal wants to do to a resource.
+type Action string
+
+// Actions, from least to most power.
+const (
+	ActionRead       Action = "read"
+	ActionWrite      Action = "write"
+	ActionAdminister Action = "administer" // open rounds, register users, adjudicate: the ministry's work
+)
+
+// Actions lists every action.
+var Actions = []Action{ActionRead, ActionWrite, ActionAdminister}
+
+// Kind is the kind of a resource.
+type Kind string
+
+// Kinds of resources.
+const (
+	KindStream      Kind = "stream"      // an event stream as a timeline
+	KindUser        Kind = "user"        // a user account, or the list of them
+	KindIntentForm  Kind = "intent-form" // a province's undertaking intent form
+	KindApplication Kind = "application" // a school's application
+	KindReview      Kind = "review"      // an expert's scoring of an application
+	KindEvaluation  Kind = "evaluation"  // a third-party evaluation of a project
+	KindAudit       Kind = "audit"       // log verification and replay
+)
+
+// Resource is what an action touches, described by who owns it. A resource with
+// neither Province nor School is national: only the ministry and auditors see it.
+type Resource struct {
+	Kind Kind
+	ID   string // names the resource in denials' details; not used to decide
+
+	Province string // owner's province code; set for a school's resources too
+	School   string // owner's school id
+	// Subject is the user the resource is about (their account, their stream); that
+	// user may read it whatever their role.
+	Subject string
+	// Public resources (notices, published lists) may be read by every principal.
+	Public bool
+
+	Assigned  []string // user ids of the experts or evaluators assigned to it
+	Conflicts []string // user ids of assigned experts who declared a conflict of interest
+}
+
+// Decide errors. A denial wraps one of them with an English detail for the logs.
+var (
+	// ErrForbidden: the principal's role may never do this action to this kind of
+	// resource, so saying so reveals nothing.
+	ErrForbidden = errors.New("forbidden")
+	// ErrNotFound: the resource lies outside the principal's scope (another
+	// province's, another school's, not assigned). It is reported as absent so that
+	// scope does not leak which resources exist.
+	ErrNotFound = errors.New("not found")
+)
+
+// assessors are the only roles, besides the ministry, that write assessments: an
+// owner must never score or evaluate itself.
+var assessors = map[Kind]identity.Role{
+	KindReview:     identity.RoleExpert,
+	KindEvaluation: identity.RoleEvaluator,
+}
+
+// Decide returns nil when p may do a to r, and otherwise an error wrapping
+// ErrForbidden or ErrNotFound. Anything it does not know is denied.
+func Decide(p identity.Principal, a Action, r Resource) error {
+	deny := func(reason error, why string) error {
+		return fmt.Errorf("%w: %s %q (%s) may not %s %s %q: %s", reason, p.Role, p.UserID, p.Organisation, a, r.Kind, r.ID, why)
+	}
+	switch {
+	case p.UserID == "" || !p.Role.Valid():
+		return deny(ErrForbidden, "no valid principal")
+	case !slices.Contains(Actions, a):
+		return deny(ErrForbidden, "unknown action")
+	case p.Role == identity.RoleMinistry:
+		return nil
+	case a == ActionAdminister:
+		return deny(ErrForbidden, "only the ministry administers")
+	case p.Role == identity.RoleAuditor:
+		if a == ActionRead {
+			return nil
+		}
+		return deny(ErrForbidden, "auditors change nothing")
+	case a == ActionRead && (r.Public || (r.Subject != "" && r.Subject == p.UserID)):
+		return nil
+	}
+	if want, ok := assessors[r.Kind]; a == ActionWrite && ok && p.Role != want {
+		return deny(ErrForbidden, "only an assigned "+string(want)+" writes a "+string(r.Kind))
+	}
+
+	switch p.Role {
+	case identity.RoleProvince:
+		return owned(r.Province, p.Organisation, deny)
+	case identity.RoleSchool:
+		return owned(r.School, p.Organisation, deny)
+	case identity.RoleExpert, identity.RoleEvaluator:
+		if a == ActionWrite && assessors[r.Kind] != p.Role {
+			return deny(ErrForbidden, "assessors write only their assessments")
+		}
+		switch {
+		case len(r.Assigned) == 0:
+			return deny(ErrForbidden, "not a resource that is assigned to assessors")
+		case !slices.Contains(r.Assigned, p.UserID):
+			return deny(ErrNotFound, "not assigned")
+		case slices.Contains(r.Conflicts, p.UserID):
+			return deny(ErrNotFound, "conflict of interest")
+		}
+		return nil
+	}
+	return deny(ErrForbidden, "no rule for this role")
+}
+
+// owned decides for a role scoped to one organisation: it sees only resources
+// whose owner is that organisation.
+func owned(owner, org string, deny func(error, string) error) error {
+	switch {
+	case owner == "":
+		return deny(ErrForbidden, "a national resource")
+	case owner != org:
+		return deny(ErrNotFound, "owned by "+owner)
+	}
+	return nil
+}

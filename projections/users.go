@@ -1,0 +1,198 @@
+package projections
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"keytask/domain/identity"
+	"keytask/events"
+)
+
+// Users is the read model of user accounts and their bearer tokens. Every
+// authenticated request looks its token's hash up here.
+type Users struct{}
+
+// Name implements Projection.
+func (Users) Name() string { return "users" }
+
+// Setup implements Projection.
+func (Users) Setup(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `
+CREATE TABLE IF NOT EXISTS users (
+	user_id       text        PRIMARY KEY,
+	name          text        NOT NULL,
+	role          text        NOT NULL,
+	organisation  text        NOT NULL,
+	registered_at timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_tokens (
+	token_id   text        PRIMARY KEY,
+	user_id    text        NOT NULL,
+	token_hash text        NOT NULL UNIQUE,
+	label      text        NOT NULL,
+	issued_at  timestamptz NOT NULL,
+	revoked_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS api_tokens_user_id_idx ON api_tokens (user_id);`)
+	return err
+}
+
+// Reset implements Projection.
+func (Users) Reset(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `TRUNCATE api_tokens, users`)
+	return err
+}
+
+// Apply implements Projection. Inserts are plain, not upserts: the checkpoint
+// applies each event once, so a duplicate means a bug that must surface.
+func (Users) Apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
+	payload, ok, err := identity.Decode(e.Type, e.Data)
+	if !ok || err != nil {
+		return err
+	}
+	switch p := payload.(type) {
+	case identity.UserRegistered:
+		_, err = tx.Exec(ctx, `INSERT INTO users (user_id, name, role, organisation, registered_at) VALUES ($1, $2, $3, $4, $5)`,
+			p.UserID, p.Name, string(p.Role), p.Organisation, e.RecordedAt)
+	case identity.TokenIssued:
+		_, err = tx.Exec(ctx, `INSERT INTO api_tokens (token_id, user_id, token_hash, label, issued_at) VALUES ($1, $2, $3, $4, $5)`,
+			p.TokenID, p.UserID, p.TokenHash, p.Label, e.RecordedAt)
+	case identity.TokenRevoked:
+		_, err = tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = $3 WHERE token_id = $1 AND user_id = $2 AND revoked_at IS NULL`,
+			p.TokenID, p.UserID, e.RecordedAt)
+	}
+	if err != nil {
+		return fmt.Errorf("users: apply %s %s: %w", e.Type, e.ID, err)
+	}
+	return nil
+}
+
+// Digest implements Projection: SHA-256 over every row of both tables in key
+// order, ids compared byte by byte so the collation does not matter.
+func (Users) Digest(ctx context.Context, tx pgx.Tx) (string, error) {
+	h := sha256.New()
+	var b []byte
+	write := func(strs []string, times ...*time.Time) {
+		b = b[:0]
+		for _, s := range strs {
+			b = appendString(b, s)
+		}
+		for _, t := range times {
+			if t == nil {
+				b = append(b, 0)
+				continue
+			}
+			b = append(b, 1)
+			b = binary.BigEndian.AppendUint64(b, uint64(t.UnixMicro()))
+		}
+		h.Write(b)
+	}
+
+	write([]string{"users"})
+	rows, err := tx.Query(ctx, `SELECT user_id, name, role, organisation, registered_at FROM users ORDER BY user_id COLLATE "C"`)
+	if err != nil {
+		return "", fmt.Errorf("users digest: %w", err)
+	}
+	var id, name, role, org string
+	var at time.Time
+	if _, err := pgx.ForEachRow(rows, []any{&id, &name, &role, &org, &at}, func() error {
+		write([]string{id, name, role, org}, &at)
+		return nil
+	}); err != nil {
+		return "", fmt.Errorf("users digest: %w", err)
+	}
+
+	write([]string{"api_tokens"})
+	rows, err = tx.Query(ctx, `SELECT token_id, user_id, token_hash, label, issued_at, revoked_at FROM api_tokens ORDER BY token_id COLLATE "C"`)
+	if err != nil {
+		return "", fmt.Errorf("users digest: %w", err)
+	}
+	var tokenID, hash, label string
+	var revoked *time.Time
+	if _, err := pgx.ForEachRow(rows, []any{&tokenID, &id, &hash, &label, &at, &revoked}, func() error {
+		write([]string{tokenID, id, hash, label}, &at, revoked)
+		return nil
+	}); err != nil {
+		return "", fmt.Errorf("users digest: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ErrUnknownToken is returned by LookupToken for a token that was never issued or
+// has been revoked.
+var ErrUnknownToken = errors.New("unknown or revoked token")
+
+// ErrUserNotFound is returned by GetUser for a user the read model does not hold.
+var ErrUserNotFound = errors.New("user not found")
+
+// UserRecord is a registered user as the read model holds it.
+type UserRecord struct {
+	identity.Principal
+	RegisteredAt time.Time
+}
+
+// LookupToken returns the principal whose live token has the given hex SHA-256
+// (see identity.HashToken). Errors: ErrUnknownToken.
+func LookupToken(ctx context.Context, q Querier, tokenHash string) (identity.Principal, error) {
+	rows, err := q.Query(ctx, `SELECT u.user_id, u.name, u.role, u.organisation
+		FROM api_tokens t JOIN users u ON u.user_id = t.user_id
+		WHERE t.token_hash = $1 AND t.revoked_at IS NULL`, tokenHash)
+	if err != nil {
+		return identity.Principal{}, fmt.Errorf("look up token: %w", err)
+	}
+	p, err := pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (identity.Principal, error) {
+		var p identity.Principal
+		err := row.Scan(&p.UserID, &p.Name, &p.Role, &p.Organisation)
+		return p, err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, ErrUnknownToken
+	}
+	if err != nil {
+		return p, fmt.Errorf("look up token: %w", err)
+	}
+	return p, nil
+}
+
+// GetUser returns one user. Errors: ErrUserNotFound.
+func GetUser(ctx context.Context, q Querier, userID string) (UserRecord, error) {
+	rows, err := q.Query(ctx, `SELECT user_id, name, role, organisation, registered_at FROM users WHERE user_id = $1`, userID)
+	if err != nil {
+		return UserRecord{}, fmt.Errorf("get user %s: %w", userID, err)
+	}
+	u, err := pgx.CollectExactlyOneRow(rows, scanUserRecord)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return u, fmt.Errorf("get user %s: %w", userID, ErrUserNotFound)
+	}
+	if err != nil {
+		return u, fmt.Errorf("get user %s: %w", userID, err)
+	}
+	return u, nil
+}
+
+// ListUsers returns every user, ordered by user id.
+func ListUsers(ctx context.Context, q Querier) ([]UserRecord, error) {
+	rows, err := q.Query(ctx, `SELECT user_id, name, role, organisation, registered_at FROM users ORDER BY user_id COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	us, err := pgx.CollectRows(rows, scanUserRecord)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return us, nil
+}
+
+func scanUserRecord(row pgx.CollectableRow) (UserRecord, error) {
+	var u UserRecord
+	err := row.Scan(&u.UserID, &u.Name, &u.Role, &u.Organisation, &u.RegisteredAt)
+	u.RegisteredAt = u.RegisteredAt.UTC()
+	return u, err
+}
