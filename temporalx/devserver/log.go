@@ -14,33 +14,33 @@ import (
 //
 // The server is chatty at info level (membership, shard ownership, every
 // service start and stop); a developer running `keytask dev` wants keytask's
-// own log, so records below min are dropped. min is warn unless the caller's
-// logger has debug enabled, in which case everything passes through.
+// own log, so records below the floor are dropped. The floor is warn unless
+// the caller's logger has debug enabled; then everything passes through.
 //
 // Stop silences it (unless debugging): a stopping server warns and even
 // logs errors about every poll, query and connection its own services
 // cancel on the way down. What matters about a stop is Stop's error.
 type serverLogger struct {
-	l   *slog.Logger
-	min *slog.LevelVar // shared by every logger derived through With
+	l     *slog.Logger
+	floor *slog.LevelVar // shared by every logger derived through With
 }
 
 // We deliberately do not implement log.SLogWrapper: the server would then
-// pull out the raw *slog.Logger and bypass the level floor above.
+// pull out the raw *slog.Logger and bypass the floor above.
 var (
 	_ log.Logger     = serverLogger{}
 	_ log.WithLogger = serverLogger{}
 )
 
 func newServerLogger(l *slog.Logger) serverLogger {
-	min := new(slog.LevelVar)
-	min.Set(slog.LevelWarn)
+	floor := new(slog.LevelVar)
+	floor.Set(slog.LevelWarn)
 	if l.Enabled(context.Background(), slog.LevelDebug) {
-		min.Set(slog.LevelDebug)
+		floor.Set(slog.LevelDebug)
 	}
 	// No "component" attribute of our own: the caller's logger usually
 	// carries one already, and slog would print both.
-	return serverLogger{l: l, min: min}
+	return serverLogger{l: l, floor: floor}
 }
 
 func (s serverLogger) Debug(msg string, tags ...tag.Tag) { s.log(slog.LevelDebug, msg, tags) }
@@ -98,11 +98,11 @@ func catchFatal(f func() error) (err error) {
 // With implements log.WithLogger so the server's tagged sub-loggers are
 // cheap (otherwise it wraps us in a prepender that copies tags per call).
 func (s serverLogger) With(tags ...tag.Tag) log.Logger {
-	return serverLogger{l: s.l.With(attrsToArgs(tags)...), min: s.min}
+	return serverLogger{l: s.l.With(attrsToArgs(tags)...), floor: s.floor}
 }
 
 func (s serverLogger) log(level slog.Level, msg string, tags []tag.Tag) {
-	if level < s.min.Level() {
+	if level < s.floor.Level() {
 		return
 	}
 	ctx := context.Background()
@@ -127,7 +127,7 @@ func attrsToArgs(tags []tag.Tag) []any {
 // silence drops every record from now on, unless the logger was built for
 // debugging.
 func (s serverLogger) silence() {
-	if s.min.Level() > slog.LevelDebug {
-		s.min.Set(slog.LevelError + 1)
+	if s.floor.Level() > slog.LevelDebug {
+		s.floor.Set(slog.LevelError + 1)
 	}
 }
