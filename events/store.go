@@ -112,15 +112,19 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, evs .
 		return nil, err
 	}
 	start := time.Now()
-	// A unique violation means a concurrent append won a race: the re-check then
-	// sees either our own retry (idempotent) or a real conflict.
+	// A unique violation means the ids are already recorded or a concurrent append
+	// won the race for the versions: refused tells which, and a lost race is tried
+	// again.
 	for attempt := 0; ; attempt++ {
 		rec, fresh, err := s.append(ctx, stream, expected, evs)
-		if err != nil {
-			var pgErr *pgconn.PgError
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+			rec, fresh, err = s.refused(ctx, stream, expected, evs)
 			if errors.As(err, &pgErr) && pgErr.Code == "23505" && attempt < 5 {
 				continue
 			}
+		}
+		if err != nil {
 			return nil, fmt.Errorf("append to %s: %w", stream, err)
 		}
 		if fresh {
@@ -160,9 +164,10 @@ func validate(stream string, evs []NewEvent) error {
 }
 
 // appendSQL appends the events and publishes them in one statement, so an append
-// costs one round trip and one commit. It writes nothing unless none of the ids is
-// known and the stream is at the expected version; the caller then finds out which
-// of the two failed. The message rows follow watermill-sql's default Postgres layout
+// costs one round trip and one commit. It writes nothing when the stream is not at
+// the expected version, and fails on a unique violation when an id is already
+// recorded (a retry) or a concurrent append took the versions; the caller then
+// finds out which. The message rows follow watermill-sql's default Postgres layout
 // (see DefaultPostgreSQLSchema.InsertQuery): the payload is the Event as JSON, in the
 // same transaction, so the log and the topic cannot diverge. The payload is only a
 // Notice (the event's id and order): carrying the data twice would double the
@@ -170,13 +175,11 @@ func validate(stream string, evs []NewEvent) error {
 const appendSQL = `
 WITH cur AS (
 	SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $2
-), known AS (
-	SELECT count(*) AS n FROM events WHERE id = ANY($1)
 ), ins AS (
 	INSERT INTO events (id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at)
 	SELECT u.id, $2, cur.v + u.ord, u.t, u.sv, u.d, u.m, $7
-	FROM unnest($1::uuid[], $3::text[], $4::int[], $5::jsonb[], $6::jsonb[]) WITH ORDINALITY AS u(id, t, sv, d, m, ord), cur, known
-	WHERE known.n = 0 AND ($8::bigint = -1 OR cur.v = $8::bigint)
+	FROM unnest($1::uuid[], $3::text[], $4::int[], $5::jsonb[], $6::jsonb[]) WITH ORDINALITY AS u(id, t, sv, d, m, ord), cur
+	WHERE $8::bigint = -1 OR cur.v = $8::bigint
 	ORDER BY u.ord
 	RETURNING id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at, tx_id, seq
 ), pub AS (
@@ -285,8 +288,8 @@ func (s *Store) refused(ctx context.Context, stream string, expected int64, evs 
 	case expected != AnyVersion && expected != current:
 		return nil, false, &ErrConflict{Stream: stream, Expected: expected, Actual: current}
 	}
-	// Neither: the stream moved between the two reads. Report it as a unique
-	// violation would be, so Append tries again.
+	// Neither: a concurrent append moved the stream in between. Report it as a
+	// unique violation, so Append tries again.
 	return nil, false, &pgconn.PgError{Code: "23505", Message: "stream changed during append"}
 }
 
