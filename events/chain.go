@@ -202,6 +202,35 @@ func (s *Store) sealBatch(ctx context.Context) (int, error) {
 	return len(ids), nil
 }
 
+// SealCommitted seals until every event committed before the call is in the
+// chain. Sealing never passes an open transaction anywhere on the Postgres
+// server (transaction ids are cluster-wide), so this may have to wait for
+// unrelated transactions to end; ctx bounds the wait.
+func (s *Store) SealCommitted(ctx context.Context) error {
+	var maxSeq int64
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&maxSeq); err != nil {
+		return fmt.Errorf("seal: %w", err)
+	}
+	for {
+		if _, err := s.Seal(ctx); err != nil {
+			return err
+		}
+		var pending bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events e WHERE e.seq <= $1
+			AND NOT EXISTS (SELECT 1 FROM event_chain c WHERE c.event_id = e.id))`, maxSeq).Scan(&pending); err != nil {
+			return fmt.Errorf("seal: %w", err)
+		}
+		if !pending {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("seal: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // RunSealer seals every interval until ctx ends. Every long-running keytask
 // process runs one; the advisory lock keeps them from racing.
 func (s *Store) RunSealer(ctx context.Context, interval time.Duration, logf func(string, ...any)) {

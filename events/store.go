@@ -163,15 +163,12 @@ func validate(stream string, evs []NewEvent) error {
 	return nil
 }
 
-// appendSQL appends the events and publishes them in one statement, so an append
-// costs one round trip and one commit. It writes nothing when the stream is not at
-// the expected version, and fails on a unique violation when an id is already
-// recorded (a retry) or a concurrent append took the versions; the caller then
-// finds out which. The message rows follow watermill-sql's default Postgres layout
-// (see DefaultPostgreSQLSchema.InsertQuery): the payload is the Event as JSON, in the
-// same transaction, so the log and the topic cannot diverge. The payload is only a
-// Notice (the event's id and order): carrying the data twice would double the
-// write-ahead log of every append, and a consumer loads the event by id (Get).
+// appendSQL appends the events in one statement, so an append costs one round
+// trip and one commit. It writes nothing when the stream is not at the expected
+// version, and fails on a unique violation when an id is already recorded (a
+// retry) or a concurrent append took the versions; the caller then finds out which.
+// The rows are their own Watermill publication: the topic's message table is a
+// view over the log (migration 0002), so the log and the topic cannot diverge.
 const appendSQL = `
 WITH cur AS (
 	SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $2
@@ -181,14 +178,7 @@ WITH cur AS (
 	FROM unnest($1::uuid[], $3::text[], $4::int[], $5::jsonb[], $6::jsonb[]) WITH ORDINALITY AS u(id, t, sv, d, m, ord), cur
 	WHERE $8::bigint = -1 OR cur.v = $8::bigint
 	ORDER BY u.ord
-	RETURNING id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at, tx_id, seq
-), pub AS (
-	INSERT INTO watermill_events (uuid, payload, metadata, transaction_id)
-	SELECT ins.id::text,
-		json_build_object('id', ins.id, 'order', json_build_object('tx_id', ins.tx_id::text::numeric, 'seq', ins.seq)),
-		json_build_object('type', ins.type, 'stream_id', ins.stream_id),
-		pg_current_xact_id()
-	FROM ins ORDER BY ins.seq
+	RETURNING id, stream_version
 )
 SELECT id, stream_version FROM ins ORDER BY stream_version`
 
@@ -293,7 +283,8 @@ func (s *Store) refused(ctx context.Context, stream string, expected int64, evs 
 	return nil, false, &pgconn.PgError{Code: "23505", Message: "stream changed during append"}
 }
 
-// Notice is the payload of the Watermill message published for each event.
+// Notice is the payload of the Watermill message of each event: its id and order.
+// Consumers load the event itself by id (Get).
 type Notice struct {
 	ID    uuid.UUID `json:"id"`
 	Order Order     `json:"order"`

