@@ -28,6 +28,8 @@ type Config struct {
 	TemporalUIAddr string
 	// TemporalEmbeddedAddr is where `keytask dev`'s embedded frontend listens.
 	TemporalEmbeddedAddr string
+	// LogKey (hex) signs every appended event; empty means the key file in DataDir.
+	LogKey string
 }
 
 // Setting documents one environment variable.
@@ -44,6 +46,7 @@ var Settings = []Setting{
 	{"KEYTASK_DATA_DIR", ".keytask", "data directory (embedded Temporal's SQLite file, private Postgres, admin token)"},
 	{"KEYTASK_TEMPORAL_UI_ADDR", "127.0.0.1:8233", "where `dev` serves the Temporal Web UI"},
 	{"KEYTASK_TEMPORAL_EMBEDDED_ADDR", "127.0.0.1:7233", "where `dev`'s embedded Temporal frontend listens"},
+	{"KEYTASK_LOG_KEY", "(empty: the file log-key in the data dir, created by `dev`)", "hex key (32+ bytes) that signs every event; `audit verify` needs it to catch rows inserted out of band"},
 }
 
 func env(name, def string) (string, bool) {
@@ -67,6 +70,7 @@ func FromEnv() Config {
 	c.DataDir = dir
 	c.TemporalUIAddr, _ = env("KEYTASK_TEMPORAL_UI_ADDR", "127.0.0.1:8233")
 	c.TemporalEmbeddedAddr, _ = env("KEYTASK_TEMPORAL_EMBEDDED_ADDR", "127.0.0.1:7233")
+	c.LogKey, _ = env("KEYTASK_LOG_KEY", "")
 	return c
 }
 

@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -42,6 +43,26 @@ func canonical(position int64, id uuid.UUID, stream string, version int64, typ s
 func appendString(b []byte, s string) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
 	return append(b, s...)
+}
+
+// MAC is the HMAC-SHA-256 of an event's content under the platform's log key.
+// The hash chain proves that sealed history was not changed; the MAC proves that
+// each row was written by keytask itself, so a row inserted directly into the
+// database — even at the head, before it is sealed — is caught by whoever holds
+// the key. The stream version is left out because an append may learn it only
+// in the database; the chain covers it.
+func MAC(key []byte, id uuid.UUID, stream, typ string, schema int, data, meta string, recorded time.Time) []byte {
+	m := hmac.New(sha256.New, key)
+	b := make([]byte, 0, 96+len(stream)+len(typ)+len(data)+len(meta))
+	b = append(b, id[:]...)
+	b = appendString(b, stream)
+	b = appendString(b, typ)
+	b = binary.BigEndian.AppendUint32(b, uint32(schema))
+	b = appendString(b, data)
+	b = appendString(b, meta)
+	b = binary.BigEndian.AppendUint64(b, uint64(recorded.UnixMicro()))
+	m.Write(b)
+	return m.Sum(nil)
 }
 
 // link returns the chain hash of an event given the hash before it.

@@ -49,6 +49,7 @@ type Store struct {
 	pool      *pgxpool.Pool
 	upcasters *Upcasters
 	now       func() time.Time
+	macKey    []byte
 
 	appended      *prometheus.CounterVec
 	appendSeconds prometheus.Histogram
@@ -60,6 +61,9 @@ type Option func(*Store)
 
 // WithUpcasters makes reads upcast old schema versions with u.
 func WithUpcasters(u *Upcasters) Option { return func(s *Store) { s.upcasters = u } }
+
+// WithMACKey makes the store sign every event it appends with key (see MAC).
+func WithMACKey(key []byte) Option { return func(s *Store) { s.macKey = key } }
 
 // WithClock replaces the clock that stamps recorded_at (tests travel in time with it).
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
@@ -173,9 +177,9 @@ const appendSQL = `
 WITH cur AS (
 	SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $2
 ), ins AS (
-	INSERT INTO events (id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at)
-	SELECT u.id, $2, cur.v + u.ord, u.t, u.sv, u.d, u.m, $7
-	FROM unnest($1::uuid[], $3::text[], $4::int[], $5::jsonb[], $6::jsonb[]) WITH ORDINALITY AS u(id, t, sv, d, m, ord), cur
+	INSERT INTO events (id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at, mac)
+	SELECT u.id, $2, cur.v + u.ord, u.t, u.sv, u.d, u.m, $7, u.mac
+	FROM unnest($1::uuid[], $3::text[], $4::int[], $5::json[], $6::json[], $9::bytea[]) WITH ORDINALITY AS u(id, t, sv, d, m, mac, ord), cur
 	WHERE $8::bigint = -1 OR cur.v = $8::bigint
 	ORDER BY u.ord
 	RETURNING id, stream_version
@@ -206,7 +210,13 @@ func (s *Store) append(ctx context.Context, stream string, expected int64, evs [
 		metas[i] = string(mb)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
-	rows, err := s.pool.Query(ctx, appendSQL, ids, stream, types, schemas, datas, metas, now, expected)
+	macs := make([][]byte, len(evs))
+	if s.macKey != nil {
+		for i := range evs {
+			macs[i] = MAC(s.macKey, ids[i], stream, types[i], int(schemas[i]), datas[i], metas[i], now)
+		}
+	}
+	rows, err := s.pool.Query(ctx, appendSQL, ids, stream, types, schemas, datas, metas, now, expected, macs)
 	if err != nil {
 		return nil, false, err
 	}

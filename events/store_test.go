@@ -408,10 +408,13 @@ func tamper(t *testing.T, d *pgtest.DB, sql ...string) {
 	}
 }
 
+// testKey is the log key the tamper tests sign with.
+var testKey = []byte("keytask test log key, 32 bytes!!")
+
 func seeded(t *testing.T) (*pgtest.DB, *events.Store) {
 	t.Helper()
 	ctx := context.Background()
-	d, s := newStore(t)
+	d, s := newStore(t, events.WithMACKey(testKey))
 	for i := 1; i <= 6; i++ {
 		stream := fmt.Sprintf("s%d", i%2)
 		if _, err := s.Append(ctx, stream, events.AnyVersion, ev(fmt.Sprint(i), "A", fmt.Sprintf(`{"n":%d}`, i))); err != nil {
@@ -419,8 +422,8 @@ func seeded(t *testing.T) (*pgtest.DB, *events.Store) {
 		}
 	}
 	sealAll(t, s)
-	rep, err := events.Verify(ctx, d.Pool, nil)
-	if err != nil || !rep.OK() || rep.Events != 6 {
+	rep, err := events.Verify(ctx, d.Pool, testKey, nil)
+	if err != nil || !rep.OK() || rep.Events != 6 || !rep.MACsChecked {
 		t.Fatalf("intact log: %+v %v", rep, err)
 	}
 	return d, s
@@ -445,7 +448,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			`UPDATE event_chain SET position = position + 1000 WHERE position IN (2, 3)`,
 			`UPDATE event_chain SET position = 1005 - position WHERE position IN (1002, 1003)`}, 2, "hash"},
 		{"ReorderSwapContent", []string{
-			`UPDATE events SET data = CASE data->>'n' WHEN '2' THEN '{"n":3}'::jsonb ELSE '{"n":2}'::jsonb END WHERE data->>'n' IN ('2','3')`}, 2, "hash"},
+			`UPDATE events SET data = CASE data->>'n' WHEN '2' THEN '{"n":3}'::json ELSE '{"n":2}'::json END WHERE data->>'n' IN ('2','3')`}, 2, "hash"},
 		{"InsertOutOfBandWithChain", []string{
 			`INSERT INTO events (id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at)
 			 VALUES ('00000000-0000-0000-0000-0000000000aa', 's9', 1, 'A', 1, '{}', '{}', now())`,
@@ -454,11 +457,18 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{"InsertOutOfBandBehindHead", []string{
 			`INSERT INTO events (id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at, tx_id)
 			 VALUES ('00000000-0000-0000-0000-0000000000bb', 's1', 99, 'A', 1, '{}', '{}', now(), '3')`}, 7, "out of band"},
+		{"InsertOutOfBandAtHead", []string{
+			`INSERT INTO events (id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at)
+			 VALUES ('00000000-0000-0000-0000-0000000000cc', 's1', 4, 'A', 1, '{}', '{}', now())`}, 7, "signature"},
+		{"InsertOutOfBandWithForgedMAC", []string{
+			`INSERT INTO events (id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at, mac)
+			 SELECT '00000000-0000-0000-0000-0000000000ce', 's1', 4, type, schema_version, data, metadata, recorded_at, mac
+			 FROM events WHERE stream_id = 's1' AND stream_version = 1`}, 7, "signature"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, _ := seeded(t)
 			tamper(t, d, tc.sql...)
-			rep, err := events.Verify(ctx, d.Pool, nil)
+			rep, err := events.Verify(ctx, d.Pool, testKey, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -470,4 +480,21 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			}
 		})
 	}
+	// A row slipped in at the head and then linked by the sealer is still caught:
+	// it lacks keytask's signature.
+	t.Run("InsertOutOfBandThenSealed", func(t *testing.T) {
+		d, s := seeded(t)
+		tamper(t, d, `INSERT INTO events (id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at)
+			 VALUES ('00000000-0000-0000-0000-0000000000dd', 's1', 4, 'A', 1, '{}', '{}', now())`)
+		sealAll(t, s)
+		rep, _ := events.Verify(ctx, d.Pool, testKey, nil)
+		if rep.OK() || rep.BadPosition != 7 || !strings.Contains(rep.Problem, "signature") {
+			t.Fatalf("report %+v, want a missing signature at 7", rep)
+		}
+		// Without the key the chain alone cannot tell, and says so.
+		rep, _ = events.Verify(ctx, d.Pool, nil, nil)
+		if !rep.OK() || rep.MACsChecked {
+			t.Fatalf("without the key: %+v", rep)
+		}
+	})
 }

@@ -50,8 +50,9 @@ func newAuditCmd() *cobra.Command {
 	audit.AddCommand(&cobra.Command{
 		Use:   "verify",
 		Short: "Walk the whole log and check its hash chain",
-		Long: `Walk the event log from position 1, recompute every hash of the chain from the stored events and
-check that each event was published with its own transaction. Exits 0 printing the count and the
+		Long: `Walk the event log from position 1, recompute every hash of the chain from the stored events and,
+with the log key (KEYTASK_LOG_KEY or the data dir's log-key), check every event's signature, which
+catches rows inserted directly into the database even before they are sealed. Exits 0 printing the count and the
 head hash when the log is intact; exits 2 naming the first bad position when any row was changed,
 deleted, inserted out of band or reordered.
 ` + envHelp(),
@@ -71,7 +72,11 @@ deleted, inserted out of band or reordered.
 				return err
 			}
 			defer tx.Rollback(ctx) //nolint:errcheck
-			rep, err := events.Verify(ctx, tx, nil)
+			key, err := loadLogKey(cfg, false)
+			if err != nil {
+				return err
+			}
+			rep, err := events.Verify(ctx, tx, key, nil)
 			if err != nil {
 				return err
 			}
@@ -82,6 +87,11 @@ deleted, inserted out of band or reordered.
 				return exitError{2}
 			}
 			fmt.Fprintf(out, "OK: %d events verified, head position %d, head hash %s\n", rep.Events, rep.Head.Position, rep.HeadHex())
+			if rep.MACsChecked {
+				fmt.Fprintln(out, "every event carries keytask's signature")
+			} else {
+				fmt.Fprintln(out, "WARNING: no log key (KEYTASK_LOG_KEY or the data dir's log-key): signatures not checked, so rows inserted at the head would go unnoticed")
+			}
 			if rep.Pending > 0 {
 				fmt.Fprintf(out, "%d newer events are committed and awaiting sealing\n", rep.Pending)
 			}
@@ -108,7 +118,7 @@ Names: ` + projectionNames() + "\n" + envHelp(),
 				return err
 			}
 			defer pool.Close()
-			store := newStore(pool, nil)
+			store := newStore(pool, nil, nil)
 			ps := allProjections()
 			if len(args) == 1 {
 				ps = nil

@@ -52,6 +52,10 @@ func runDev(ctx context.Context, cmd *cobra.Command) error {
 		logf("applied migrations: %v", applied)
 	}
 
+	if _, err := loadLogKey(cfg, true); err != nil {
+		return err
+	}
+
 	temporalAddr, uiURL := cfg.TemporalAddress, ""
 	if temporalAddr == "" {
 		srv, err := devserver.Start(ctx, devserver.Options{

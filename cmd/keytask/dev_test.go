@@ -225,7 +225,7 @@ func TestDevPlatform(t *testing.T) {
 
 	// The log verifies, and tampering is named.
 	code, verify := runKeytask(env, "audit", "verify")
-	if code != 0 || !strings.Contains(verify, "OK:") {
+	if code != 0 || !strings.Contains(verify, "OK:") || !strings.Contains(verify, "signature") {
 		t.Fatalf("audit verify on an intact log: exit %d\n%s", code, verify)
 	}
 	ctx := context.Background()
@@ -233,14 +233,32 @@ func TestDevPlatform(t *testing.T) {
 		if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE events SET data = jsonb_set(data, '{name}', '"冒名"') WHERE id = (SELECT event_id FROM event_chain WHERE position = 3)`)
+		_, err := tx.Exec(ctx, `INSERT INTO events (id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at)
+			VALUES (gen_random_uuid(), 'user-intruder', 1, 'UserRegistered', 1, '{"user_id":"intruder","role":"ministry"}', '{}', now())`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A row slipped in at the head, not yet sealed: its missing signature gives it away.
+	var head int64
+	d.Owner.QueryRow(ctx, `SELECT max(position) FROM event_chain`).Scan(&head)
+	code, verify = runKeytask(env, "audit", "verify")
+	if code != 2 || !strings.Contains(verify, fmt.Sprintf("first bad position %d", head+1)) {
+		t.Fatalf("audit verify after an insert at the head: exit %d\n%s", code, verify)
+	}
+	err = pgx.BeginFunc(ctx, d.Owner, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE events SET data = jsonb_set(data::jsonb, '{name}', '"冒名"')::json WHERE id = (SELECT event_id FROM event_chain WHERE position = 3)`)
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	code, verify = runKeytask(env, "audit", "verify")
-	if code == 0 || !strings.Contains(verify, "first bad position 3") {
+	if code != 2 || !strings.Contains(verify, "first bad position 3") {
 		t.Fatalf("audit verify after tampering: exit %d\n%s", code, verify)
 	}
 }

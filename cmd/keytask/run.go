@@ -39,8 +39,8 @@ type platform struct {
 	tc    client.Client
 }
 
-func newStore(pool *pgxpool.Pool, reg prometheus.Registerer) *events.Store {
-	opts := []events.Option{}
+func newStore(pool *pgxpool.Pool, reg prometheus.Registerer, key []byte) *events.Store {
+	opts := []events.Option{events.WithMACKey(key)}
 	if reg != nil {
 		opts = append(opts, events.WithMetrics(reg))
 	}
@@ -70,7 +70,15 @@ func openPlatform(ctx context.Context, cfg config.Config, temporalAddr string, l
 		p.pool.Close()
 		return nil, fmt.Errorf("database %s: %w", redact(cfg.DatabaseURL), err)
 	}
-	p.store = newStore(p.pool, p.reg)
+	key, err := loadLogKey(cfg, false)
+	if err != nil {
+		p.pool.Close()
+		return nil, err
+	}
+	if key == nil {
+		log.Warn("no log key (KEYTASK_LOG_KEY or the data dir's log-key): events are appended unsigned")
+	}
+	p.store = newStore(p.pool, p.reg, key)
 	if temporalAddr != "" {
 		dctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()

@@ -10,9 +10,14 @@ CREATE TABLE events (
 	stream_version bigint      NOT NULL CHECK (stream_version > 0),
 	type           text        NOT NULL CHECK (type <> ''),
 	schema_version int         NOT NULL CHECK (schema_version > 0),
-	data           jsonb       NOT NULL,
-	metadata       jsonb       NOT NULL,
+	-- json, not jsonb: the log keeps the exact bytes it was given, which the
+	-- hash chain and the MAC cover.
+	data           json        NOT NULL,
+	metadata       json        NOT NULL,
 	recorded_at    timestamptz NOT NULL,
+	-- HMAC-SHA-256 of the event under the platform's log key (see events.MAC):
+	-- whoever can write to the database but lacks the key cannot forge a row.
+	mac            bytea,
 	tx_id          xid8        NOT NULL DEFAULT pg_current_xact_id(),
 	CONSTRAINT events_stream_version_key UNIQUE (stream_id, stream_version)
 );
