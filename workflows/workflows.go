@@ -43,6 +43,7 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 // that lists them.
 func Register(r worker.Registry, a *activities.Activities) {
 	r.RegisterActivity(a)
+	r.RegisterWorkflowWithOptions(IntentRoundWorkflow, workflow.RegisterOptions{Name: IntentRoundWorkflowName})
 }
 
 // EventID derives an event id from the workflow's id and a step name that is

@@ -78,7 +78,8 @@ type LiaisonRegistered struct {
 type IntentRoundOpened struct {
 	RoundID         string          `json:"round_id"`
 	BatchID         string          `json:"batch_id"`
-	Items           []TaskItem      `json:"items"` // the catalogue as it stood at opening
+	Items           []TaskItem      `json:"items"`     // the catalogue as it stood at opening
+	Provinces       []string        `json:"provinces"` // codes of the provinces expected to submit, sorted
 	Deadline        time.Time       `json:"deadline"`
 	ReminderOffsets []time.Duration `json:"reminder_offsets"` // before the deadline
 }

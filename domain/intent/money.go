@@ -36,12 +36,16 @@ var (
 // ParseWan parses a non-negative decimal amount of 万元 ("12", "12.5", "0.0001")
 // into yuan. It accepts plain decimal notation only: no sign, exponent, spaces
 // or thousands separators.
-func ParseWan(s string) (Yuan, error) {
+func ParseWan(s string) (Yuan, error) { return parseWan(s, MaxYuan) }
+
+// parseWan is ParseWan with its own bound, so that a client's total, which may
+// exceed the bound of one amount, is read by the same rules.
+func parseWan(s string, limit Yuan) (Yuan, error) {
 	if s == "" {
 		return 0, ErrEmptyMoney
 	}
 	if s[0] == '-' {
-		if _, err := ParseWan(s[1:]); err == nil || !errors.Is(err, ErrNotNumber) {
+		if _, err := parseWan(s[1:], limit); err == nil || !errors.Is(err, ErrNotNumber) {
 			return 0, ErrNegative
 		}
 		return 0, ErrNotNumber
@@ -59,7 +63,7 @@ func ParseWan(s string) (Yuan, error) {
 		frac = trimmed
 	}
 	whole = strings.TrimLeft(whole, "0")
-	if len(whole) > len(fmt.Sprint(MaxWan)) {
+	if len(whole) > len(fmt.Sprint(int64(limit)/YuanPerWan)) {
 		return 0, ErrTooLarge
 	}
 	var w int64
@@ -73,11 +77,11 @@ func ParseWan(s string) (Yuan, error) {
 			f += int64(frac[i] - '0')
 		}
 	}
-	y := Yuan(w*YuanPerWan + f)
-	if y > MaxYuan {
+	// w*YuanPerWan+f <= limit, checked without computing a product that could overflow.
+	if w > (int64(limit)-f)/YuanPerWan {
 		return 0, ErrTooLarge
 	}
-	return y, nil
+	return Yuan(w*YuanPerWan + f), nil
 }
 
 func digits(s string) bool {
