@@ -1,25 +1,21 @@
 package intent_test
 
 import (
+	"bytes"
 	"errors"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 
 	"keytask/domain"
 	"keytask/domain/intent"
+	"keytask/reference"
 )
 
-// batch1 reads the notice's first batch from the shared reference CSV.
+// refBatch1 reads the notice's first batch from the embedded reference CSV.
 func refBatch1(t *testing.T) []intent.TaskItem {
 	t.Helper()
-	f, err := os.Open("../../../shared/reference/key-tasks-2022-batch1.csv")
-	if err != nil {
-		t.Skipf("reference CSV not available: %v", err)
-	}
-	defer f.Close()
-	items, err := intent.ParseTaskItemsCSV(f)
+	items, err := intent.ParseTaskItemsCSV(bytes.NewReader(reference.KeyTasks2022Batch1))
 	if err != nil {
 		t.Fatal(err)
 	}
