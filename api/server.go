@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.temporal.io/sdk/client"
 
 	"keytask/domain/identity"
 	"keytask/domain/policy"
@@ -29,6 +30,9 @@ type Config struct {
 	// Temporal is not checked.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger // nil means slog.Default()
+	// Temporal starts workflows and sends them people's commands. Nil leaves the
+	// commands that go through a workflow answering 503; everything else works.
+	Temporal client.Client
 }
 
 // Server serves keytask's HTTP API.
@@ -37,6 +41,7 @@ type Server struct {
 	store   *events.Store
 	reg     *prometheus.Registry
 	ready   func(context.Context) error
+	tc      client.Client
 	log     *slog.Logger
 	metrics httpMetrics
 	routes  []Route
@@ -72,7 +77,7 @@ func New(cfg Config) *Server {
 	if cfg.Pool == nil || cfg.Store == nil {
 		panic("api: Config.Pool and Config.Store are required")
 	}
-	s := &Server{pool: cfg.Pool, store: cfg.Store, reg: cfg.Registry, ready: cfg.Ready, log: cfg.Logger}
+	s := &Server{pool: cfg.Pool, store: cfg.Store, reg: cfg.Registry, ready: cfg.Ready, tc: cfg.Temporal, log: cfg.Logger}
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
 	}
@@ -98,7 +103,7 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 // routeTable is the whole API. An access-matrix test enumerates it through Routes.
 func (s *Server) routeTable() []Route {
 	metrics := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
-	return []Route{
+	return append([]Route{
 		{Pattern: "GET /healthz", Public: true, handle: s.healthz},
 		{Pattern: "GET /readyz", Public: true, handle: s.readyz},
 		{Pattern: "GET /metrics", Public: true, handle: func(w http.ResponseWriter, r *http.Request) error {
@@ -109,7 +114,7 @@ func (s *Server) routeTable() []Route {
 		{Pattern: "GET /api/v1/users", Action: policy.ActionRead, Resource: allUsers, handle: s.listUsers},
 		{Pattern: "POST /api/v1/users", Action: policy.ActionAdminister, Resource: allUsers, handle: s.registerUser},
 		{Pattern: "GET /api/v1/streams/{stream}/timeline", Action: policy.ActionRead, Resource: streamOf, handle: s.timeline},
-	}
+	}, s.intentRoutes()...)
 }
 
 // serve authenticates and authorises a request for rt, then runs its handler.

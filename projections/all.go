@@ -6,5 +6,8 @@ func All() []Projection {
 	return []Projection{
 		NewTimeline(),
 		Users{},
+		IntentPlan{},
+		IntentLiaisons{},
+		IntentRounds{},
 	}
 }

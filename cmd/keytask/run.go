@@ -154,7 +154,7 @@ func (p *platform) runProjector(ctx context.Context) error {
 func (p *platform) runHTTP(ctx context.Context, ready func(context.Context) error) error {
 	srv := &http.Server{
 		Addr:              p.cfg.HTTPAddr,
-		Handler:           api.New(api.Config{Pool: p.pool, Store: p.store, Registry: p.reg, Ready: ready, Logger: p.log.With("component", "http")}).Handler(),
+		Handler:           api.New(api.Config{Pool: p.pool, Store: p.store, Registry: p.reg, Ready: ready, Temporal: p.tc, Logger: p.log.With("component", "http")}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)

@@ -26,7 +26,8 @@ const (
 )
 
 var (
-	// batchIDPattern keeps batch ids safe inside stream names and URLs.
+	// batchIDPattern keeps batch and round ids safe inside stream names,
+	// workflow ids and URLs.
 	batchIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 	// itemPattern is the notice's numbering: "1", "2.1", at most four levels.
 	itemPattern = regexp.MustCompile(`^[0-9]{1,3}(\.[0-9]{1,3}){0,3}$`)
@@ -42,6 +43,20 @@ func ValidateBatchID(id string) error {
 	case !batchIDPattern.MatchString(id):
 		return domain.Invalid("batch_id", "批次编号只能包含字母、数字、“.”、“_”和“-”，以字母或数字开头，最长64位",
 			fmt.Sprintf("batch_id %q is malformed", shorten(id)))
+	}
+	return nil
+}
+
+// ValidateRoundID returns a *domain.FieldError for field "round_id" unless id is
+// a well-formed round id. Round ids name streams and the round's workflow, and
+// are never reused, so they follow the same pattern as batch ids.
+func ValidateRoundID(id string) error {
+	switch {
+	case id == "":
+		return domain.Invalid("round_id", "请填写轮次编号", "round_id is required")
+	case !batchIDPattern.MatchString(id):
+		return domain.Invalid("round_id", "轮次编号只能包含字母、数字、“.”、“_”和“-”，以字母或数字开头，最长64位",
+			fmt.Sprintf("round_id %q is malformed", shorten(id)))
 	}
 	return nil
 }

@@ -69,6 +69,9 @@ var (
 
 // assessors are the only roles, besides the ministry, that write assessments: an
 // owner must never score or evaluate itself.
+// declarations are the kinds only their owner writes, even the ministry may not.
+var declarations = map[Kind]bool{KindIntentForm: true, KindApplication: true}
+
 var assessors = map[Kind]identity.Role{
 	KindReview:     identity.RoleExpert,
 	KindEvaluation: identity.RoleEvaluator,
@@ -85,6 +88,11 @@ func Decide(p identity.Principal, a Action, r Resource) error {
 		return deny(ErrForbidden, "no valid principal")
 	case !slices.Contains(Actions, a):
 		return deny(ErrForbidden, "unknown action")
+	case p.Role == identity.RoleMinistry && a == ActionWrite && declarations[r.Kind]:
+		// A province's intent and a school's application are their own
+		// declarations: the ministry returns, reviews and decides on them, but
+		// never fills them in on the owner's behalf.
+		return deny(ErrForbidden, "a declaration is written only by its owner")
 	case p.Role == identity.RoleMinistry:
 		return nil
 	case a == ActionAdminister:

@@ -38,7 +38,8 @@ func TestDecideMatrix(t *testing.T) {
 		read, write error
 		administer  error
 	}{
-		{ministry, "same", application("11", "sch-1101"), ok, ok, ok},
+		{ministry, "same", application("11", "sch-1101"), ok, F, ok},
+		{ministry, "same", policy.Resource{Kind: policy.KindIntentForm, Province: "11"}, ok, F, ok},
 		{ministry, "other", policy.Resource{Kind: policy.KindUser}, ok, ok, ok},
 		{auditor, "same", application("11", "sch-1101"), ok, F, F},
 		{auditor, "other", policy.Resource{Kind: policy.KindAudit}, ok, F, F},

@@ -1,0 +1,448 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"keytask/domain/identity"
+	"keytask/domain/intent"
+)
+
+// Round is a round's state as the read model holds it.
+type Round struct {
+	RoundID         string
+	BatchID         string
+	Deadline        time.Time
+	ReminderOffsets []time.Duration
+	Stage           intent.Stage
+	OpenedAt        time.Time
+	OpenedBy        string
+	ClosedAt        *time.Time
+	FiledAt         *time.Time
+	FiledBy         string
+	Items           []intent.TaskItem // the catalogue as it stood at opening
+	Provinces       []RoundProvince   // the provinces expected to submit, by code
+}
+
+// RoundProvince is one expected province's standing in a round.
+type RoundProvince struct {
+	Province
+	Status     intent.Status // none until its first save
+	Late       bool
+	Extension  *time.Time // may submit until then, past the round's deadline
+	ExtendedBy string
+	Reminders  []Reminder // in the order they were sent
+}
+
+// Reminder is a reminder sent to a province.
+type Reminder struct {
+	Offset time.Duration // before the deadline
+	SentAt time.Time
+}
+
+// EffectiveDeadline is when the province's window closes: its extension, if it
+// has one, else the round's deadline.
+func (r Round) EffectiveDeadline(province string) time.Time {
+	for _, p := range r.Provinces {
+		if p.Code == province && p.Extension != nil {
+			return *p.Extension
+		}
+	}
+	return r.Deadline
+}
+
+// GetRound returns a round with its catalogue and provinces. Errors: ErrRoundNotFound.
+func GetRound(ctx context.Context, q Querier, roundID string) (Round, error) {
+	rows, err := q.Query(ctx, `SELECT round_id, batch_id, deadline, reminder_offsets, stage, opened_at, opened_by,
+		closed_at, filed_at, filed_by FROM intent_rounds WHERE round_id = $1`, roundID)
+	if err != nil {
+		return Round{}, fmt.Errorf("get round %s: %w", roundID, err)
+	}
+	r, err := pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (Round, error) {
+		var r Round
+		var offsets []int64
+		var stage string
+		err := row.Scan(&r.RoundID, &r.BatchID, &r.Deadline, &offsets, &stage, &r.OpenedAt, &r.OpenedBy, &r.ClosedAt, &r.FiledAt, &r.FiledBy)
+		r.Stage = intent.Stage(stage)
+		r.ReminderOffsets = make([]time.Duration, len(offsets))
+		for i, o := range offsets {
+			r.ReminderOffsets[i] = time.Duration(o)
+		}
+		r.Deadline, r.OpenedAt, r.ClosedAt, r.FiledAt = r.Deadline.UTC(), r.OpenedAt.UTC(), utc(r.ClosedAt), utc(r.FiledAt)
+		return r, err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, fmt.Errorf("get round %s: %w", roundID, ErrRoundNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("get round %s: %w", roundID, err)
+	}
+	rows, err = q.Query(ctx, `SELECT item, code, name, target, unit, kind FROM intent_round_items WHERE round_id = $1 ORDER BY position`, roundID)
+	if err != nil {
+		return r, fmt.Errorf("items of round %s: %w", roundID, err)
+	}
+	if r.Items, err = pgx.CollectRows(rows, scanTaskItem); err != nil {
+		return r, fmt.Errorf("items of round %s: %w", roundID, err)
+	}
+	rows, err = q.Query(ctx, `SELECT p.province, coalesce(f.status, 'none'), coalesce(f.late, false), p.extension, p.extended_by
+		FROM intent_round_provinces p
+		LEFT JOIN intent_forms f ON f.round_id = p.round_id AND f.province = p.province
+		WHERE p.round_id = $1 ORDER BY p.province COLLATE "C"`, roundID)
+	if err != nil {
+		return r, fmt.Errorf("provinces of round %s: %w", roundID, err)
+	}
+	r.Provinces, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (RoundProvince, error) {
+		var p RoundProvince
+		var status string
+		err := row.Scan(&p.Code, &status, &p.Late, &p.Extension, &p.ExtendedBy)
+		p.Name, p.Status, p.Extension = identity.Provinces[p.Code], intent.Status(status), utc(p.Extension)
+		return p, err
+	})
+	if err != nil {
+		return r, fmt.Errorf("provinces of round %s: %w", roundID, err)
+	}
+	at := make(map[string]int, len(r.Provinces))
+	for i, p := range r.Provinces {
+		at[p.Code] = i
+	}
+	rows, err = q.Query(ctx, `SELECT province, offset_ns, sent_at FROM intent_round_reminders WHERE round_id = $1
+		ORDER BY sent_at, offset_ns DESC, province COLLATE "C"`, roundID)
+	if err != nil {
+		return r, fmt.Errorf("reminders of round %s: %w", roundID, err)
+	}
+	var code string
+	var offset int64
+	var sent time.Time
+	if _, err := pgx.ForEachRow(rows, []any{&code, &offset, &sent}, func() error {
+		if i, ok := at[code]; ok {
+			r.Provinces[i].Reminders = append(r.Provinces[i].Reminders, Reminder{Offset: time.Duration(offset), SentAt: sent.UTC()})
+		}
+		return nil
+	}); err != nil {
+		return r, fmt.Errorf("reminders of round %s: %w", roundID, err)
+	}
+	return r, nil
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// FormLine is one row of a form with its task item.
+type FormLine struct {
+	intent.TaskItem
+	Undertake bool
+	Quantity  int64
+	Funds     intent.Funds
+	Total     intent.Yuan
+}
+
+// Feedback is the ministry's feedback to a province on a filed round.
+type Feedback struct {
+	Seq        int
+	Text       string
+	RecordedAt time.Time
+	ActorID    string
+}
+
+// FormView is a province's form in a round as it stands, with everything a
+// page, a print-out or a spreadsheet of it shows.
+type FormView struct {
+	RoundID      string
+	BatchID      string
+	Province     Province
+	Stage        intent.Stage
+	Deadline     time.Time  // the round's
+	Extension    *time.Time // the province's, if any
+	Status       intent.Status
+	Late         bool
+	ReturnReason string
+	ReturnedAt   *time.Time
+	Version      int64 // stream version of the event that last changed the form; 0 before the first save
+	ChangedAt    *time.Time
+	ChangedBy    string
+	SubmittedAt  *time.Time
+	Lines        []FormLine // one per item of the round's catalogue, in its order
+	Totals       intent.Funds
+	Total        intent.Yuan
+	Feedback     []Feedback
+}
+
+// GetForm returns a province's form in a round. A province that has not saved
+// anything yet has status none and empty lines. Errors: ErrRoundNotFound (also
+// for a province the round does not expect).
+func GetForm(ctx context.Context, q Querier, roundID, province string) (FormView, error) {
+	r, err := GetRound(ctx, q, roundID)
+	if err != nil {
+		return FormView{}, err
+	}
+	v := FormView{RoundID: r.RoundID, BatchID: r.BatchID, Stage: r.Stage, Deadline: r.Deadline, Status: intent.StatusNone}
+	found := false
+	for _, p := range r.Provinces {
+		if p.Code == province {
+			v.Province, v.Extension, found = p.Province, p.Extension, true
+		}
+	}
+	if !found {
+		return FormView{}, fmt.Errorf("form of %s in round %s: %w", province, roundID, ErrRoundNotFound)
+	}
+	rows, err := q.Query(ctx, `SELECT status, late, return_reason, returned_at, version, changed_at, changed_by, submitted_at,
+			`+fundColumns+`, total
+		FROM intent_forms WHERE round_id = $1 AND province = $2`, roundID, province)
+	if err != nil {
+		return v, fmt.Errorf("form of %s in round %s: %w", province, roundID, err)
+	}
+	_, err = pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (struct{}, error) {
+		var status string
+		var f [6]int64
+		err := row.Scan(&status, &v.Late, &v.ReturnReason, &v.ReturnedAt, &v.Version, &v.ChangedAt, &v.ChangedBy, &v.SubmittedAt,
+			&f[0], &f[1], &f[2], &f[3], &f[4], &f[5])
+		v.Status = intent.Status(status)
+		v.Totals = funds(f[:5])
+		v.Total = intent.Yuan(f[5])
+		v.ReturnedAt, v.ChangedAt, v.SubmittedAt = utc(v.ReturnedAt), utc(v.ChangedAt), utc(v.SubmittedAt)
+		return struct{}{}, err
+	})
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return v, fmt.Errorf("form of %s in round %s: %w", province, roundID, err)
+	}
+	lines := map[string]FormLine{}
+	rows, err = q.Query(ctx, `SELECT item, undertake, quantity, `+fundColumns+`, total
+		FROM intent_form_lines WHERE round_id = $1 AND province = $2`, roundID, province)
+	if err != nil {
+		return v, fmt.Errorf("lines of %s in round %s: %w", province, roundID, err)
+	}
+	var item string
+	var l FormLine
+	var f [6]int64
+	if _, err := pgx.ForEachRow(rows, []any{&item, &l.Undertake, &l.Quantity, &f[0], &f[1], &f[2], &f[3], &f[4], &f[5]}, func() error {
+		l.Funds, l.Total = funds(f[:5]), intent.Yuan(f[5])
+		lines[item] = l
+		return nil
+	}); err != nil {
+		return v, fmt.Errorf("lines of %s in round %s: %w", province, roundID, err)
+	}
+	v.Lines = make([]FormLine, len(r.Items))
+	for i, it := range r.Items {
+		l := lines[it.Item]
+		l.TaskItem = it
+		v.Lines[i] = l
+	}
+	rows, err = q.Query(ctx, `SELECT seq, text, recorded_at, actor_id FROM intent_feedback
+		WHERE round_id = $1 AND province = $2 ORDER BY seq`, roundID, province)
+	if err != nil {
+		return v, fmt.Errorf("feedback to %s in round %s: %w", province, roundID, err)
+	}
+	v.Feedback, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Feedback, error) {
+		var fb Feedback
+		err := row.Scan(&fb.Seq, &fb.Text, &fb.RecordedAt, &fb.ActorID)
+		fb.RecordedAt = fb.RecordedAt.UTC()
+		return fb, err
+	})
+	if err != nil {
+		return v, fmt.Errorf("feedback to %s in round %s: %w", province, roundID, err)
+	}
+	return v, nil
+}
+
+// funds reads the five source columns in the order of intent.Sources.
+func funds(v []int64) intent.Funds {
+	var f intent.Funds
+	for i, s := range intent.Sources {
+		f.Set(s, intent.Yuan(v[i]))
+	}
+	return f
+}
+
+// FormHistoryEntry is one save, submission or return of a form.
+type FormHistoryEntry struct {
+	Seq           int
+	Action        string // save, submit, return
+	Status        intent.Status
+	Late          bool
+	Reason        string // of a return
+	RecordedAt    time.Time
+	ActorID       string
+	Role          string
+	EventID       string
+	StreamID      string
+	StreamVersion int64
+	Form          intent.Form // as it was after the action
+}
+
+// FormHistory returns every change of a province's form in a round, oldest
+// first (none before the first save).
+func FormHistory(ctx context.Context, q Querier, roundID, province string) ([]FormHistoryEntry, error) {
+	rows, err := q.Query(ctx, `SELECT seq, action, status, late, reason, recorded_at, actor_id, role, event_id::text,
+			stream_id, stream_version, form
+		FROM intent_form_history WHERE round_id = $1 AND province = $2 ORDER BY seq`, roundID, province)
+	if err != nil {
+		return nil, fmt.Errorf("history of %s in round %s: %w", province, roundID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (FormHistoryEntry, error) {
+		var h FormHistoryEntry
+		var status string
+		var form []byte
+		if err := row.Scan(&h.Seq, &h.Action, &status, &h.Late, &h.Reason, &h.RecordedAt, &h.ActorID, &h.Role, &h.EventID,
+			&h.StreamID, &h.StreamVersion, &form); err != nil {
+			return h, err
+		}
+		h.Status, h.RecordedAt = intent.Status(status), h.RecordedAt.UTC()
+		return h, json.Unmarshal(form, &h.Form)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("history of %s in round %s: %w", province, roundID, err)
+	}
+	return out, nil
+}
+
+// SummaryItem is one task item of the national summary.
+type SummaryItem struct {
+	intent.TaskItem
+	Provinces int   // provinces whose submitted form undertakes the item
+	Quantity  int64 // their 承接数量 in total
+	Funds     intent.Funds
+	Total     intent.Yuan
+}
+
+// Coverage returns the quantity undertaken against the national target as an
+// exact fraction; ok is false for an item without a target (development tasks).
+func (s SummaryItem) Coverage() (num, den int64, ok bool) {
+	return s.Quantity, s.Target, s.Target > 0
+}
+
+// CoveragePercent formats the coverage as a percentage with two decimals,
+// rounded half up in integer arithmetic ("36.67"); "" without a target.
+func (s SummaryItem) CoveragePercent() string {
+	num, den, ok := s.Coverage()
+	if !ok {
+		return ""
+	}
+	// Hundredths of a percent: num*10000/den, rounded half up. Quantities are
+	// bounded (intent.MaxQuantity per province), so the product cannot overflow.
+	bp := (num*10000*2 + den) / (2 * den)
+	return fmt.Sprintf("%d.%02d", bp/100, bp%100)
+}
+
+// Summary is the national summary of a round (汇总).
+type Summary struct {
+	RoundID   string
+	BatchID   string
+	Stage     intent.Stage
+	Deadline  time.Time
+	Expected  int        // provinces expected to submit
+	Submitted []Province // provinces whose form counts, by code
+	Missing   []MissingProvince
+	Items     []SummaryItem // in catalogue order
+	Totals    intent.Funds  // over all items
+	Total     intent.Yuan
+}
+
+// MissingProvince is a province without a submitted form, with what it has
+// done so far and whom to call.
+type MissingProvince struct {
+	Province
+	Status       intent.Status // none, draft or returned
+	Extension    *time.Time
+	LiaisonName  string // "" when the province has registered no liaison
+	LiaisonPhone string
+	LiaisonEmail string
+}
+
+// GetSummary returns the national summary of a round: for each task item, the
+// provinces undertaking it, the quantity against the national target and the
+// money per source, from submitted forms only (see IntentRounds). Errors:
+// ErrRoundNotFound.
+func GetSummary(ctx context.Context, q Querier, roundID string) (Summary, error) {
+	r, err := GetRound(ctx, q, roundID)
+	if err != nil {
+		return Summary{}, err
+	}
+	s := Summary{RoundID: r.RoundID, BatchID: r.BatchID, Stage: r.Stage, Deadline: r.Deadline, Expected: len(r.Provinces),
+		Submitted: []Province{}}
+	rows, err := q.Query(ctx, `SELECT position, provinces, quantity, `+fundColumns+`, total
+		FROM intent_summary WHERE round_id = $1 ORDER BY position`, roundID)
+	if err != nil {
+		return s, fmt.Errorf("summary of round %s: %w", roundID, err)
+	}
+	var pos, provinces int
+	var qty int64
+	var f [6]int64
+	s.Items = make([]SummaryItem, 0, len(r.Items))
+	if _, err := pgx.ForEachRow(rows, []any{&pos, &provinces, &qty, &f[0], &f[1], &f[2], &f[3], &f[4], &f[5]}, func() error {
+		if pos >= len(r.Items) {
+			return fmt.Errorf("summary row %d beyond the %d items", pos, len(r.Items))
+		}
+		it := SummaryItem{TaskItem: r.Items[pos], Provinces: provinces, Quantity: qty, Funds: funds(f[:5]), Total: intent.Yuan(f[5])}
+		s.Items = append(s.Items, it)
+		var err error
+		if s.Totals, err = s.Totals.Plus(it.Funds); err != nil {
+			return err
+		}
+		s.Total, err = s.Total.Add(it.Total)
+		return err
+	}); err != nil {
+		return s, fmt.Errorf("summary of round %s: %w", roundID, err)
+	}
+	if s.Missing, err = missing(ctx, q, r); err != nil {
+		return s, err
+	}
+	for _, p := range r.Provinces {
+		if p.Status == intent.StatusSubmitted {
+			s.Submitted = append(s.Submitted, p.Province)
+		}
+	}
+	return s, nil
+}
+
+// MissingProvinces returns the provinces of a round without a submitted form,
+// by code. Errors: ErrRoundNotFound.
+func MissingProvinces(ctx context.Context, q Querier, roundID string) ([]MissingProvince, error) {
+	r, err := GetRound(ctx, q, roundID)
+	if err != nil {
+		return nil, err
+	}
+	return missing(ctx, q, r)
+}
+
+func missing(ctx context.Context, q Querier, r Round) ([]MissingProvince, error) {
+	out := []MissingProvince{}
+	var codes []string
+	for _, p := range r.Provinces {
+		if p.Status != intent.StatusSubmitted {
+			out = append(out, MissingProvince{Province: p.Province, Status: p.Status, Extension: p.Extension})
+			codes = append(codes, p.Code)
+		}
+	}
+	if len(codes) == 0 {
+		return out, nil
+	}
+	// The liaisons are another projection's; reading them here only adds
+	// contact details, so a liaison registered a moment ago may be missing.
+	rows, err := q.Query(ctx, `SELECT province, name, phone, email FROM liaisons WHERE province = ANY($1)`, codes)
+	if err != nil {
+		return nil, fmt.Errorf("liaisons of missing provinces: %w", err)
+	}
+	contacts := map[string][3]string{}
+	var code, name, phone, email string
+	if _, err := pgx.ForEachRow(rows, []any{&code, &name, &phone, &email}, func() error {
+		contacts[code] = [3]string{name, phone, email}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("liaisons of missing provinces: %w", err)
+	}
+	for i, m := range out {
+		c := contacts[m.Code]
+		out[i].LiaisonName, out[i].LiaisonPhone, out[i].LiaisonEmail = c[0], c[1], c[2]
+	}
+	return out, nil
+}
