@@ -44,6 +44,7 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 func Register(r worker.Registry, a *activities.Activities) {
 	r.RegisterActivity(a)
 	r.RegisterWorkflowWithOptions(IntentRoundWorkflow, workflow.RegisterOptions{Name: IntentRoundWorkflowName})
+	r.RegisterWorkflowWithOptions(SelectionBatchWorkflow, workflow.RegisterOptions{Name: SelectionBatchWorkflowName})
 }
 
 // EventID derives an event id from the workflow's id and a step name that is

@@ -1,0 +1,206 @@
+package workflows
+
+import (
+	"time"
+
+	"keytask/domain/scoring"
+	"keytask/domain/selection"
+	"keytask/events"
+)
+
+// The selection batch (遴选批次): one workflow per batch of one task item
+// carries it from recommendation through qualification review, expert review,
+// public notice and publication. Every command is a Workflow Update whose
+// validator runs the pure rule in domain/selection and refuses with the same
+// convention as the intent round (RejectionError / DomainError, types
+// UpdateFieldErrorType and UpdateConflictErrorType): nothing refused is recorded.
+//
+// Updates and their results:
+//
+//	RaiseProvinceQuota(RaiseQuotaCommand)         ministry
+//	RecommendApplications(RecommendCommand)       province
+//	DecideQualification(QualifyCommand)           ministry; many decisions per update
+//	ResubmitCorrection(ResubmitCommand)           school / province
+//	AdvanceStage(AdvanceCommand)                  ministry
+//	ReopenStage(ReopenCommand)                    ministry
+//	ExtendStageDeadline(ExtendStageCommand)       ministry
+//	AssignExperts(AssignCommand) → AssignResult   ministry; runs the solver in an activity
+//	SubmitScores(ScoresCommand)                   expert; all their marks in one update
+//	ProposeRanking(RankCommand) → RankResult      ministry; ranks in an activity
+//	ConfirmRanking(ConfirmRankingCommand)         ministry
+//	FileObjection(ObjectionCommand) → string      public; the objection id
+//	AdjudicateObjection(AdjudicateCommand)        ministry
+//	PublishSelection(PublishCommand)              ministry
+//
+// Deadlines. Each stage has a deadline (the recommendation's from the
+// parameters, later ones from the stage's period, the notice's from the
+// working-day calendar). When it passes, StageDeadlinePassed is recorded and
+// the stage stays until the ministry acts: only the ministry advances stages,
+// so the deadline bounds what others do (recommendations, scores, objections),
+// and the ministry may extend it.
+//
+// Streams. The workflow is the only writer of selection.SelectionBatchStream
+// (every batch event) and of selection.ProjectStream (ProjectCreated).
+//
+// Scale. Per-application work runs in batched activities that read the log
+// themselves (applications, the expert pool, the scores), and the workflow
+// keeps a compact selection.BatchState; the run continues as new after
+// selectionUpdatesPerRun updates or when the server suggests it.
+const (
+	SelectionBatchWorkflowName = "SelectionBatch"
+
+	UpdateRaiseProvinceQuota    = "RaiseProvinceQuota"
+	UpdateRecommendApplications = "RecommendApplications"
+	UpdateDecideQualification   = "DecideQualification"
+	UpdateResubmitCorrection    = "ResubmitCorrection"
+	UpdateAdvanceStage          = "AdvanceStage"
+	UpdateReopenStage           = "ReopenStage"
+	UpdateExtendStageDeadline   = "ExtendStageDeadline"
+	UpdateAssignExperts         = "AssignExperts"
+	UpdateSubmitScores          = "SubmitScores"
+	UpdateProposeRanking        = "ProposeRanking"
+	UpdateConfirmRanking        = "ConfirmRanking"
+	UpdateFileObjection         = "FileObjection"
+	UpdateAdjudicateObjection   = "AdjudicateObjection"
+	UpdatePublishSelection      = "PublishSelection"
+	QuerySelectionBatchStatus   = "SelectionBatchStatus"
+)
+
+// SelectionBatchWorkflowID is the workflow id of a batch.
+func SelectionBatchWorkflowID(batchID string) string { return "selection-batch-" + batchID }
+
+// SelectionBatchParams start a batch; Batch is checked by selection.OpenBatch.
+type SelectionBatchParams struct {
+	Batch selection.SelectionBatchOpened `json:"batch"`
+	Actor events.Metadata                `json:"actor"`
+	// Carry is set only by the batch itself when it continues as new.
+	Carry *SelectionBatchCarry `json:"carry,omitempty"`
+}
+
+// SelectionBatchCarry is what a run hands to the next.
+type SelectionBatchCarry struct {
+	State   selection.BatchState `json:"state"`
+	Version int64                `json:"version"` // of the batch stream
+	Steps   int                  `json:"steps"`   // commands handled, for unique step names
+	Runs    int                  `json:"runs"`    // runs before this one
+}
+
+type RaiseQuotaCommand struct {
+	Province string          `json:"province"`
+	Quota    int             `json:"quota"`
+	Reason   string          `json:"reason"`
+	Actor    events.Metadata `json:"actor"`
+}
+
+type RecommendCommand struct {
+	Province     string          `json:"province"`
+	Applications []string        `json:"applications"` // ranked, first = 1
+	Actor        events.Metadata `json:"actor"`
+}
+
+type QualifyCommand struct {
+	Decisions []selection.QualificationDecision `json:"decisions"`
+	Actor     events.Metadata                   `json:"actor"`
+}
+
+type ResubmitCommand struct {
+	Application string          `json:"application"`
+	Actor       events.Metadata `json:"actor"`
+}
+
+type AdvanceCommand struct {
+	From  selection.Stage `json:"from"`
+	To    selection.Stage `json:"to"`
+	Actor events.Metadata `json:"actor"`
+}
+
+type ReopenCommand struct {
+	Stage  selection.Stage `json:"stage"` // the stage to go back to
+	Reason string          `json:"reason"`
+	Actor  events.Metadata `json:"actor"`
+}
+
+type ExtendStageCommand struct {
+	Stage    selection.Stage `json:"stage"`
+	Deadline time.Time       `json:"deadline"`
+	Actor    events.Metadata `json:"actor"`
+}
+
+type AssignCommand struct {
+	Actor events.Metadata `json:"actor"`
+}
+
+// AssignResult summarises an assignment; the assignments themselves are in
+// the log (ExpertsAssigned, in chunks).
+type AssignResult struct {
+	Round        int `json:"round"`
+	Applications int `json:"applications"`
+	Experts      int `json:"experts"` // distinct experts used
+	TotalLevel   int `json:"total_level"`
+}
+
+type ScoresCommand struct {
+	Expert string                        `json:"expert"`
+	Scores []selection.ApplicationScores `json:"scores"`
+	Actor  events.Metadata               `json:"actor"`
+}
+
+type RankCommand struct {
+	Actor events.Metadata `json:"actor"`
+}
+
+// RankResult is the proposal to confirm: its round and the list above the cut.
+type RankResult struct {
+	Round    int          `json:"round"`
+	Selected []string     `json:"selected"`
+	Cut      *scoring.Cut `json:"cut,omitempty"`
+	Outliers []string     `json:"outliers,omitempty"` // applications whose experts disagree
+}
+
+type ConfirmRankingCommand struct {
+	Round int             `json:"round"`
+	Actor events.Metadata `json:"actor"`
+}
+
+// ObjectionCommand files a real-name objection; ObjectionID defaults to the
+// update id, so a retried request files nothing twice.
+type ObjectionCommand struct {
+	ObjectionID string          `json:"objection_id,omitempty"`
+	Application string          `json:"application"`
+	Name        string          `json:"name"`
+	Contact     string          `json:"contact"`
+	Text        string          `json:"text"`
+	Actor       events.Metadata `json:"actor"`
+}
+
+type AdjudicateCommand struct {
+	ObjectionID string                 `json:"objection_id"`
+	Outcome     selection.Adjudication `json:"outcome"`
+	Reason      string                 `json:"reason"`
+	Actor       events.Metadata        `json:"actor"`
+}
+
+type PublishCommand struct {
+	Actor events.Metadata `json:"actor"`
+}
+
+// SelectionBatchStatus is the batch as the workflow sees it, in counts: the
+// per-application detail is in the read models.
+type SelectionBatchStatus struct {
+	BatchID     string                  `json:"batch_id"`
+	TaskItem    string                  `json:"task_item"`
+	Stage       selection.Stage         `json:"stage"`
+	Deadline    time.Time               `json:"deadline"`
+	Overdue     bool                    `json:"overdue"`
+	Recommended int                     `json:"recommended"`
+	Outcomes    map[string]int          `json:"outcomes"` // passed, failed, returned, pending
+	Assigned    int                     `json:"assigned"`
+	FullyScored int                     `json:"fully_scored"`
+	Proposed    int                     `json:"proposed"` // round of the current proposal, 0 if none
+	Confirmed   []string                `json:"confirmed,omitempty"`
+	Notice      *selection.NoticePeriod `json:"notice,omitempty"`
+	Objections  int                     `json:"objections"`
+	Pending     int                     `json:"pending_objections"`
+	Published   []string                `json:"published,omitempty"`
+	Runs        int                     `json:"runs"` // runs so far, continue-as-new included
+}
