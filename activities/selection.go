@@ -170,8 +170,10 @@ func (a *Activities) selectionApplications(ctx context.Context, ids []string) ([
 
 // expertPool reads every expert's latest registration.
 func (a *Activities) expertPool(ctx context.Context) ([]assign.Expert, error) {
+	// Both events carry the whole record; the latest of either is the expert now.
 	rows, err := a.Store.Pool().Query(ctx, `SELECT DISTINCT ON (stream_id) data::text FROM events
-		WHERE type = $1 ORDER BY stream_id, stream_version DESC`, selection.TypeExpertRegistered)
+		WHERE type = ANY($1) ORDER BY stream_id, stream_version DESC`,
+		[]string{selection.TypeExpertRegistered, selection.TypeExpertUpdated})
 	if err != nil {
 		return nil, fmt.Errorf("read expert pool: %w", err)
 	}
@@ -184,7 +186,7 @@ func (a *Activities) expertPool(ctx context.Context) ([]assign.Expert, error) {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(data), &r); err != nil {
-			return nil, fmt.Errorf("decode ExpertRegistered: %w", err)
+			return nil, fmt.Errorf("decode expert record: %w", err)
 		}
 		out = append(out, assign.Expert{ID: r.ExpertID, Expertise: r.Expertise, Province: r.Province, Employer: r.Employer,
 			Alliances: r.Alliances, ConflictApplications: r.ConflictApplications, ConflictSchools: r.ConflictSchools, Load: r.Load})

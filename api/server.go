@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
 
+	"keytask/attachments"
 	"keytask/domain/identity"
 	"keytask/domain/policy"
 	"keytask/events"
@@ -33,6 +34,8 @@ type Config struct {
 	// Temporal starts workflows and sends them people's commands. Nil leaves the
 	// commands that go through a workflow answering 503; everything else works.
 	Temporal client.Client
+	// MaxAttachmentSize bounds an uploaded file; 0 means attachments.DefaultMaxSize.
+	MaxAttachmentSize int64
 }
 
 // Server serves keytask's HTTP API.
@@ -42,6 +45,7 @@ type Server struct {
 	reg     *prometheus.Registry
 	ready   func(context.Context) error
 	tc      client.Client
+	files   *attachments.Store
 	log     *slog.Logger
 	metrics httpMetrics
 	routes  []Route
@@ -77,7 +81,8 @@ func New(cfg Config) *Server {
 	if cfg.Pool == nil || cfg.Store == nil {
 		panic("api: Config.Pool and Config.Store are required")
 	}
-	s := &Server{pool: cfg.Pool, store: cfg.Store, reg: cfg.Registry, ready: cfg.Ready, tc: cfg.Temporal, log: cfg.Logger}
+	s := &Server{pool: cfg.Pool, store: cfg.Store, reg: cfg.Registry, ready: cfg.Ready, tc: cfg.Temporal, log: cfg.Logger,
+		files: attachments.NewStore(cfg.Pool, cfg.MaxAttachmentSize)}
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
 	}
@@ -114,7 +119,7 @@ func (s *Server) routeTable() []Route {
 		{Pattern: "GET /api/v1/users", Action: policy.ActionRead, Resource: allUsers, handle: s.listUsers},
 		{Pattern: "POST /api/v1/users", Action: policy.ActionAdminister, Resource: allUsers, handle: s.registerUser},
 		{Pattern: "GET /api/v1/streams/{stream}/timeline", Action: policy.ActionRead, Resource: streamOf, handle: s.timeline},
-	}, s.intentRoutes()...)
+	}, append(s.intentRoutes(), s.selectionRoutes()...)...)
 }
 
 // serve authenticates and authorises a request for rt, then runs its handler.

@@ -9,5 +9,7 @@ func All() []Projection {
 		IntentPlan{},
 		IntentLiaisons{},
 		IntentRounds{},
+		SelectionApplications{},
+		SelectionExperts{},
 	}
 }
