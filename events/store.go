@@ -186,6 +186,16 @@ WITH cur AS (
 )
 SELECT id, stream_version FROM ins ORDER BY stream_version`
 
+// appendOneSQL is appendSQL for the commonest case, a single event: without the
+// arrays, the CTE and the sort, Postgres spends noticeably less CPU on it, which
+// shows when many writers share two cores.
+const appendOneSQL = `
+INSERT INTO events (id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at, mac)
+SELECT $1, $2, cur.v + 1, $3, $4, $5, $6, $7, $9
+FROM (SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $2) AS cur
+WHERE $8::bigint = -1 OR cur.v = $8::bigint
+RETURNING id, stream_version`
+
 // append runs one attempt. fresh reports whether events were written.
 func (s *Store) append(ctx context.Context, stream string, expected int64, evs []NewEvent) (rec []Recorded, fresh bool, err error) {
 	var (
@@ -216,7 +226,12 @@ func (s *Store) append(ctx context.Context, stream string, expected int64, evs [
 			macs[i] = MAC(s.macKey, ids[i], stream, types[i], int(schemas[i]), datas[i], metas[i], now)
 		}
 	}
-	rows, err := s.pool.Query(ctx, appendSQL, ids, stream, types, schemas, datas, metas, now, expected, macs)
+	var rows pgx.Rows
+	if len(evs) == 1 {
+		rows, err = s.pool.Query(ctx, appendOneSQL, ids[0], stream, types[0], schemas[0], datas[0], metas[0], now, expected, macs[0])
+	} else {
+		rows, err = s.pool.Query(ctx, appendSQL, ids, stream, types, schemas, datas, metas, now, expected, macs)
+	}
 	if err != nil {
 		return nil, false, err
 	}
