@@ -31,11 +31,14 @@ type SelectionStep struct {
 }
 
 func (s SelectionStep) spec(n int, typ string, data any) (EventSpec, error) {
+	return s.specID(events.DeriveID("workflow", s.WorkflowID, fmt.Sprintf("%s/%d", s.Step, n)).String(), typ, data)
+}
+
+func (s SelectionStep) specID(id, typ string, data any) (EventSpec, error) {
 	b, err := json.Marshal(data)
 	if err != nil {
 		return EventSpec{}, temporal.NewNonRetryableApplicationError("encode "+typ, "BadAppend", err)
 	}
-	id := events.DeriveID("workflow", s.WorkflowID, fmt.Sprintf("%s/%d", s.Step, n)).String()
 	return EventSpec{ID: id, Type: typ, SchemaVersion: 1, Data: b, Metadata: s.Metadata}, nil
 }
 

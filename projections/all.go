@@ -11,5 +11,6 @@ func All() []Projection {
 		IntentRounds{},
 		SelectionApplications{},
 		SelectionExperts{},
+		SelectionBatches{},
 	}
 }

@@ -15,6 +15,21 @@ import (
 // convention as the intent round (RejectionError / DomainError, types
 // UpdateFieldErrorType and UpdateConflictErrorType): nothing refused is recorded.
 //
+// What only the log knows is checked in the update HANDLER, after validation,
+// because a validator cannot run activities: RecommendApplications reads each
+// application's stream (activity ReadApplicationFacts) and refuses one that
+// does not exist, is not submitted, belongs to another province or to another
+// task item with a field error naming "applications[i]"; ResubmitCorrection
+// refuses until the school has submitted the returned application again on
+// its own stream. Such an update is accepted and then completes with the
+// error; it appends nothing.
+//
+// Returning for correction: DecideQualification records QualificationDecided
+// and then appends selection.ApplicationReturned (selection.Reopen) to each
+// returned application's own stream (activity ReturnApplications, ids derived
+// from the decision's step), so the school may edit and submit it again; the
+// ResubmitCorrection update follows that submission.
+//
 // Updates and their results:
 //
 //	RaiseProvinceQuota(RaiseQuotaCommand)         ministry

@@ -212,31 +212,19 @@ func (b *selectionBatch) register(ctx workflow.Context) error {
 				})(ctx)
 			}},
 		{UpdateRecommendApplications,
-			func(ctx workflow.Context, c RecommendCommand) error {
-				return simple(b, ctx, "recommend", selection.TypeApplicationsRecommended, c.Actor, func(now time.Time) (selection.ApplicationsRecommended, error) {
-					return s.Recommend(c.Province, c.Applications, now)
-				})
-			},
+			b.recommend,
 			func(ctx workflow.Context, c RecommendCommand) error {
 				return validate(func(now time.Time) (selection.ApplicationsRecommended, error) {
 					return s.Recommend(c.Province, c.Applications, now)
 				})(ctx)
 			}},
 		{UpdateDecideQualification,
-			func(ctx workflow.Context, c QualifyCommand) error {
-				return simple(b, ctx, "qualify", selection.TypeQualificationDecided, c.Actor, func(now time.Time) (selection.QualificationDecided, error) {
-					return s.Qualify(c.Decisions, now)
-				})
-			},
+			b.qualify,
 			func(ctx workflow.Context, c QualifyCommand) error {
 				return validate(func(now time.Time) (selection.QualificationDecided, error) { return s.Qualify(c.Decisions, now) })(ctx)
 			}},
 		{UpdateResubmitCorrection,
-			func(ctx workflow.Context, c ResubmitCommand) error {
-				return simple(b, ctx, "resubmit", selection.TypeCorrectionResubmitted, c.Actor, func(now time.Time) (selection.CorrectionResubmitted, error) {
-					return s.Resubmit(c.Application, now)
-				})
-			},
+			b.resubmit,
 			func(ctx workflow.Context, c ResubmitCommand) error {
 				return validate(func(now time.Time) (selection.CorrectionResubmitted, error) { return s.Resubmit(c.Application, now) })(ctx)
 			}},
@@ -326,6 +314,106 @@ func (b *selectionBatch) register(ctx workflow.Context) error {
 		}
 	}
 	return nil
+}
+
+// applicationFacts reads what the log says of ids (an activity: the workflow
+// does no I/O). It runs in an update handler, after the validator accepted.
+func (b *selectionBatch) applicationFacts(ctx workflow.Context, ids []string) ([]selection.ApplicationFacts, error) {
+	var a *activities.Activities
+	var facts []selection.ApplicationFacts
+	opts := appendOptions()
+	opts.StartToCloseTimeout = 2 * time.Minute // a province's list, one stream each
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.ReadApplicationFacts,
+		activities.ApplicationFactsRequest{Applications: ids}).Get(ctx, &facts)
+	return facts, err
+}
+
+// recommend records a province's recommendation. The validator checks the
+// batch's own rule (quota, repeats, stage, deadline); what only the log knows —
+// that each application exists, is submitted, is the province's own and
+// applies to the batch's task item — is checked here in the handler, after
+// validation, through the ReadApplicationFacts activity. A refusal then
+// completes the accepted update with the field error ("applications[i]") and
+// appends nothing.
+func (b *selectionBatch) recommend(ctx workflow.Context, c RecommendCommand) error {
+	return b.command(ctx, func(now time.Time) error {
+		if _, err := b.State.Recommend(c.Province, c.Applications, now); err != nil {
+			return RejectionError(err)
+		}
+		facts, err := b.applicationFacts(ctx, c.Applications)
+		if err != nil {
+			return err
+		}
+		if err := b.State.CheckRecommendable(c.Province, c.Applications, facts); err != nil {
+			return RejectionError(err)
+		}
+		// The activity took time: decide again on the state as it is now.
+		e, err := b.State.Recommend(c.Province, c.Applications, workflow.Now(ctx))
+		if err != nil {
+			return RejectionError(err)
+		}
+		return b.recordApply(ctx, b.step("recommend"), selection.TypeApplicationsRecommended, e, actor(ctx, c.Actor))
+	})
+}
+
+// qualify records the decisions and then makes every returned application
+// editable again: ApplicationReturned on its own stream, with ids derived from
+// the decision's step, so a retry or replay appends nothing twice.
+func (b *selectionBatch) qualify(ctx workflow.Context, c QualifyCommand) error {
+	return b.command(ctx, func(now time.Time) error {
+		e, err := b.State.Qualify(c.Decisions, now)
+		if err != nil {
+			return RejectionError(err)
+		}
+		md := actor(ctx, c.Actor)
+		step := b.step("qualify")
+		if err := b.recordApply(ctx, step, selection.TypeQualificationDecided, e, md); err != nil {
+			return err
+		}
+		var returned []selection.QualificationDecision
+		for _, d := range e.Decisions {
+			if d.Outcome == selection.Returned {
+				returned = append(returned, d)
+			}
+		}
+		if len(returned) == 0 {
+			return nil
+		}
+		md.WorkflowID = workflow.GetInfo(ctx).WorkflowExecution.ID
+		req := activities.ReturnApplicationsRequest{WorkflowID: md.WorkflowID, Step: step + "/return", Metadata: md, Decisions: returned}
+		var a *activities.Activities
+		var res activities.ReturnApplicationsResult
+		opts := appendOptions()
+		opts.StartToCloseTimeout = 5 * time.Minute
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.ReturnApplications, req).Get(ctx, &res)
+	})
+}
+
+// resubmit records that a returned application came back corrected, once the
+// school has submitted it again on its own stream (checked in the handler
+// through ReadApplicationFacts, after validation).
+func (b *selectionBatch) resubmit(ctx workflow.Context, c ResubmitCommand) error {
+	return b.command(ctx, func(now time.Time) error {
+		if _, err := b.State.Resubmit(c.Application, now); err != nil {
+			return RejectionError(err)
+		}
+		facts, err := b.applicationFacts(ctx, []string{c.Application})
+		if err != nil {
+			return err
+		}
+		f := selection.ApplicationFacts{ID: c.Application}
+		if len(facts) == 1 {
+			f = facts[0]
+		}
+		if err := selection.CheckResubmitted(f); err != nil {
+			return RejectionError(err)
+		}
+		e, err := b.State.Resubmit(c.Application, workflow.Now(ctx))
+		if err != nil {
+			return RejectionError(err)
+		}
+		return b.recordApply(ctx, b.step("resubmit"), selection.TypeCorrectionResubmitted, e, actor(ctx, c.Actor))
+	})
 }
 
 func (b *selectionBatch) objection(ctx workflow.Context, c ObjectionCommand) selection.ObjectionFiled {

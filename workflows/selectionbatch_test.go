@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,6 +148,9 @@ func TestSelectionBatchLifecycle(t *testing.T) {
 		{Application: "a1", Outcome: selection.Passed}, {Application: "a2", Outcome: selection.Returned, Reason: "缺少佐证材料"},
 		{Application: "a3", Outcome: selection.Failed, Reason: "不符合申报条件"}}}))
 	inWindow := bt.update(at(6*h), workflows.UpdateAdvanceStage, val(workflows.AdvanceCommand{From: Q, To: E}))
+	// a2 is editable again; until the school submits it again the batch refuses the resubmission.
+	resubmitEarly := bt.update(at(5*h+30*time.Minute), workflows.UpdateResubmitCorrection, val(workflows.ResubmitCommand{Application: "a2"}))
+	bt.seedAt(at(6*h+30*time.Minute), selection.ApplicationStream("a2"), selection.TypeApplicationSubmitted, selection.ApplicationSubmitted{ApplicationID: "a2", At: at(6*h + 30*time.Minute)})
 	resubmit := bt.update(at(7*h), workflows.UpdateResubmitCorrection, val(workflows.ResubmitCommand{Application: "a2"}))
 	pass2 := bt.update(at(8*h), workflows.UpdateDecideQualification, val(workflows.QualifyCommand{Decisions: []selection.QualificationDecision{{Application: "a2", Outcome: selection.Passed}}}))
 	// The qualification deadline (4h + 10 days) passes; the stage stays.
@@ -194,6 +198,17 @@ func TestSelectionBatchLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	resubmitEarly.failed(t, true, "application", "尚未重新提交")
+	if got := bt.storeTypes(selection.ApplicationStream("a2")); strings.Join(got, ",") != "ApplicationCreated,ApplicationSubmitted,ApplicationReturned,ApplicationSubmitted" {
+		t.Errorf("a2 stream %v: want it returned for correction, then submitted again", got)
+	}
+	a2 := bt.application("a2")
+	if a2.Status != selection.StatusSubmitted || !a2.SubmittedAt.Equal(selStart) {
+		t.Errorf("a2 %+v", a2)
+	}
+	if got := bt.storeTypes(selection.ApplicationStream("a3")); len(got) != 2 {
+		t.Errorf("a3 failed, not returned, yet its stream is %v", got)
+	}
 	overQuota.refused(t, false, "applications", "超过")
 	early.refused(t, true, "", "尚无任何省份推荐")
 	skip.refused(t, false, "to", "只能从组织推荐推进到资格审核")
@@ -274,4 +289,26 @@ func (bt *batchTest) storeTypes(stream string) []string {
 		out[i] = e.Type
 	}
 	return out
+}
+
+// application folds an application's stream.
+func (bt *batchTest) application(id string) selection.Application {
+	bt.t.Helper()
+	evs, err := bt.store.ReadStream(context.Background(), selection.ApplicationStream(id), events.ReadOptions{})
+	if err != nil {
+		bt.t.Fatal(err)
+	}
+	var a selection.Application
+	for _, e := range evs {
+		p, ok, err := selection.DecodeApplicationEvent(e.Type, e.Data)
+		if err != nil {
+			bt.t.Fatal(err)
+		}
+		if ok {
+			if err := a.Apply(p); err != nil {
+				bt.t.Fatal(err)
+			}
+		}
+	}
+	return a
 }

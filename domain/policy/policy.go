@@ -33,9 +33,12 @@ const (
 	KindUser        Kind = "user"        // a user account, or the list of them
 	KindIntentForm  Kind = "intent-form" // a province's undertaking intent form
 	KindApplication Kind = "application" // a school's application
-	KindReview      Kind = "review"      // an expert's scoring of an application
-	KindEvaluation  Kind = "evaluation"  // a third-party evaluation of a project
-	KindAudit       Kind = "audit"       // log verification and replay
+	// KindRecommendation is a province's ranked recommendation of applications
+	// (组织推荐) in a selection batch.
+	KindRecommendation Kind = "recommendation"
+	KindReview         Kind = "review"     // an expert's scoring of an application
+	KindEvaluation     Kind = "evaluation" // a third-party evaluation of a project
+	KindAudit          Kind = "audit"      // log verification and replay
 )
 
 // Resource is what an action touches, described by who owns it. A resource with
@@ -70,7 +73,7 @@ var (
 // assessors are the only roles, besides the ministry, that write assessments: an
 // owner must never score or evaluate itself.
 // declarations are the kinds only their owner writes, even the ministry may not.
-var declarations = map[Kind]bool{KindIntentForm: true, KindApplication: true}
+var declarations = map[Kind]bool{KindIntentForm: true, KindApplication: true, KindRecommendation: true}
 
 var assessors = map[Kind]identity.Role{
 	KindReview:     identity.RoleExpert,

@@ -40,6 +40,9 @@ func TestDecideMatrix(t *testing.T) {
 	}{
 		{ministry, "same", application("11", "sch-1101"), ok, F, ok},
 		{ministry, "same", policy.Resource{Kind: policy.KindIntentForm, Province: "11"}, ok, F, ok},
+		{ministry, "same", policy.Resource{Kind: policy.KindRecommendation, Province: "11"}, ok, F, ok},
+		{province, "same", policy.Resource{Kind: policy.KindRecommendation, Province: "11"}, ok, ok, F},
+		{province, "other", policy.Resource{Kind: policy.KindRecommendation, Province: "12"}, NF, NF, F},
 		{ministry, "other", policy.Resource{Kind: policy.KindUser}, ok, ok, ok},
 		{auditor, "same", application("11", "sch-1101"), ok, F, F},
 		{auditor, "other", policy.Resource{Kind: policy.KindAudit}, ok, F, F},

@@ -1,0 +1,394 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"keytask/domain"
+	"keytask/domain/identity"
+	"keytask/domain/policy"
+	"keytask/domain/scoring"
+	"keytask/domain/selection"
+	"keytask/events"
+	"keytask/projections"
+	"keytask/temporalx"
+	"keytask/workflows"
+)
+
+// kindSelectionBatch is a selection batch (遴选批次); policy.KindRecommendation is a
+// province's recommendation within it.
+const (
+	kindSelectionBatch policy.Kind = "selection-batch"
+)
+
+// selectionBatchRoutes are the batch's commands and its read model.
+func (s *Server) selectionBatchRoutes() []Route {
+	const (
+		read  = policy.ActionRead
+		write = policy.ActionWrite
+		admin = policy.ActionAdminister
+		batch = "/api/v1/selection-batches/{batch}"
+	)
+	nat := national(kindSelectionBatch)
+	cmd := func(name string, arg func(r *http.Request) (any, error)) func(http.ResponseWriter, *http.Request) error {
+		return s.batchCommand(name, arg)
+	}
+	return []Route{
+		{Pattern: "POST /api/v1/selection-batches", Action: admin, Resource: nat, handle: s.openSelectionBatch},
+		{Pattern: "GET " + batch, Action: read, Resource: batchReader, handle: s.getSelectionBatch},
+		{Pattern: "POST " + batch + "/provinces/{province}/recommend", Action: write, Resource: provinceRecommendation,
+			handle: cmd(workflows.UpdateRecommendApplications, recommendArg)},
+		{Pattern: "POST " + batch + "/quota", Action: admin, Resource: nat, handle: cmd(workflows.UpdateRaiseProvinceQuota, decodeArg[workflows.RaiseQuotaCommand])},
+		{Pattern: "POST " + batch + "/qualify", Action: admin, Resource: nat, handle: cmd(workflows.UpdateDecideQualification, decodeArg[workflows.QualifyCommand])},
+		{Pattern: "POST " + batch + "/advance", Action: admin, Resource: nat, handle: cmd(workflows.UpdateAdvanceStage, decodeArg[workflows.AdvanceCommand])},
+		{Pattern: "POST " + batch + "/reopen", Action: admin, Resource: nat, handle: cmd(workflows.UpdateReopenStage, decodeArg[workflows.ReopenCommand])},
+		{Pattern: "POST " + batch + "/extend", Action: admin, Resource: nat, handle: cmd(workflows.UpdateExtendStageDeadline, extendArg)},
+		{Pattern: "POST " + batch + "/assign", Action: admin, Resource: nat, handle: cmd(workflows.UpdateAssignExperts, emptyArg[workflows.AssignCommand])},
+		{Pattern: "POST " + batch + "/rank", Action: admin, Resource: nat, handle: cmd(workflows.UpdateProposeRanking, emptyArg[workflows.RankCommand])},
+		{Pattern: "POST " + batch + "/confirm", Action: admin, Resource: nat, handle: cmd(workflows.UpdateConfirmRanking, decodeArg[workflows.ConfirmRankingCommand])},
+		{Pattern: "POST " + batch + "/objections/{objection}/adjudicate", Action: admin, Resource: nat,
+			handle: cmd(workflows.UpdateAdjudicateObjection, adjudicateArg)},
+		{Pattern: "POST " + batch + "/publish", Action: admin, Resource: nat, handle: cmd(workflows.UpdatePublishSelection, emptyArg[workflows.PublishCommand])},
+		{Pattern: "POST " + batch + "/scores", Action: write, Resource: s.batchReviews, handle: s.submitScores},
+	}
+}
+
+// batchReader: the ministry and auditors read a batch; a province reads it
+// too, and the handler shows it only its own recommendations.
+func batchReader(r *http.Request, p identity.Principal) (policy.Resource, error) {
+	res := policy.Resource{Kind: kindSelectionBatch, ID: r.PathValue("batch")}
+	if p.Role == identity.RoleProvince {
+		res.Province = p.Organisation
+	}
+	return res, nil
+}
+
+// provinceRecommendation is the recommendation of the province in the path.
+func provinceRecommendation(r *http.Request, _ identity.Principal) (policy.Resource, error) {
+	p := r.PathValue("province")
+	return policy.Resource{Kind: policy.KindRecommendation, ID: r.PathValue("batch") + "/" + p, Province: p}, nil
+}
+
+// batchReviews is the batch's expert review as a whole: assigned to every
+// expert the batch has assigned. The handler then decides each scored
+// application on its own assignment.
+func (s *Server) batchReviews(r *http.Request, _ identity.Principal) (policy.Resource, error) {
+	res := policy.Resource{Kind: policy.KindReview, ID: r.PathValue("batch")}
+	b, err := projections.GetSelectionBatch(r.Context(), s.pool, r.PathValue("batch"))
+	if errors.Is(err, projections.ErrSelectionBatchNotFound) {
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	for _, a := range b.Applications {
+		for _, ex := range a.Experts {
+			if !slices.Contains(res.Assigned, ex) {
+				res.Assigned = append(res.Assigned, ex)
+			}
+		}
+	}
+	return res, nil
+}
+
+type openSelectionBatchRequest struct {
+	BatchID              string                  `json:"batch_id"`
+	PlanBatchID          string                  `json:"plan_batch_id"`
+	TaskItem             string                  `json:"task_item"`
+	TaskType             string                  `json:"task_type"`
+	Quota                int                     `json:"quota"`
+	ProvinceQuotas       map[string]int          `json:"province_quotas"`
+	PerApplication       int                     `json:"per_application"`
+	NoticeDays           int                     `json:"notice_days"`
+	CorrectionWindowDays int                     `json:"correction_window_days"`
+	PeriodDays           map[selection.Stage]int `json:"period_days"`
+	Rubric               scoring.Rubric          `json:"rubric"`
+	OutlierThreshold     int                     `json:"outlier_threshold"`
+	Deadline             string                  `json:"deadline"` // of the recommendation stage
+}
+
+// openSelectionBatch starts a batch's workflow.
+func (s *Server) openSelectionBatch(w http.ResponseWriter, r *http.Request) error {
+	if s.tc == nil {
+		return unavailable("no Temporal client")
+	}
+	var req openSelectionBatchRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	ctx, meta := r.Context(), metadata(r.Context())
+	deadline, err := parseDeadline("deadline", req.Deadline)
+	if err != nil {
+		return err
+	}
+	if req.CorrectionWindowDays < 0 {
+		return domain.Invalid("correction_window_days", "补正期限须为正整数天", "negative correction window")
+	}
+	o := selection.SelectionBatchOpened{
+		BatchID: req.BatchID, PlanBatchID: req.PlanBatchID, TaskItem: req.TaskItem, TaskType: req.TaskType, Quota: req.Quota,
+		ProvinceQuotas: req.ProvinceQuotas, PerApplication: req.PerApplication, NoticeDays: req.NoticeDays,
+		CorrectionWindow: time.Duration(req.CorrectionWindowDays) * 24 * time.Hour, Rubric: req.Rubric,
+		OutlierThreshold: req.OutlierThreshold, Deadline: deadline,
+	}
+	if len(req.PeriodDays) > 0 {
+		o.Periods = map[selection.Stage]time.Duration{}
+		for st, d := range req.PeriodDays {
+			o.Periods[st] = time.Duration(d) * 24 * time.Hour
+		}
+	}
+	// The workflow decides with the same rule; deciding here first answers a
+	// bad request with its field and starts nothing.
+	if _, _, err := selection.OpenBatch(o, time.Now()); err != nil {
+		return err
+	}
+	wid := workflows.SelectionBatchWorkflowID(o.BatchID)
+	taken := domain.Conflict("batch_id", "该遴选批次编号已被使用，请换一个编号", "batch "+wid+" exists")
+	if v, err := s.store.StreamVersion(ctx, selection.SelectionBatchStream(o.BatchID)); err != nil {
+		return err
+	} else if v > 0 {
+		return taken
+	}
+	run, err := s.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                                       wid,
+		TaskQueue:                                temporalx.TaskQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	}, workflows.SelectionBatchWorkflowName, workflows.SelectionBatchParams{Batch: o, Actor: meta})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return taken
+	}
+	if err != nil {
+		return fmt.Errorf("start selection batch %s: %w", o.BatchID, err)
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"batch_id": o.BatchID, "workflow_id": wid, "run_id": run.GetRunID(),
+		"stage": selection.StageRecommendation, "deadline": deadline})
+	return nil
+}
+
+// getSelectionBatch answers the batch's read model. Objectors' names and
+// contacts are shown to ministry staff only; a province sees only its own
+// recommendations and no objections.
+func (s *Server) getSelectionBatch(w http.ResponseWriter, r *http.Request) error {
+	b, err := projections.GetSelectionBatch(r.Context(), s.pool, r.PathValue("batch"))
+	if errors.Is(err, projections.ErrSelectionBatchNotFound) {
+		return notFound("遴选批次不存在", err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	p := principal(r.Context())
+	if p.Role != identity.RoleMinistry {
+		for i := range b.Objections {
+			b.Objections[i].Name, b.Objections[i].Contact = "", ""
+		}
+	}
+	if p.Role == identity.RoleProvince {
+		own := b.Applications[:0]
+		for _, a := range b.Applications {
+			if a.Province == p.Organisation {
+				own = append(own, a)
+			}
+		}
+		b.Applications, b.Objections = own, []projections.BatchObjectionRecord{}
+		b.ProvinceQuotas = map[string]int{p.Organisation: b.ProvinceQuotas[p.Organisation]}
+	}
+	writeJSON(w, http.StatusOK, b)
+	return nil
+}
+
+// batchCommand decodes a command with arg, stamps the actor and sends it.
+func (s *Server) batchCommand(name string, arg func(r *http.Request) (any, error)) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		a, err := arg(withBody(w, r))
+		if err != nil {
+			return err
+		}
+		var result any
+		if err := s.batchUpdate(r, name, a, &result); err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"batch_id": r.PathValue("batch"), "update": name, "result": result})
+		return nil
+	}
+}
+
+// bodyWriter lets arg functions decode with the response writer's body limit.
+type bodyWriterKey struct{}
+
+func withBody(w http.ResponseWriter, r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), bodyWriterKey{}, w))
+}
+
+func bodyWriter(r *http.Request) http.ResponseWriter {
+	w, _ := r.Context().Value(bodyWriterKey{}).(http.ResponseWriter)
+	return w
+}
+
+func decodeArg[T any](r *http.Request) (any, error) {
+	var c T
+	if err := decodeJSON(bodyWriter(r), r, &c); err != nil {
+		return nil, err
+	}
+	return stampActor(&c, metadata(r.Context())), nil
+}
+
+// emptyArg is a command without a body.
+func emptyArg[T any](r *http.Request) (any, error) {
+	var c T
+	return stampActor(&c, metadata(r.Context())), nil
+}
+
+func recommendArg(r *http.Request) (any, error) {
+	var req struct {
+		Applications []string `json:"applications"`
+	}
+	if err := decodeJSON(bodyWriter(r), r, &req); err != nil {
+		return nil, err
+	}
+	return workflows.RecommendCommand{Province: r.PathValue("province"), Applications: req.Applications, Actor: metadata(r.Context())}, nil
+}
+
+func extendArg(r *http.Request) (any, error) {
+	var req struct {
+		Stage    selection.Stage `json:"stage"`
+		Deadline string          `json:"deadline"`
+	}
+	if err := decodeJSON(bodyWriter(r), r, &req); err != nil {
+		return nil, err
+	}
+	t, err := parseDeadline("deadline", req.Deadline)
+	if err != nil {
+		return nil, err
+	}
+	return workflows.ExtendStageCommand{Stage: req.Stage, Deadline: t, Actor: metadata(r.Context())}, nil
+}
+
+func adjudicateArg(r *http.Request) (any, error) {
+	var req struct {
+		Outcome selection.Adjudication `json:"outcome"`
+		Reason  string                 `json:"reason"`
+	}
+	if err := decodeJSON(bodyWriter(r), r, &req); err != nil {
+		return nil, err
+	}
+	return workflows.AdjudicateCommand{ObjectionID: r.PathValue("objection"), Outcome: req.Outcome, Reason: req.Reason,
+		Actor: metadata(r.Context())}, nil
+}
+
+// stampActor sets the command's Actor to the caller, whatever the body said.
+func stampActor(c any, md events.Metadata) any {
+	switch v := c.(type) {
+	case *workflows.RaiseQuotaCommand:
+		v.Actor = md
+		return *v
+	case *workflows.QualifyCommand:
+		v.Actor = md
+		return *v
+	case *workflows.AdvanceCommand:
+		v.Actor = md
+		return *v
+	case *workflows.ReopenCommand:
+		v.Actor = md
+		return *v
+	case *workflows.AssignCommand:
+		v.Actor = md
+		return *v
+	case *workflows.RankCommand:
+		v.Actor = md
+		return *v
+	case *workflows.ConfirmRankingCommand:
+		v.Actor = md
+		return *v
+	case *workflows.PublishCommand:
+		v.Actor = md
+		return *v
+	}
+	panic(fmt.Sprintf("api: no actor for %T", c))
+}
+
+// submitScores sends an expert's marks, each for an application assigned to them.
+func (s *Server) submitScores(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Scores []selection.ApplicationScores `json:"scores"`
+	}
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	p := principal(r.Context())
+	b, err := projections.GetSelectionBatch(r.Context(), s.pool, r.PathValue("batch"))
+	if errors.Is(err, projections.ErrSelectionBatchNotFound) {
+		return notFound("遴选批次不存在", err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	experts := map[string][]string{}
+	for _, a := range b.Applications {
+		experts[a.ApplicationID] = a.Experts
+	}
+	for i, sc := range req.Scores {
+		res := policy.Resource{Kind: policy.KindReview, ID: sc.Application, Assigned: experts[sc.Application]}
+		if err := policy.Decide(p, policy.ActionWrite, res); err != nil {
+			if errors.Is(err, policy.ErrNotFound) {
+				return domain.Invalid(fmt.Sprintf("scores[%d].application", i), fmt.Sprintf("申报“%s”未分配给您评审", clipText(sc.Application)), err.Error())
+			}
+			return err
+		}
+	}
+	cmd := workflows.ScoresCommand{Expert: p.UserID, Scores: req.Scores, Actor: metadata(r.Context())}
+	if err := s.batchUpdate(r, workflows.UpdateSubmitScores, cmd, nil); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"batch_id": r.PathValue("batch"), "expert": p.UserID, "scores": len(req.Scores)})
+	return nil
+}
+
+// batchUpdate sends a command to the batch's workflow as a Workflow Update,
+// like update does for an intent round.
+func (s *Server) batchUpdate(r *http.Request, name string, arg, result any) error {
+	if s.tc == nil {
+		return unavailable("no Temporal client")
+	}
+	key, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
+	ctx, meta := r.Context(), metadata(r.Context())
+	batchID := r.PathValue("batch")
+	id := uuid.NewString()
+	if key != "" {
+		id = events.DeriveID("update", meta.ActorID, batchID, name, key).String()
+	}
+	h, err := s.tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   workflows.SelectionBatchWorkflowID(batchID),
+		UpdateID:     id,
+		UpdateName:   name,
+		Args:         []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, result)
+	}
+	if err == nil {
+		return nil
+	}
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		if _, rerr := projections.GetSelectionBatch(ctx, s.pool, batchID); rerr == nil {
+			return domain.Conflict("", "本遴选批次已结束，不再受理", fmt.Sprintf("batch %s: %v", batchID, err))
+		}
+		return notFound("遴选批次不存在", fmt.Sprintf("batch %s: %v", batchID, err))
+	}
+	return workflows.DomainError(err)
+}
