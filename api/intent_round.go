@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -18,7 +17,6 @@ import (
 	"keytask/domain"
 	"keytask/domain/identity"
 	"keytask/domain/intent"
-	"keytask/events"
 	"keytask/projections"
 	"keytask/temporalx"
 	"keytask/workflows"
@@ -163,49 +161,18 @@ func offsetStrings(ds []time.Duration) []string {
 	return out
 }
 
-// update sends a command to the round's workflow as a Workflow Update and
-// waits for its result. The update id derives from the caller and the
-// Idempotency-Key, so a retried request gets the first one's outcome and
-// records nothing more; without a key every request is a new command.
-// A refusal comes back as the rule's *domain.FieldError or
-// *domain.ConflictError (see workflows.DomainError).
+// update sends a command to the round's workflow (see sendUpdate); a round
+// whose workflow no longer runs has ended.
 func (s *Server) update(r *http.Request, name string, arg, result any) error {
-	if s.tc == nil {
-		return unavailable("no Temporal client")
-	}
-	key, err := idempotencyKey(r)
-	if err != nil {
+	roundID := r.PathValue("round")
+	ended, err := s.sendUpdate(r, workflows.IntentRoundWorkflowID(roundID), name, arg, result)
+	if !ended {
 		return err
 	}
-	ctx, meta := r.Context(), metadata(r.Context())
-	roundID := r.PathValue("round")
-	id := uuid.NewString()
-	if key != "" {
-		// Scoped to the caller and the update, so two users' keys never meet.
-		id = events.DeriveID("update", meta.ActorID, name, key).String()
+	if _, rerr := projections.GetRound(r.Context(), s.pool, roundID); rerr == nil {
+		return domain.Conflict("", "本轮承接意向已结束，不再受理", fmt.Sprintf("round %s: %v", roundID, err))
 	}
-	h, err := s.tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID:   workflows.IntentRoundWorkflowID(roundID),
-		UpdateID:     id,
-		UpdateName:   name,
-		Args:         []any{arg},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		err = h.Get(ctx, result)
-	}
-	if err == nil {
-		return nil
-	}
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		// No running workflow: the round never existed, or it has ended.
-		if _, rerr := projections.GetRound(ctx, s.pool, roundID); rerr == nil {
-			return domain.Conflict("", "本轮承接意向已结束，不再受理", fmt.Sprintf("round %s: %v", roundID, err))
-		}
-		return notFound("承接意向轮次不存在", fmt.Sprintf("round %s: %v", roundID, err))
-	}
-	return workflows.DomainError(err)
+	return notFound("承接意向轮次不存在", fmt.Sprintf("round %s: %v", roundID, err))
 }
 
 // formResultView is what saving or submitting answers.

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -354,41 +353,16 @@ func (s *Server) submitScores(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// batchUpdate sends a command to the batch's workflow as a Workflow Update,
-// like update does for an intent round.
+// batchUpdate sends a command to the batch's workflow (see sendUpdate); a
+// batch whose workflow no longer runs has ended.
 func (s *Server) batchUpdate(r *http.Request, name string, arg, result any) error {
-	if s.tc == nil {
-		return unavailable("no Temporal client")
-	}
-	key, err := idempotencyKey(r)
-	if err != nil {
+	batchID := r.PathValue("batch")
+	ended, err := s.sendUpdate(r, workflows.SelectionBatchWorkflowID(batchID), name, arg, result)
+	if !ended {
 		return err
 	}
-	ctx, meta := r.Context(), metadata(r.Context())
-	batchID := r.PathValue("batch")
-	id := uuid.NewString()
-	if key != "" {
-		id = events.DeriveID("update", meta.ActorID, batchID, name, key).String()
+	if _, rerr := projections.GetSelectionBatch(r.Context(), s.pool, batchID); rerr == nil {
+		return domain.Conflict("", "本遴选批次已结束，不再受理", fmt.Sprintf("batch %s: %v", batchID, err))
 	}
-	h, err := s.tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID:   workflows.SelectionBatchWorkflowID(batchID),
-		UpdateID:     id,
-		UpdateName:   name,
-		Args:         []any{arg},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		err = h.Get(ctx, result)
-	}
-	if err == nil {
-		return nil
-	}
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		if _, rerr := projections.GetSelectionBatch(ctx, s.pool, batchID); rerr == nil {
-			return domain.Conflict("", "本遴选批次已结束，不再受理", fmt.Sprintf("batch %s: %v", batchID, err))
-		}
-		return notFound("遴选批次不存在", fmt.Sprintf("batch %s: %v", batchID, err))
-	}
-	return workflows.DomainError(err)
+	return notFound("遴选批次不存在", fmt.Sprintf("batch %s: %v", batchID, err))
 }
