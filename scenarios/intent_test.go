@@ -161,13 +161,14 @@ func TestIntentRoundNational(t *testing.T) {
 		t.Fatalf("%d provinces", len(provinces))
 	}
 	const round = "2022-1"
-	// Long enough for 32 provinces × four updates on a 2-core machine.
-	deadline := time.Now().Add(75 * time.Second).Truncate(time.Second)
+	// Long enough for 32 provinces × four updates on a busy 2-core machine (they
+	// take about 15 s on a quiet one).
+	deadline := time.Now().Add(100 * time.Second).Truncate(time.Second)
 	_, err = p.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: workflows.IntentRoundWorkflowID(round), TaskQueue: temporalx.TaskQueue,
 	}, workflows.IntentRoundWorkflowName, workflows.IntentRoundParams{
 		RoundID: round, BatchID: "2022-1", Items: items, Provinces: provinces, Deadline: deadline,
-		ReminderOffsets: []time.Duration{50 * time.Second}, Actor: ministry,
+		ReminderOffsets: []time.Duration{60 * time.Second}, Actor: ministry,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -208,8 +209,9 @@ func TestIntentRoundNational(t *testing.T) {
 		t.FailNow()
 	}
 	if time.Now().After(deadline) {
-		t.Fatalf("the provinces took longer than the round's %v", time.Until(deadline))
+		t.Fatalf("the provinces finished %v after the round's deadline", -time.Until(deadline))
 	}
+	t.Logf("32 provinces done %v before the deadline", time.Until(deadline).Round(time.Second))
 
 	// Xinjiang Production and Construction Corps is sent back once more and
 	// misses the deadline; the ministry extends it and it submits late.
