@@ -162,13 +162,13 @@ func TestIntentRoundNational(t *testing.T) {
 	}
 	const round = "2022-1"
 	// Long enough for 32 provinces × four updates on a busy 2-core machine (they
-	// take about 15 s on a quiet one).
-	deadline := time.Now().Add(100 * time.Second).Truncate(time.Second)
+	// take about 2 s on a quiet one).
+	deadline := time.Now().Add(45 * time.Second).Truncate(time.Second)
 	_, err = p.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: workflows.IntentRoundWorkflowID(round), TaskQueue: temporalx.TaskQueue,
 	}, workflows.IntentRoundWorkflowName, workflows.IntentRoundParams{
 		RoundID: round, BatchID: "2022-1", Items: items, Provinces: provinces, Deadline: deadline,
-		ReminderOffsets: []time.Duration{60 * time.Second}, Actor: ministry,
+		ReminderOffsets: []time.Duration{30 * time.Second}, Actor: ministry,
 	})
 	if err != nil {
 		t.Fatal(err)
