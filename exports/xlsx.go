@@ -172,18 +172,7 @@ func WriteFormXLSX(w io.Writer, v projections.FormView) error {
 	b.str(5, 2, formSubtitle(v), b.subtitle)
 	b.merge(5, 2, last, 2)
 
-	for i, h := range []string{"序号", "工作任务", "是否承接", "承接数量"} {
-		b.str(i+1, 3, h, b.header)
-		b.styleRange(i+1, 3, i+1, 4, b.header)
-		b.merge(i+1, 3, i+1, 4)
-	}
-	b.str(FormTotalCol, 3, MoneyUnit, b.header)
-	b.styleRange(FormTotalCol, 3, last, 3, b.header)
-	b.merge(FormTotalCol, 3, last, 3)
-	b.str(FormTotalCol, 4, TotalLabel, b.header)
-	for i, s := range intent.Sources {
-		b.str(FormSourceCol+i, 4, s.Label(), b.header)
-	}
+	b.moneyHeader([]string{"序号", "工作任务", "是否承接", "承接数量"}, FormTotalCol, last)
 
 	items := make([]intent.TaskItem, len(v.Lines))
 	for i, l := range v.Lines {
@@ -265,19 +254,7 @@ func WriteSummaryXLSX(w io.Writer, s projections.Summary) error {
 		s.RoundID, s.BatchID, StageLabel(s.Stage), formatTime(s.Deadline), len(s.Submitted), s.Expected), b.subtitle)
 	b.merge(1, 2, last, 2)
 
-	heads := []string{"序号", "工作任务", "类别", "全国目标", "单位", "承接省份数", "承接数量", "目标完成比例（%）"}
-	for i, h := range heads {
-		b.str(i+1, 3, h, b.header)
-		b.styleRange(i+1, 3, i+1, 4, b.header)
-		b.merge(i+1, 3, i+1, 4)
-	}
-	b.str(SummaryTotalCol, 3, MoneyUnit, b.header)
-	b.styleRange(SummaryTotalCol, 3, last, 3, b.header)
-	b.merge(SummaryTotalCol, 3, last, 3)
-	b.str(SummaryTotalCol, 4, TotalLabel, b.header)
-	for i, src := range intent.Sources {
-		b.str(SummarySourceCol+i, 4, src.Label(), b.header)
-	}
+	b.moneyHeader([]string{"序号", "工作任务", "类别", "全国目标", "单位", "承接省份数", "承接数量", "目标完成比例（%）"}, SummaryTotalCol, last)
 
 	items := make([]intent.TaskItem, len(s.Items))
 	for i, it := range s.Items {
@@ -348,4 +325,22 @@ func WriteSummaryXLSX(w io.Writer, s projections.Summary) error {
 	}
 	b.widths(6, 18, 14, 17, 10, 16, 26)
 	return b.write(w)
+}
+
+// moneyHeader writes the notice's two-row table head on rows 3 and 4: each of
+// heads spans both rows, then 预计投入经费（万元） spans the money columns from
+// totalCol to last, over 投入经费汇总 and the five sources.
+func (b *book) moneyHeader(heads []string, totalCol, last int) {
+	for i, h := range heads {
+		b.str(i+1, 3, h, b.header)
+		b.styleRange(i+1, 3, i+1, 4, b.header)
+		b.merge(i+1, 3, i+1, 4)
+	}
+	b.str(totalCol, 3, MoneyUnit, b.header)
+	b.styleRange(totalCol, 3, last, 3, b.header)
+	b.merge(totalCol, 3, last, 3)
+	b.str(totalCol, 4, TotalLabel, b.header)
+	for i, s := range intent.Sources {
+		b.str(totalCol+1+i, 4, s.Label(), b.header)
+	}
 }
