@@ -226,6 +226,20 @@ func TestDevPlatform(t *testing.T) {
 		c, body := get(t, base+"/api/v1/me", reg.Token)
 		return c == 200 && strings.Contains(body, "广东联络员")
 	})
+	// The live models are compared with a rebuild below, so the projector
+	// must have applied everything before the platform stops.
+	eventually(t, "every projection to catch up", func() bool {
+		st, err := projections.ReadStatus(context.Background(), d.Owner)
+		if err != nil || len(st) != len(projections.All()) {
+			return false
+		}
+		for _, s := range st {
+			if s.LagEvents != 0 {
+				return false
+			}
+		}
+		return true
+	})
 	p.stop(t)
 
 	// Rebuilding every read model from the log gives what the projector built live.
