@@ -1,0 +1,97 @@
+// Package performance holds the yearly performance collection (年度执行绩效采集):
+// the events a collection and its reports record, the indicator catalogue and
+// the validation of a report. The workflow in package workflows decides when
+// things happen; this package decides what is valid.
+package performance
+
+import (
+	"fmt"
+	"time"
+)
+
+// CollectionStream holds one year's collection events: opening, reminders,
+// escalations, late marks and the close. Written only by that year's
+// collection workflow.
+func CollectionStream(year int) string { return fmt.Sprintf("performance-collection-%d", year) }
+
+// ReportStream holds one project's report for one year: opened by the
+// collection, then drafted, submitted, returned and locked.
+func ReportStream(year int, projectID string) string {
+	return fmt.Sprintf("performance-report-%d-%s", year, projectID)
+}
+
+// Event types.
+const (
+	// CollectionStream(year)
+	TypeCollectionOpened = "PerformanceCollectionOpened"
+	TypeReminderSent     = "PerformanceReminderSent" // one per report per offset
+	TypeEscalated        = "PerformanceEscalated"    // one per province after the deadline
+	TypeReportMarkedLate = "PerformanceReportMarkedLate"
+	TypeCollectionClosed = "PerformanceCollectionClosed"
+	// ReportStream(year, project)
+	TypeReportOpened     = "PerformanceReportOpened"
+	TypeReportDraftSaved = "PerformanceReportDraftSaved"
+	TypeReportSubmitted  = "PerformanceReportSubmitted"
+	TypeReportReturned   = "PerformanceReportReturned"
+	TypeReportLocked     = "PerformanceReportLocked"
+)
+
+// CollectionOpened: the year's collection started with its deadline and
+// reminder offsets, for Projects active projects.
+type CollectionOpened struct {
+	Year            int             `json:"year"`
+	Deadline        time.Time       `json:"deadline"`
+	ReminderOffsets []time.Duration `json:"reminder_offsets"`
+	Projects        int             `json:"projects"`
+}
+
+// ReportOpened: a project's report for the year is open for drafting. The
+// school and province are who reports and who is escalated to.
+type ReportOpened struct {
+	Year        int       `json:"year"`
+	ProjectID   string    `json:"project_id"`
+	BatchID     string    `json:"batch_id"`
+	TaskItem    string    `json:"task_item"`
+	TaskType    string    `json:"task_type"`
+	Application string    `json:"application"`
+	School      string    `json:"school"`
+	Province    string    `json:"province"`
+	Deadline    time.Time `json:"deadline"`
+}
+
+// ReminderSent: a reminder to a project's school that its report for Year is
+// not submitted, Offset before the deadline. The notification service turns
+// it into inbox entries and mail for the school's users.
+type ReminderSent struct {
+	Year      int           `json:"year"`
+	ProjectID string        `json:"project_id"`
+	School    string        `json:"school"`
+	Province  string        `json:"province"`
+	Offset    time.Duration `json:"offset"`
+	Deadline  time.Time     `json:"deadline"`
+}
+
+// Escalated: after the deadline, a province's liaison is told which of its
+// projects have not submitted.
+type Escalated struct {
+	Year     int       `json:"year"`
+	Province string    `json:"province"`
+	Projects []string  `json:"projects"`
+	Deadline time.Time `json:"deadline"`
+}
+
+// ReportMarkedLate: a report submitted after the deadline, or still missing
+// when the deadline passed.
+type ReportMarkedLate struct {
+	Year      int    `json:"year"`
+	ProjectID string `json:"project_id"`
+}
+
+// CollectionClosed: the year's collection ended with its summary.
+type CollectionClosed struct {
+	Year      int `json:"year"`
+	Projects  int `json:"projects"`
+	Submitted int `json:"submitted"`
+	Late      int `json:"late"`
+	Missing   int `json:"missing"`
+}
