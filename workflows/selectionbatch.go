@@ -23,15 +23,30 @@ var selectionUpdatesPerRun = 300
 type selectionBatch struct {
 	SelectionBatchCarry
 	params  SelectionBatchParams
+	clock   Clock
 	mu      workflow.Mutex // one command or timer action at a time
 	updates int
 }
 
 // SelectionBatchWorkflow carries one selection batch from recommendation to
 // publication (see selection_contract.go). It completes once the batch is
-// published.
+// published. It runs on workflow time; see selectionBatchWorkflow for another
+// clock.
 func SelectionBatchWorkflow(ctx workflow.Context, p SelectionBatchParams) error {
-	b := &selectionBatch{params: p, mu: workflow.NewMutex(ctx)}
+	return runSelectionBatch(ctx, p, WorkflowClock{})
+}
+
+// selectionBatchWorkflow is the batch's workflow function on clock (nil for
+// workflow time), as RegisterWith registers it.
+func selectionBatchWorkflow(clock Clock) func(workflow.Context, SelectionBatchParams) error {
+	if clock == nil {
+		return SelectionBatchWorkflow
+	}
+	return func(ctx workflow.Context, p SelectionBatchParams) error { return runSelectionBatch(ctx, p, clock) }
+}
+
+func runSelectionBatch(ctx workflow.Context, p SelectionBatchParams, clock Clock) error {
+	b := &selectionBatch{params: p, clock: clock, mu: workflow.NewMutex(ctx)}
 	if p.Carry != nil {
 		b.SelectionBatchCarry = *p.Carry
 		b.Runs++
@@ -43,7 +58,7 @@ func SelectionBatchWorkflow(ctx workflow.Context, p SelectionBatchParams) error 
 		}
 		return b.run(ctx)
 	}
-	o, state, err := selection.OpenBatch(p.Batch, workflow.Now(ctx))
+	o, state, err := selection.OpenBatch(p.Batch, b.clock.Now(ctx))
 	if err != nil {
 		return RejectionError(err)
 	}
@@ -89,8 +104,8 @@ func (b *selectionBatch) run(ctx workflow.Context) error {
 			}
 			continue
 		}
-		if d := deadline.Sub(workflow.Now(ctx)); d > 0 {
-			fired, err := workflow.AwaitWithTimeout(ctx, d, changed)
+		if d := deadline.Sub(b.clock.Now(ctx)); d > 0 {
+			fired, err := b.clock.AwaitWithTimeout(ctx, d, changed)
 			if err != nil {
 				return err
 			}
@@ -110,7 +125,7 @@ func (b *selectionBatch) run(ctx workflow.Context) error {
 }
 
 func (b *selectionBatch) deadlinePassed(ctx workflow.Context) error {
-	e, due := b.State.DeadlinePassed(workflow.Now(ctx))
+	e, due := b.State.DeadlinePassed(b.clock.Now(ctx))
 	if !due {
 		return nil
 	}
@@ -159,7 +174,7 @@ func (b *selectionBatch) command(ctx workflow.Context, body func(now time.Time) 
 	}
 	defer b.mu.Unlock()
 	b.updates++
-	return body(workflow.Now(ctx))
+	return body(b.clock.Now(ctx))
 }
 
 // simple decides with rule and records its one event.
@@ -173,9 +188,9 @@ func simple[E any](b *selectionBatch, ctx workflow.Context, name, typ string, md
 	})
 }
 
-func validate[E any](rule func(now time.Time) (E, error)) func(ctx workflow.Context) error {
+func validate[E any](b *selectionBatch, rule func(now time.Time) (E, error)) func(ctx workflow.Context) error {
 	return func(ctx workflow.Context) error {
-		_, err := rule(workflow.Now(ctx))
+		_, err := rule(b.clock.Now(ctx))
 		return RejectionError(err)
 	}
 }
@@ -207,26 +222,26 @@ func (b *selectionBatch) register(ctx workflow.Context) error {
 				})
 			},
 			func(ctx workflow.Context, c RaiseQuotaCommand) error {
-				return validate(func(time.Time) (selection.ProvinceQuotaRaised, error) {
+				return validate(b, func(time.Time) (selection.ProvinceQuotaRaised, error) {
 					return s.RaiseQuota(c.Province, c.Quota, c.Reason)
 				})(ctx)
 			}},
 		{UpdateRecommendApplications,
 			b.recommend,
 			func(ctx workflow.Context, c RecommendCommand) error {
-				return validate(func(now time.Time) (selection.ApplicationsRecommended, error) {
+				return validate(b, func(now time.Time) (selection.ApplicationsRecommended, error) {
 					return s.Recommend(c.Province, c.Applications, now)
 				})(ctx)
 			}},
 		{UpdateDecideQualification,
 			b.qualify,
 			func(ctx workflow.Context, c QualifyCommand) error {
-				return validate(func(now time.Time) (selection.QualificationDecided, error) { return s.Qualify(c.Decisions, now) })(ctx)
+				return validate(b, func(now time.Time) (selection.QualificationDecided, error) { return s.Qualify(c.Decisions, now) })(ctx)
 			}},
 		{UpdateResubmitCorrection,
 			b.resubmit,
 			func(ctx workflow.Context, c ResubmitCommand) error {
-				return validate(func(now time.Time) (selection.CorrectionResubmitted, error) { return s.Resubmit(c.Application, now) })(ctx)
+				return validate(b, func(now time.Time) (selection.CorrectionResubmitted, error) { return s.Resubmit(c.Application, now) })(ctx)
 			}},
 		{UpdateAdvanceStage,
 			func(ctx workflow.Context, c AdvanceCommand) error {
@@ -238,7 +253,7 @@ func (b *selectionBatch) register(ctx workflow.Context) error {
 				return b.upsert(ctx)
 			},
 			func(ctx workflow.Context, c AdvanceCommand) error {
-				return validate(func(now time.Time) (selection.StageAdvanced, error) { return s.Advance(c.From, c.To, now) })(ctx)
+				return validate(b, func(now time.Time) (selection.StageAdvanced, error) { return s.Advance(c.From, c.To, now) })(ctx)
 			}},
 		{UpdateReopenStage,
 			func(ctx workflow.Context, c ReopenCommand) error {
@@ -250,7 +265,7 @@ func (b *selectionBatch) register(ctx workflow.Context) error {
 				return b.upsert(ctx)
 			},
 			func(ctx workflow.Context, c ReopenCommand) error {
-				return validate(func(now time.Time) (selection.StageReopened, error) { return s.Reopen(c.Stage, c.Reason, now) })(ctx)
+				return validate(b, func(now time.Time) (selection.StageReopened, error) { return s.Reopen(c.Stage, c.Reason, now) })(ctx)
 			}},
 		{UpdateExtendStageDeadline,
 			func(ctx workflow.Context, c ExtendStageCommand) error {
@@ -259,7 +274,7 @@ func (b *selectionBatch) register(ctx workflow.Context) error {
 				})
 			},
 			func(ctx workflow.Context, c ExtendStageCommand) error {
-				return validate(func(now time.Time) (selection.StageDeadlineExtended, error) {
+				return validate(b, func(now time.Time) (selection.StageDeadlineExtended, error) {
 					return s.ExtendDeadline(c.Stage, c.Deadline, now)
 				})(ctx)
 			}},
@@ -270,7 +285,7 @@ func (b *selectionBatch) register(ctx workflow.Context) error {
 				})
 			},
 			func(ctx workflow.Context, c ScoresCommand) error {
-				return validate(func(now time.Time) (selection.ScoresSubmitted, error) { return s.SubmitScores(c.Expert, c.Scores, now) })(ctx)
+				return validate(b, func(now time.Time) (selection.ScoresSubmitted, error) { return s.SubmitScores(c.Expert, c.Scores, now) })(ctx)
 			}},
 		{UpdateConfirmRanking,
 			func(ctx workflow.Context, c ConfirmRankingCommand) error {
@@ -279,11 +294,11 @@ func (b *selectionBatch) register(ctx workflow.Context) error {
 				})
 			},
 			func(ctx workflow.Context, c ConfirmRankingCommand) error {
-				return validate(func(time.Time) (selection.RankingConfirmed, error) { return s.ConfirmRanking(c.Round) })(ctx)
+				return validate(b, func(time.Time) (selection.RankingConfirmed, error) { return s.ConfirmRanking(c.Round) })(ctx)
 			}},
 		{UpdateFileObjection, b.fileObjection,
 			func(ctx workflow.Context, c ObjectionCommand) error {
-				return validate(func(now time.Time) (selection.ObjectionFiled, error) {
+				return validate(b, func(now time.Time) (selection.ObjectionFiled, error) {
 					return s.FileObjection(b.objection(ctx, c), now)
 				})(ctx)
 			}},
@@ -294,7 +309,7 @@ func (b *selectionBatch) register(ctx workflow.Context) error {
 				})
 			},
 			func(ctx workflow.Context, c AdjudicateCommand) error {
-				return validate(func(time.Time) (selection.ObjectionAdjudicated, error) {
+				return validate(b, func(time.Time) (selection.ObjectionAdjudicated, error) {
 					return s.Adjudicate(c.ObjectionID, c.Outcome, c.Reason)
 				})(ctx)
 			}},
@@ -304,7 +319,7 @@ func (b *selectionBatch) register(ctx workflow.Context) error {
 			func(ctx workflow.Context, c RankCommand) error { return RejectionError(s.MayRank()) }},
 		{UpdatePublishSelection, b.publish,
 			func(ctx workflow.Context, c PublishCommand) error {
-				_, _, err := s.Publish(workflow.Now(ctx))
+				_, _, err := s.Publish(b.clock.Now(ctx))
 				return RejectionError(err)
 			}},
 	}
@@ -348,7 +363,7 @@ func (b *selectionBatch) recommend(ctx workflow.Context, c RecommendCommand) err
 			return RejectionError(err)
 		}
 		// The activity took time: decide again on the state as it is now.
-		e, err := b.State.Recommend(c.Province, c.Applications, workflow.Now(ctx))
+		e, err := b.State.Recommend(c.Province, c.Applications, b.clock.Now(ctx))
 		if err != nil {
 			return RejectionError(err)
 		}
@@ -408,7 +423,7 @@ func (b *selectionBatch) resubmit(ctx workflow.Context, c ResubmitCommand) error
 		if err := selection.CheckResubmitted(f); err != nil {
 			return RejectionError(err)
 		}
-		e, err := b.State.Resubmit(c.Application, workflow.Now(ctx))
+		e, err := b.State.Resubmit(c.Application, b.clock.Now(ctx))
 		if err != nil {
 			return RejectionError(err)
 		}

@@ -32,14 +32,18 @@ type batchTest struct {
 	stages []string
 }
 
-func newBatchTest(t *testing.T) *batchTest {
+func newBatchTest(t *testing.T, opts ...workflows.Options) *batchTest {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	bt := &batchTest{t: t, env: s.NewTestWorkflowEnvironment()}
 	bt.store = events.NewStore(pgtest.New(t).Pool, events.WithClock(bt.env.Now))
 	bt.env.SetStartTime(selStart)
 	bt.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.SelectionBatchWorkflowID("b1")})
-	workflows.Register(bt.env, &activities.Activities{Store: bt.store})
+	var o workflows.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	workflows.RegisterWith(bt.env, &activities.Activities{Store: bt.store}, o)
 	bt.env.OnUpsertTypedSearchAttributes(mock.Anything).Return(nil).Run(func(args mock.Arguments) {
 		sa := args.Get(0).(temporal.SearchAttributes)
 		stage, _ := sa.GetKeyword(workflows.StageKey)

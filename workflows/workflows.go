@@ -42,9 +42,21 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 // Register registers every workflow and activity on a worker: the one place
 // that lists them.
 func Register(r worker.Registry, a *activities.Activities) {
+	RegisterWith(r, a, Options{})
+}
+
+// Options change how registered workflows run. Production sets none.
+type Options struct {
+	// Clock is the selection batch's clock; nil is workflow time. A test
+	// against a real server sets a DilatedClock to see weeks pass in seconds.
+	Clock Clock
+}
+
+// RegisterWith is Register with options.
+func RegisterWith(r worker.Registry, a *activities.Activities, o Options) {
 	r.RegisterActivity(a)
 	r.RegisterWorkflowWithOptions(IntentRoundWorkflow, workflow.RegisterOptions{Name: IntentRoundWorkflowName})
-	r.RegisterWorkflowWithOptions(SelectionBatchWorkflow, workflow.RegisterOptions{Name: SelectionBatchWorkflowName})
+	r.RegisterWorkflowWithOptions(selectionBatchWorkflow(o.Clock), workflow.RegisterOptions{Name: SelectionBatchWorkflowName})
 }
 
 // EventID derives an event id from the workflow's id and a step name that is
