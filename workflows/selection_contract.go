@@ -1,6 +1,11 @@
 package workflows
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
 	"time"
 
 	"keytask/domain/scoring"
@@ -98,6 +103,60 @@ type SelectionBatchCarry struct {
 	Version int64                `json:"version"` // of the batch stream
 	Steps   int                  `json:"steps"`   // commands handled, for unique step names
 	Runs    int                  `json:"runs"`    // runs before this one
+}
+
+// The carried state of a national batch is about half a megabyte of JSON —
+// thousands of application ids and their expert indices, close to the size at
+// which Temporal warns of a large payload — and it compresses well, since the
+// ids share their patterns. So a carry travels gzip-compressed, as
+// {"gzip": base64}; a carry written before compression (plain JSON) still
+// reads.
+type carryJSON SelectionBatchCarry
+
+type packedCarry struct {
+	Gzip []byte `json:"gzip"`
+}
+
+func (c SelectionBatchCarry) MarshalJSON() ([]byte, error) {
+	raw, err := json.Marshal(carryJSON(c))
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(raw); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(packedCarry{Gzip: buf.Bytes()})
+}
+
+func (c *SelectionBatchCarry) UnmarshalJSON(b []byte) error {
+	var p packedCarry
+	if err := json.Unmarshal(b, &p); err != nil {
+		return fmt.Errorf("selection batch carry: %w", err)
+	}
+	raw := b
+	if p.Gzip != nil {
+		zr, err := gzip.NewReader(bytes.NewReader(p.Gzip))
+		if err != nil {
+			return fmt.Errorf("selection batch carry: %w", err)
+		}
+		if raw, err = io.ReadAll(zr); err != nil {
+			return fmt.Errorf("selection batch carry: %w", err)
+		}
+	}
+	var plain carryJSON
+	if err := json.Unmarshal(raw, &plain); err != nil {
+		return fmt.Errorf("selection batch carry: %w", err)
+	}
+	*c = SelectionBatchCarry(plain)
+	return nil
 }
 
 type RaiseQuotaCommand struct {
