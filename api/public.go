@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/xuri/excelize/v2"
 
 	"keytask/domain"
@@ -57,6 +58,7 @@ type noticePage struct {
 	Errors                      map[string]string
 	Form                        map[string]string
 	Filed                       string
+	Token                       string // the form's idempotency token
 }
 
 func publicList(b projections.SelectionBatchRecord, ids []string) []publicEntry {
@@ -91,7 +93,12 @@ func (s *Server) noticeBatch(r *http.Request) (projections.SelectionBatchRecord,
 func (s *Server) renderNotice(w http.ResponseWriter, status int, b projections.SelectionBatchRecord, errs, form map[string]string, filed string) error {
 	page := noticePage{BatchID: b.BatchID, TaskItem: b.TaskItem, TaskType: b.TaskType, Start: b.Notice.Start, End: b.Notice.End,
 		WorkingDays: b.Notice.WorkingDays, Open: b.Stage == selection.StageNotice && time.Now().Before(b.Notice.End),
-		List: publicList(b, b.Notice.List), Errors: errs, Form: form, Filed: filed}
+		List: publicList(b, b.Notice.List), Errors: errs, Form: form, Filed: filed, Token: form[formToken]}
+	if page.Token == "" {
+		// A fresh form for a fresh objection; a form answered with errors keeps
+		// its token, since nothing was filed from it.
+		page.Token = uuid.NewString()
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	return publicPages.ExecuteTemplate(w, "notice.html", page)
@@ -164,7 +171,7 @@ func (s *Server) publicObjection(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("", "无法读取表单", err.Error())
 	}
 	form := map[string]string{}
-	for _, k := range []string{"name", "contact", "id_card", "application", "text"} {
+	for _, k := range []string{"name", "contact", "id_card", "application", "text", formToken} {
 		form[k] = strings.TrimSpace(r.PostForm.Get(k))
 	}
 	if errs := validateObjection(form, b.Notice.List); len(errs) > 0 {
@@ -174,8 +181,13 @@ func (s *Server) publicObjection(w http.ResponseWriter, r *http.Request) error {
 	if form["id_card"] != "" {
 		contact += "；身份证号 " + form["id_card"]
 	}
-	cmd := workflows.ObjectionCommand{Application: form["application"], Name: form["name"], Contact: contact, Text: form["text"],
-		Actor: events.Metadata{ActorID: "public", Role: "public"}}
+	objection := objectionID(b.BatchID, form)
+	cmd := workflows.ObjectionCommand{ObjectionID: objection, Application: form["application"], Name: form["name"], Contact: contact,
+		Text: form["text"], Actor: events.Metadata{ActorID: "public", Role: "public"}}
+	// The objection's id is the request's idempotency key too, so a form sent
+	// twice is one Workflow Update; the batch answers a repeat from a later run
+	// with the same id and records nothing.
+	r.Header.Set(headerIdempotencyKey, objection)
 	var id string
 	if err := s.batchUpdate(r, workflows.UpdateFileObjection, cmd, &id); err != nil {
 		var fe *domain.FieldError
@@ -189,6 +201,21 @@ func (s *Server) publicObjection(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.renderNotice(w, http.StatusCreated, b, nil, nil, id)
+}
+
+// formToken is the hidden field of the objection form that makes it
+// idempotent: each rendering of the form carries a new random token.
+const formToken = "form_token"
+
+// objectionID derives an objection's id from its form: from the form's token,
+// or, when a client sends none (or a malformed one), from what it says, so
+// that the same objection sent twice is filed once.
+func objectionID(batch string, form map[string]string) string {
+	if t := form[formToken]; traceIDPattern.MatchString(t) {
+		return events.DeriveID("public-objection", batch, "token", t).String()
+	}
+	return events.DeriveID("public-objection", batch, "content", form["name"], form["contact"], form["id_card"], form["application"],
+		form["text"]).String()
 }
 
 // publicPublication answers the published list as a page, or with the .xlsx

@@ -237,7 +237,9 @@ type ConfirmRankingCommand struct {
 }
 
 // ObjectionCommand files a real-name objection; ObjectionID defaults to the
-// update id, so a retried request files nothing twice.
+// update id. An objection whose id was filed already, against the same
+// application, answers that id and records nothing, so a form sent twice
+// files one objection.
 type ObjectionCommand struct {
 	ObjectionID string          `json:"objection_id,omitempty"`
 	Application string          `json:"application"`

@@ -298,6 +298,9 @@ func (b *selectionBatch) register(ctx workflow.Context) error {
 			}},
 		{UpdateFileObjection, b.fileObjection,
 			func(ctx workflow.Context, c ObjectionCommand) error {
+				if again, err := s.Refiled(b.objection(ctx, c)); again || err != nil {
+					return RejectionError(err)
+				}
 				return validate(b, func(now time.Time) (selection.ObjectionFiled, error) {
 					return s.FileObjection(b.objection(ctx, c), now)
 				})(ctx)
@@ -438,7 +441,14 @@ func (b *selectionBatch) objection(ctx workflow.Context, c ObjectionCommand) sel
 func (b *selectionBatch) fileObjection(ctx workflow.Context, c ObjectionCommand) (string, error) {
 	var id string
 	err := b.command(ctx, func(now time.Time) error {
-		e, err := b.State.FileObjection(b.objection(ctx, c), now)
+		o := b.objection(ctx, c)
+		// The same objection sent again (a double submission of the form, a
+		// retry after continue-as-new) answers its id and records nothing.
+		if again, err := b.State.Refiled(o); again || err != nil {
+			id = o.ObjectionID
+			return RejectionError(err)
+		}
+		e, err := b.State.FileObjection(o, now)
 		if err != nil {
 			return RejectionError(err)
 		}

@@ -185,6 +185,11 @@ func TestSelectionBatchLifecycle(t *testing.T) {
 	anonymous := bt.update(at(12*day+h), workflows.UpdateFileObjection, val(workflows.ObjectionCommand{Application: "a1", Contact: "138", Text: "不实"}))
 	o1 := bt.update(at(12*day+2*h), workflows.UpdateFileObjection, val(workflows.ObjectionCommand{ObjectionID: "o1", Application: "a1", Name: "张三", Contact: "13800000000", Text: "建设基础材料不实"}))
 	o2 := bt.update(at(12*day+3*h), workflows.UpdateFileObjection, val(workflows.ObjectionCommand{ObjectionID: "o2", Application: "a2", Name: "李四", Contact: "13900000000", Text: "存疑"}))
+	// The same form sent again files nothing more, even after the notice;
+	// its id against another application is refused.
+	o1Again := bt.update(at(12*day+4*h), workflows.UpdateFileObjection, val(workflows.ObjectionCommand{ObjectionID: "o1", Application: "a1", Name: "张三", Contact: "13800000000", Text: "建设基础材料不实"}))
+	o1Late := bt.update(noticeEnd.Add(h), workflows.UpdateFileObjection, val(workflows.ObjectionCommand{ObjectionID: "o1", Application: "a1", Name: "张三", Contact: "13800000000", Text: "建设基础材料不实"}))
+	o1Other := bt.update(at(12*day+4*h), workflows.UpdateFileObjection, val(workflows.ObjectionCommand{ObjectionID: "o1", Application: "a2", Name: "张三", Contact: "13800000000", Text: "x"}))
 	lateObjection := bt.update(noticeEnd.Add(h), workflows.UpdateFileObjection, val(workflows.ObjectionCommand{ObjectionID: "o3", Application: "a2", Name: "王五", Contact: "1", Text: "x"}))
 	publishEarly := bt.update(noticeEnd.Add(-h), workflows.UpdatePublishSelection, val(workflows.PublishCommand{}))
 	publishPending := bt.update(noticeEnd.Add(2*h), workflows.UpdatePublishSelection, val(workflows.PublishCommand{}))
@@ -246,6 +251,13 @@ func TestSelectionBatchLifecycle(t *testing.T) {
 	}
 	if id := decode[string](t, o1); id != "o1" {
 		t.Errorf("objection id %q", id)
+	}
+	o1Other.refused(t, true, "", "另一申报")
+	for _, o := range []*outcome{o1Again, o1Late} {
+		o.ok(t)
+		if id := decode[string](t, o); id != "o1" {
+			t.Errorf("objection sent again: id %q", id)
+		}
 	}
 
 	batch := bt.storeTypes(selection.SelectionBatchStream("b1"))

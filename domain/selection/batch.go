@@ -646,6 +646,21 @@ func (s BatchState) FileObjection(o ObjectionFiled, now time.Time) (ObjectionFil
 	return o, nil
 }
 
+// Refiled reports whether o repeats an objection already filed under its id,
+// as when the public's form is sent twice: it files nothing more, whatever
+// the stage or the time. The same id against another application is refused.
+func (s BatchState) Refiled(o ObjectionFiled) (bool, error) {
+	ob, ok := s.Objections[o.ObjectionID]
+	switch {
+	case !ok:
+		return false, nil
+	case ob.Application != o.Application:
+		return false, conflict("该异议编号已用于针对另一申报的异议，请重新填写表单",
+			"objection %s was filed against %s, not %s", o.ObjectionID, ob.Application, o.Application)
+	}
+	return true, nil
+}
+
 // Adjudicate decides an objection: upheld removes its application from the
 // list; dismissal needs a reason.
 func (s BatchState) Adjudicate(objection string, outcome Adjudication, reason string) (ObjectionAdjudicated, error) {
