@@ -58,6 +58,7 @@ func (s *Server) selectionBatchRoutes() []Route {
 			handle: cmd(workflows.UpdateAdjudicateObjection, adjudicateArg)},
 		{Pattern: "POST " + batch + "/publish", Action: admin, Resource: nat, handle: cmd(workflows.UpdatePublishSelection, emptyArg[workflows.PublishCommand])},
 		{Pattern: "POST " + batch + "/scores", Action: write, Resource: s.batchReviews, handle: s.submitScores},
+		{Pattern: "POST " + batch + "/applications/{id}/resubmit", Action: write, Resource: s.applicationResource(true), handle: s.resubmitCorrection},
 	}
 }
 
@@ -365,4 +366,24 @@ func (s *Server) batchUpdate(r *http.Request, name string, arg, result any) erro
 		return domain.Conflict("", "本遴选批次已结束，不再受理", fmt.Sprintf("batch %s: %v", batchID, err))
 	}
 	return notFound("遴选批次不存在", fmt.Sprintf("batch %s: %v", batchID, err))
+}
+
+// resubmitCorrection brings an application that qualification review returned,
+// and that its applicant has corrected and submitted again, back to the batch
+// for a new decision. Only the applicant may; the batch refuses one it did not
+// return, or after the correction window.
+func (s *Server) resubmitCorrection(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.loadApplication(r)
+	if err != nil {
+		return err
+	}
+	if a.BatchID != r.PathValue("batch") {
+		return notFound("该申报不属于本遴选批次", fmt.Sprintf("application %s is in batch %s", a.ID, a.BatchID))
+	}
+	cmd := workflows.ResubmitCommand{Application: a.ID, Actor: metadata(r.Context())}
+	if err := s.batchUpdate(r, workflows.UpdateResubmitCorrection, cmd, nil); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"batch_id": a.BatchID, "application_id": a.ID, "stage": selection.StageQualification})
+	return nil
 }
