@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +93,28 @@ func TestPublicNoticeHidesObjector(t *testing.T) {
 	}
 	if e.get("/public/publications/b1").Code != http.StatusNotFound {
 		t.Fatal("published list before publication")
+	}
+}
+
+// The objection form carries a token that makes it idempotent: a fresh one
+// on every fresh form, the same one when the form comes back with errors
+// (nothing was filed from it).
+func TestObjectionFormToken(t *testing.T) {
+	e := newEnv(t)
+	e.seedNotice("b1")
+	token := regexp.MustCompile(`name="form_token" value="([^"]+)"`)
+	first := token.FindStringSubmatch(e.get("/public/notices/b1").Body.String())
+	second := token.FindStringSubmatch(e.get("/public/notices/b1").Body.String())
+	if first == nil || second == nil || first[1] == second[1] {
+		t.Fatalf("form tokens %v and %v", first, second)
+	}
+	form := url.Values{"name": {"张三"}, "contact": {"abc"}, "application": {"a1"}, "text": {"材料不实"}, "form_token": {first[1]}}
+	req := httptest.NewRequest("POST", "/public/notices/b1/objections", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	e.srv.Handler().ServeHTTP(rec, req)
+	again := token.FindStringSubmatch(rec.Body.String())
+	if rec.Code != http.StatusUnprocessableEntity || again == nil || again[1] != first[1] {
+		t.Fatalf("form with errors: %d, token %v, want %s", rec.Code, again, first[1])
 	}
 }

@@ -21,8 +21,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nexus-rpc/sdk-go/nexus"
 	"github.com/xuri/excelize/v2"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"keytask/activities"
 	"keytask/api"
@@ -50,6 +54,8 @@ type site struct {
 	t     *testing.T
 	d     *pgtest.DB
 	store *events.Store
+	tc    client.Client
+	clock workflows.Clock
 	base  string
 	admin string
 }
@@ -72,8 +78,8 @@ func startSite(t *testing.T) *site {
 	}
 	t.Cleanup(tc.Close)
 	w := worker.New(tc, temporalx.TaskQueue, worker.Options{})
-	workflows.RegisterWith(w, &activities.Activities{Store: store},
-		workflows.Options{Clock: workflows.DilatedClock{Origin: time.Now(), Factor: dilation}})
+	clock := workflows.DilatedClock{Origin: time.Now(), Factor: dilation}
+	workflows.RegisterWith(w, &activities.Activities{Store: store}, workflows.Options{Clock: clock})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +99,7 @@ func startSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &site{t: t, d: d, store: store, base: hs.URL, admin: admin}
+	s := &site{t: t, d: d, store: store, tc: tc, clock: clock, base: hs.URL, admin: admin}
 	s.waitToken(admin)
 	return s
 }
@@ -582,9 +588,26 @@ func TestSelectionBatchNational(t *testing.T) {
 			t.Errorf("%s: %v\nwant %v", what, got, want)
 		}
 	}
+
+	// The batch's history replays on a worker with the same clock: the
+	// dilated clock keeps the workflow deterministic.
+	replayer := worker.NewWorkflowReplayer()
+	workflows.RegisterWith(replayOnly{replayer}, nil, workflows.Options{Clock: s.clock})
+	if err := replayer.ReplayWorkflowExecution(context.Background(), s.tc.WorkflowService(), nil, "default",
+		workflow.Execution{ID: workflows.SelectionBatchWorkflowID(batch)}); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
 	t.Logf("%d schools, %d recommended, %d passed, %d published; %d tied applications; the whole batch took %s",
 		len(schools), len(recommended), nPassed, len(want), len(tied), time.Since(began).Round(time.Second))
 }
+
+// replayOnly registers workflows on a replayer; it has no activities to run.
+type replayOnly struct{ worker.WorkflowReplayer }
+
+func (replayOnly) RegisterActivity(any)                                         {}
+func (replayOnly) RegisterActivityWithOptions(any, activity.RegisterOptions)    {}
+func (replayOnly) RegisterDynamicActivity(any, activity.DynamicRegisterOptions) {}
+func (replayOnly) RegisterNexusService(*nexus.Service)                          {}
 
 func boolInt(b bool) int {
 	if b {
