@@ -192,6 +192,10 @@ func (s *Server) publicObjection(w http.ResponseWriter, r *http.Request) error {
 	if err := s.batchUpdate(r, workflows.UpdateFileObjection, cmd, &id); err != nil {
 		var fe *domain.FieldError
 		var ce *domain.ConflictError
+		// The batch refused: the answered form gets a fresh token, so that a
+		// token once refused (say, filed against another application) does
+		// not stick to the form.
+		delete(form, formToken)
 		switch {
 		case errors.As(err, &fe):
 			return s.renderNotice(w, http.StatusUnprocessableEntity, b, map[string]string{fe.Field: fe.Message}, form, "")

@@ -57,7 +57,9 @@ import (
 // working-day calendar). When it passes, StageDeadlinePassed is recorded and
 // the stage stays until the ministry acts: only the ministry advances stages,
 // so the deadline bounds what others do (recommendations, scores, objections),
-// and the ministry may extend it.
+// and the ministry may extend it. The batch reads the time, and waits for a
+// deadline, only through its Clock: workflow time in production, a
+// DilatedClock in a test against a real server (see RegisterWith).
 //
 // Streams. The workflow is the only writer of selection.SelectionBatchStream
 // (every batch event) and of selection.ProjectStream (ProjectCreated).
