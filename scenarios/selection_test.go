@@ -390,8 +390,14 @@ func TestSelectionBatchNational(t *testing.T) {
 	}
 	s.must(http.StatusOK, "POST", path+"/qualify", s.admin, map[string]any{"decisions": decisions})
 	s.must(http.StatusConflict, "POST", path+"/advance", s.admin, map[string]any{"from": "qualification", "to": "expert_review"})
-	// The school corrects, submits again, and brings it back to review.
+	// The school corrects, submits again, and brings it back to review; not
+	// before it has submitted again, which records nothing.
 	rs := appSchool[returned]
+	before = len(s.batchStream(batch))
+	if r := s.must(http.StatusConflict, "POST", path+"/applications/"+returned+"/resubmit", rs.token, nil); r.json["field"] != "application" ||
+		len(s.batchStream(batch)) != before {
+		t.Fatalf("resubmission before submitting again: %s", r.body)
+	}
 	s.must(http.StatusOK, "PUT", "/api/v1/applications/"+returned, rs.token, map[string]any{
 		"title": identity.Provinces[rs.province] + "技师学院" + rs.id + "申报优质技工院校（补正）", "fields": fields(rs, 4321)})
 	s.must(http.StatusOK, "POST", "/api/v1/applications/"+returned+"/submit", rs.token, nil)
