@@ -45,6 +45,7 @@ func Register(r worker.Registry, a *activities.Activities) {
 	r.RegisterActivity(a)
 	r.RegisterWorkflowWithOptions(IntentRoundWorkflow, workflow.RegisterOptions{Name: IntentRoundWorkflowName})
 	r.RegisterWorkflowWithOptions(SelectionBatchWorkflow, workflow.RegisterOptions{Name: SelectionBatchWorkflowName})
+	r.RegisterWorkflowWithOptions(PerformanceCollectionWorkflow, workflow.RegisterOptions{Name: PerformanceCollectionWorkflowName})
 }
 
 // EventID derives an event id from the workflow's id and a step name that is
