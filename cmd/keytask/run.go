@@ -138,6 +138,10 @@ func (p *platform) runWorker(ctx context.Context) error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	p.log.Info("worker polling", "task_queue", temporalx.TaskQueue)
+	if err := p.ensurePerformanceSchedule(ctx); err != nil {
+		w.Stop()
+		return err
+	}
 	<-ctx.Done()
 	w.Stop()
 	return nil
