@@ -385,7 +385,9 @@ func TestPerformanceCollectionRollups(t *testing.T) {
 		}
 	}
 
-	var rollups struct{ Rollups []projections.PerformanceRollup }
+	var rollups struct {
+		Rollups []projections.PerformanceRollup
+	}
 	waitFor(t, "read model caught up", time.Minute, func() bool {
 		var c projections.PerformanceCollectionRow
 		if admin.do("GET", base, nil, &c) != http.StatusOK || c.Stage != "closed" {
@@ -451,7 +453,9 @@ func TestPerformanceCollectionRollups(t *testing.T) {
 	}
 
 	// The province sees only its own; the export carries the same totals.
-	var own struct{ Rollups []projections.PerformanceRollup }
+	var own struct {
+		Rollups []projections.PerformanceRollup
+	}
 	guangdong.do("GET", base+"/rollups", nil, &own)
 	if len(own.Rollups) == 0 || slices.ContainsFunc(own.Rollups, func(r projections.PerformanceRollup) bool { return r.Province != "44" }) {
 		t.Errorf("province roll-ups %+v", own.Rollups)
