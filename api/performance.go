@@ -123,6 +123,67 @@ func (s *Server) openedReport(r *http.Request) (performance.ReportOpened, error)
 	return o, nil
 }
 
+// reportView is a report as the API answers it: money as {"yuan", "wan"},
+// like every amount the API returns.
+type reportView struct {
+	Planned      fundsView        `json:"planned"`
+	PlannedTotal moneyView        `json:"planned_total"`
+	Spent        fundsView        `json:"spent"`
+	SpentTotal   moneyView        `json:"spent_total"`
+	Indicators   map[string]int64 `json:"indicators"`
+	Summary      string           `json:"summary,omitempty"`
+	Deviation    string           `json:"deviation,omitempty"`
+}
+
+func reportOf(r *performance.Report) *reportView {
+	if r == nil {
+		return nil
+	}
+	return &reportView{Planned: fundsOf(r.Planned), PlannedTotal: money(r.PlannedTotal), Spent: fundsOf(r.Spent),
+		SpentTotal: money(r.SpentTotal), Indicators: r.Indicators, Summary: r.Summary, Deviation: r.Deviation}
+}
+
+// reportRowView is a report row of the read model with its money as views.
+type reportRowView struct {
+	projections.PerformanceReportRow
+	Draft  *reportView `json:"draft,omitempty"`
+	Report *reportView `json:"report,omitempty"`
+}
+
+func reportRowsOf(rows []projections.PerformanceReportRow) []reportRowView {
+	out := make([]reportRowView, len(rows))
+	for i, r := range rows {
+		out[i] = reportRowView{PerformanceReportRow: r, Draft: reportOf(r.Draft), Report: reportOf(r.Report)}
+	}
+	return out
+}
+
+// rollupView is a roll-up with its money as views.
+type rollupView struct {
+	Year         int              `json:"year"`
+	Province     string           `json:"province"`
+	TaskType     string           `json:"task_type"`
+	Reports      int              `json:"reports"`
+	Submitted    int              `json:"submitted"`
+	Late         int              `json:"late"`
+	RatePermille int              `json:"rate_permille"`
+	Planned      fundsView        `json:"planned"`
+	PlannedTotal moneyView        `json:"planned_total"`
+	Spent        fundsView        `json:"spent"`
+	SpentTotal   moneyView        `json:"spent_total"`
+	Indicators   map[string]int64 `json:"indicators"`
+}
+
+func rollupsOf(rows []projections.PerformanceRollup) []rollupView {
+	out := make([]rollupView, len(rows))
+	for i, r := range rows {
+		out[i] = rollupView{Year: r.Year, Province: r.Province, TaskType: r.TaskType, Reports: r.Reports, Submitted: r.Submitted,
+			Late: r.Late, RatePermille: r.RatePermille, Planned: fundsOf(r.Planned), PlannedTotal: money(r.PlannedTotal),
+			Spent: fundsOf(r.Spent), SpentTotal: money(r.SpentTotal), Indicators: r.Indicators}
+	}
+	return out
+}
+
 func (s *Server) getPerformanceCollection(w http.ResponseWriter, r *http.Request) error {
 	year, err := pathYear(r)
 	if err != nil {
@@ -148,7 +209,7 @@ func (s *Server) performanceRollups(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"year": year, "rollups": rows})
+	writeJSON(w, http.StatusOK, map[string]any{"year": year, "rollups": rollupsOf(rows)})
 	return nil
 }
 
@@ -179,7 +240,7 @@ func (s *Server) listPerformanceReports(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"year": year, "reports": rows})
+	writeJSON(w, http.StatusOK, map[string]any{"year": year, "reports": reportRowsOf(rows)})
 	return nil
 }
 
@@ -200,7 +261,7 @@ func (s *Server) getPerformanceReport(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"report": rows[0], "history": history})
+	writeJSON(w, http.StatusOK, map[string]any{"report": reportRowsOf(rows)[0], "history": history})
 	return nil
 }
 
@@ -235,7 +296,7 @@ func (s *Server) reportCommand(w http.ResponseWriter, r *http.Request, name stri
 	if err := s.performanceUpdate(r, name, cmd, &res); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"project_id": cmd.ProjectID, "version": res.Version, "late": res.Late, "report": res.Report})
+	writeJSON(w, http.StatusOK, map[string]any{"project_id": cmd.ProjectID, "version": res.Version, "late": res.Late, "report": reportOf(&res.Report)})
 	return nil
 }
 

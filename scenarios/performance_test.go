@@ -73,6 +73,34 @@ func (c httpClient) do(method, path string, body any, out any) int {
 	return res.StatusCode
 }
 
+// doErr is do for a request expected to fail: it decodes the error body.
+func (c httpClient) doErr(method, path string, body any, out any) int {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		rd = strings.NewReader(string(b))
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Error(err)
+		return 0
+	}
+	defer res.Body.Close()
+	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+		c.t.Errorf("%s %s: %v", method, path, err)
+	}
+	return res.StatusCode
+}
+
 type scenarioProject struct {
 	id, school, province, taskType string
 	active                         bool
@@ -259,6 +287,46 @@ func TestPerformanceCollectionRollups(t *testing.T) {
 	}
 
 	// Refusals through the API name the field and record nothing.
+	var pending scenarioProject
+	for i, pr := range projects {
+		if pr.active && i%9 == 0 {
+			pending = pr
+			break
+		}
+	}
+	pendingPath := base + "/reports/" + pending.id
+	versionBefore, err := p.store.StreamVersion(ctx, performance.ReportStream(year, pending.id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := genReport(rng, pending.taskType)
+	bad.Spent["school"] = json.RawMessage(`"12.34567"`)
+	for _, c := range []struct {
+		who    httpClient
+		method string
+		path   string
+		body   any
+		status int
+		field  string
+	}{
+		{httpClient{t, hs.URL, tokens[pending.school]}, "POST", pendingPath + "/submit", bad, http.StatusUnprocessableEntity, "spent.school"},
+		{httpClient{t, hs.URL, tokens[pending.school]}, "PUT", pendingPath + "/draft", map[string]any{"spent": map[string]string{"bank": "1"}}, http.StatusUnprocessableEntity, "spent.bank"},
+		{httpClient{t, hs.URL, tokens[pending.school]}, "POST", pendingPath + "/submit", map[string]any{"colour": 1}, http.StatusBadRequest, "colour"},
+		{admin, "POST", pendingPath + "/submit", genReport(rng, pending.taskType), http.StatusConflict, "project_id"},
+		{admin, "POST", pendingPath + "/return", map[string]string{"reason": "x"}, http.StatusConflict, "project_id"},
+		{httpClient{t, hs.URL, tokens[pending.school]}, "POST", pendingPath + "/lock", nil, http.StatusForbidden, ""},
+	} {
+		var body struct{ Error, Field string }
+		if st := c.who.doErr(c.method, c.path, c.body, &body); st != c.status || body.Field != c.field || body.Error == "" {
+			t.Errorf("%s %s: %d %+v, want %d on %q", c.method, c.path, st, body, c.status, c.field)
+		}
+	}
+	if v, err := p.store.StreamVersion(ctx, performance.ReportStream(year, pending.id)); err != nil || v != versionBefore {
+		t.Errorf("refused commands moved the report from version %d to %d (%v)", versionBefore, v, err)
+	}
+	if st := guangdong.do("GET", base+"/reports/"+projects[2].id, nil, nil); st != http.StatusOK {
+		t.Errorf("a province could not read its own school's report: %d", st)
+	}
 	other := projects[2]
 	school := httpClient{t, hs.URL, tokens[projects[3].school]}
 	if st := school.do("POST", base+"/reports/"+other.id+"/submit", genReport(rng, other.taskType), nil); st != http.StatusNotFound {
@@ -280,6 +348,10 @@ func TestPerformanceCollectionRollups(t *testing.T) {
 	var result workflows.PerformanceCollectionResult
 	if err := run.Get(ctx, &result); err != nil {
 		t.Fatal(err)
+	}
+	var closed struct{ Error, Field string }
+	if st := (httpClient{t, hs.URL, tokens[pending.school]}).doErr("POST", pendingPath+"/submit", genReport(rng, pending.taskType), &closed); st != http.StatusConflict || !strings.Contains(closed.Error, "已结束") {
+		t.Errorf("submission after the close: %d %+v", st, closed)
 	}
 
 	// The log, folded independently of the read model: per project the last
@@ -386,7 +458,7 @@ func TestPerformanceCollectionRollups(t *testing.T) {
 	}
 
 	var rollups struct {
-		Rollups []projections.PerformanceRollup
+		Rollups []rollupJSON
 	}
 	waitFor(t, "read model caught up", time.Minute, func() bool {
 		var c projections.PerformanceCollectionRow
@@ -413,11 +485,15 @@ func TestPerformanceCollectionRollups(t *testing.T) {
 		}
 		var pt, st int64
 		for j, s := range intent.Sources {
-			if int64(r.Planned.Get(s)) != g.planned[j] || int64(r.Spent.Get(s)) != g.spent[j] {
-				t.Errorf("%s %s: planned %d spent %d, log %d %d", key, s, r.Planned.Get(s), r.Spent.Get(s), g.planned[j], g.spent[j])
+			planned, spent := r.Planned[string(s)], r.Spent[string(s)]
+			if planned.Yuan != g.planned[j] || spent.Yuan != g.spent[j] {
+				t.Errorf("%s %s: planned %d spent %d, log %d %d", key, s, planned.Yuan, spent.Yuan, g.planned[j], g.spent[j])
+			}
+			if planned.Wan != intent.Yuan(planned.Yuan).WanFixed() {
+				t.Errorf("%s %s: %q is not %d yuan in 万元", key, s, planned.Wan, planned.Yuan)
 			}
 			in := fromInputs[key]
-			for a, got := range []intent.Yuan{r.Planned.Get(s), r.Spent.Get(s)} {
+			for a, got := range []intent.Yuan{intent.Yuan(planned.Yuan), intent.Yuan(spent.Yuan)} {
 				want := new(big.Rat)
 				if in[a][j] != nil {
 					want = in[a][j]
@@ -429,8 +505,8 @@ func TestPerformanceCollectionRollups(t *testing.T) {
 			pt += g.planned[j]
 			st += g.spent[j]
 		}
-		if int64(r.PlannedTotal) != pt || int64(r.SpentTotal) != st {
-			t.Errorf("%s: totals %d %d, log %d %d", key, r.PlannedTotal, r.SpentTotal, pt, st)
+		if r.PlannedTotal.Yuan != pt || r.SpentTotal.Yuan != st {
+			t.Errorf("%s: totals %d %d, log %d %d", key, r.PlannedTotal.Yuan, r.SpentTotal.Yuan, pt, st)
 		}
 		for k, v := range g.indicators {
 			if r.Indicators[k] != v {
@@ -440,7 +516,7 @@ func TestPerformanceCollectionRollups(t *testing.T) {
 		if r.RatePermille != r.Submitted*1000/r.Reports {
 			t.Errorf("%s: rate %d", key, r.RatePermille)
 		}
-		nationalSpent += r.SpentTotal
+		nationalSpent += intent.Yuan(r.SpentTotal.Yuan)
 	}
 	missing := 0
 	for _, pr := range projects {
@@ -454,10 +530,10 @@ func TestPerformanceCollectionRollups(t *testing.T) {
 
 	// The province sees only its own; the export carries the same totals.
 	var own struct {
-		Rollups []projections.PerformanceRollup
+		Rollups []rollupJSON
 	}
 	guangdong.do("GET", base+"/rollups", nil, &own)
-	if len(own.Rollups) == 0 || slices.ContainsFunc(own.Rollups, func(r projections.PerformanceRollup) bool { return r.Province != "44" }) {
+	if len(own.Rollups) == 0 || slices.ContainsFunc(own.Rollups, func(r rollupJSON) bool { return r.Province != "44" }) {
 		t.Errorf("province roll-ups %+v", own.Rollups)
 	}
 	var book []byte
@@ -474,6 +550,25 @@ func TestPerformanceCollectionRollups(t *testing.T) {
 	if err != nil || got != nationalSpent.Wan() {
 		t.Errorf("export total spent %q, want %s (%v)", got, nationalSpent.Wan(), err)
 	}
+}
+
+// Roll-ups as the API answers them: money as {"yuan", "wan"}.
+type moneyJSON struct {
+	Yuan int64  `json:"yuan"`
+	Wan  string `json:"wan"`
+}
+
+type rollupJSON struct {
+	Province     string               `json:"province"`
+	TaskType     string               `json:"task_type"`
+	Reports      int                  `json:"reports"`
+	Submitted    int                  `json:"submitted"`
+	RatePermille int                  `json:"rate_permille"`
+	Planned      map[string]moneyJSON `json:"planned"`
+	Spent        map[string]moneyJSON `json:"spent"`
+	PlannedTotal moneyJSON            `json:"planned_total"`
+	SpentTotal   moneyJSON            `json:"spent_total"`
+	Indicators   map[string]int64     `json:"indicators"`
 }
 
 func mustDecode(t *testing.T, b []byte, v any) {
