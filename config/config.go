@@ -30,6 +30,9 @@ type Config struct {
 	TemporalEmbeddedAddr string
 	// LogKey (hex) signs every appended event; empty means the key file in DataDir.
 	LogKey string
+	// Collection is the yearly performance collection's schedule, as the
+	// environment spells it; see CollectionSchedule.
+	Collection CollectionEnv
 }
 
 // Setting documents one environment variable.
@@ -47,6 +50,10 @@ var Settings = []Setting{
 	{"KEYTASK_TEMPORAL_UI_ADDR", "127.0.0.1:8233", "where `dev` serves the Temporal Web UI"},
 	{"KEYTASK_TEMPORAL_EMBEDDED_ADDR", "127.0.0.1:7233", "where `dev`'s embedded Temporal frontend listens"},
 	{"KEYTASK_LOG_KEY", "(empty: the file log-key in the data dir, created by `dev`)", "hex key (32+ bytes) that signs every event; `audit verify` needs it to catch rows inserted out of band"},
+	{"KEYTASK_COLLECTION_AT", "12-01 09:00", "when each year's performance collection starts (MM-DD HH:MM, Asia/Shanghai); `off` creates no schedule"},
+	{"KEYTASK_COLLECTION_DEADLINE_AFTER", "30d", "from the start to the reports' deadline (days as `30d`, or a Go duration)"},
+	{"KEYTASK_COLLECTION_REMINDERS", "14d,7d,3d,1d", "reminders to schools that have not submitted, before the deadline"},
+	{"KEYTASK_COLLECTION_CLOSE_AFTER", "30d", "from the deadline to the collection's close and summary"},
 }
 
 func env(name, def string) (string, bool) {
@@ -71,6 +78,10 @@ func FromEnv() Config {
 	c.TemporalUIAddr, _ = env("KEYTASK_TEMPORAL_UI_ADDR", "127.0.0.1:8233")
 	c.TemporalEmbeddedAddr, _ = env("KEYTASK_TEMPORAL_EMBEDDED_ADDR", "127.0.0.1:7233")
 	c.LogKey, _ = env("KEYTASK_LOG_KEY", "")
+	c.Collection.At, _ = env("KEYTASK_COLLECTION_AT", "12-01 09:00")
+	c.Collection.DeadlineAfter, _ = env("KEYTASK_COLLECTION_DEADLINE_AFTER", "30d")
+	c.Collection.Reminders, _ = env("KEYTASK_COLLECTION_REMINDERS", "14d,7d,3d,1d")
+	c.Collection.CloseAfter, _ = env("KEYTASK_COLLECTION_CLOSE_AFTER", "30d")
 	return c
 }
 

@@ -57,6 +57,7 @@ func RegisterWith(r worker.Registry, a *activities.Activities, o Options) {
 	r.RegisterActivity(a)
 	r.RegisterWorkflowWithOptions(IntentRoundWorkflow, workflow.RegisterOptions{Name: IntentRoundWorkflowName})
 	r.RegisterWorkflowWithOptions(selectionBatchWorkflow(o.Clock), workflow.RegisterOptions{Name: SelectionBatchWorkflowName})
+	r.RegisterWorkflowWithOptions(PerformanceCollectionWorkflow, workflow.RegisterOptions{Name: PerformanceCollectionWorkflowName})
 }
 
 // EventID derives an event id from the workflow's id and a step name that is

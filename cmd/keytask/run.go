@@ -138,6 +138,11 @@ func (p *platform) runWorker(ctx context.Context) error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	p.log.Info("worker polling", "task_queue", temporalx.TaskQueue)
+	// Stopping while the schedule is being set up is a clean stop, not a failure.
+	if err := p.ensurePerformanceSchedule(ctx); err != nil && ctx.Err() == nil {
+		w.Stop()
+		return err
+	}
 	<-ctx.Done()
 	w.Stop()
 	return nil

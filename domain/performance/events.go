@@ -95,3 +95,42 @@ type CollectionClosed struct {
 	Late      int `json:"late"`
 	Missing   int `json:"missing"`
 }
+
+// ReportDraftSaved: the school saved its report without submitting. The
+// latest draft replaces earlier ones.
+type ReportDraftSaved struct {
+	Year      int       `json:"year"`
+	ProjectID string    `json:"project_id"`
+	Report    Report    `json:"report"`
+	At        time.Time `json:"at"`
+}
+
+// ReportSubmitted: the school submitted its report. Submission counts the
+// report's submissions (1 for the first, 2 after a return, …), so every
+// version stays in the stream; Late is set when the report had no submission
+// by the deadline.
+type ReportSubmitted struct {
+	Year       int       `json:"year"`
+	ProjectID  string    `json:"project_id"`
+	Report     Report    `json:"report"`
+	At         time.Time `json:"at"`
+	Submission int       `json:"submission"`
+	Late       bool      `json:"late,omitempty"`
+}
+
+// ReportReturned: the ministry returned a submitted report with a reason; the
+// school may edit and submit again.
+type ReportReturned struct {
+	Year       int    `json:"year"`
+	ProjectID  string `json:"project_id"`
+	Submission int    `json:"submission"` // the submission returned
+	Reason     string `json:"reason"`
+}
+
+// ReportLocked: the ministry accepted a submitted report as final; nothing
+// more is written to it.
+type ReportLocked struct {
+	Year       int    `json:"year"`
+	ProjectID  string `json:"project_id"`
+	Submission int    `json:"submission"` // the submission locked
+}

@@ -1,0 +1,537 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"keytask/activities"
+	"keytask/domain"
+	"keytask/domain/identity"
+	"keytask/domain/performance"
+	"keytask/events"
+)
+
+// PerformanceCollectionCarry is what a collection hands to its next run when
+// it continues as new.
+type PerformanceCollectionCarry struct {
+	State             performance.Collection `json:"state"`
+	CloseAt           time.Time              `json:"close_at"`
+	Offsets           []time.Duration        `json:"offsets"`
+	CollectionVersion int64                  `json:"collection_version"`
+	ReportVersions    map[string]int64       `json:"report_versions"`
+	Steps             map[string]int         `json:"steps"` // events appended per report, for step names
+	RemindersDone     []time.Duration        `json:"reminders_done"`
+}
+
+// Batch sizes of the collection's activities: reports opened per activity, and
+// events per append to the collection stream. Variables so tests can lower them.
+var (
+	collectionOpenChunk   = 200
+	collectionAppendChunk = 500
+	// collectionUpdatesPerRun bounds the updates one run handles before it
+	// continues as new (each adds about ten history events).
+	collectionUpdatesPerRun = 400
+)
+
+// shanghai is Asia/Shanghai, which has kept UTC+8 without daylight saving
+// since 1991; a fixed zone keeps the workflow free of tz lookups.
+var shanghai = time.FixedZone("CST", 8*3600)
+
+type collection struct {
+	PerformanceCollectionCarry
+	params  PerformanceCollectionParams
+	mu      workflow.Mutex
+	opening bool // reports are being opened: refuse commands until they are
+	updates int
+	ending  bool
+}
+
+// PerformanceCollectionWorkflow runs one year's performance collection; see
+// collection_contract.go.
+func PerformanceCollectionWorkflow(ctx workflow.Context, p PerformanceCollectionParams) (PerformanceCollectionResult, error) {
+	c := &collection{params: p, mu: workflow.NewMutex(ctx)}
+	if p.Carry != nil {
+		c.PerformanceCollectionCarry = *p.Carry
+		if err := c.register(ctx); err != nil {
+			return PerformanceCollectionResult{}, err
+		}
+		if err := c.upsert(ctx); err != nil {
+			return PerformanceCollectionResult{}, err
+		}
+		return c.run(ctx)
+	}
+
+	start := p.OpensAt
+	if start.IsZero() {
+		start = scheduledStart(ctx)
+	}
+	year := start.In(shanghai).Year()
+	if year < 2000 || year > 2100 {
+		return PerformanceCollectionResult{}, RejectionError(domain.Invalid("year", fmt.Sprintf("采集年度 %d 不正确", year), fmt.Sprintf("year %d out of range", year)))
+	}
+	deadlineAfter, closeAfter := orDefault(p.DeadlineAfter, DefaultCollectionDeadlineAfter), orDefault(p.CloseAfter, DefaultCollectionCloseAfter)
+	offsets, err := reminderOffsets(p.ReminderOffsets, deadlineAfter)
+	if err != nil {
+		return PerformanceCollectionResult{}, RejectionError(err)
+	}
+	deadline := start.Add(deadlineAfter)
+	c.State = performance.Collection{Year: year, Deadline: deadline}
+	c.CloseAt, c.Offsets = deadline.Add(closeAfter), offsets
+	c.ReportVersions, c.Steps = map[string]int64{}, map[string]int{}
+	c.opening = true
+	if err := c.register(ctx); err != nil {
+		return PerformanceCollectionResult{}, err
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, YearKey.ValueSet(int64(year)), StageKey.ValueSet("opening")); err != nil {
+		return PerformanceCollectionResult{}, err
+	}
+	if err := c.mu.Lock(ctx); err != nil {
+		return PerformanceCollectionResult{}, err
+	}
+	skipped, err := c.open(ctx)
+	c.opening = false
+	c.mu.Unlock()
+	if err != nil || skipped {
+		return PerformanceCollectionResult{Year: year, Skipped: skipped}, err
+	}
+	return c.run(ctx)
+}
+
+// scheduledStart is the instant the collection is for: the schedule's
+// nominal time when a schedule started it (also for backfills), else the
+// workflow's start.
+func scheduledStart(ctx workflow.Context) time.Time {
+	key := temporal.NewSearchAttributeKeyTime(performanceScheduledStartSA)
+	if t, ok := workflow.GetTypedSearchAttributes(ctx).GetTime(key); ok && !t.IsZero() {
+		return t
+	}
+	return workflow.GetInfo(ctx).WorkflowStartTime
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// reminderOffsets checks the offsets and sorts them earliest reminder first.
+func reminderOffsets(in []time.Duration, deadlineAfter time.Duration) ([]time.Duration, error) {
+	if len(in) == 0 {
+		in = DefaultCollectionReminders
+	}
+	out := slices.Clone(in)
+	for i, o := range out {
+		if o <= 0 || o >= deadlineAfter {
+			return nil, domain.Invalid(fmt.Sprintf("reminder_offsets[%d]", i), "提醒时间须在采集开始之后、截止之前",
+				fmt.Sprintf("reminder offset %s outside (0, %s)", o, deadlineAfter))
+		}
+	}
+	slices.Sort(out)
+	slices.Reverse(out)
+	return slices.Compact(out), nil
+}
+
+// open records the collection and opens every active project's report. A
+// year another run already opened is left alone.
+func (c *collection) open(ctx workflow.Context) (skipped bool, err error) {
+	var a *activities.Activities
+	var projects []performance.ReportOpened
+	actx := workflow.WithActivityOptions(ctx, collectionActivityOptions())
+	if err := workflow.ExecuteActivity(actx, a.ActivePerformanceProjects, activities.ActiveProjectsRequest{Year: c.State.Year}).Get(ctx, &projects); err != nil {
+		return false, err
+	}
+	opened := performance.CollectionOpened{Year: c.State.Year, Deadline: c.State.Deadline, ReminderOffsets: c.Offsets, Projects: len(projects)}
+	spec, err := NewEventSpec(ctx, "opened", performance.TypeCollectionOpened, opened, c.params.Actor)
+	if err != nil {
+		return false, err
+	}
+	res, err := AppendEvents(ctx, performance.CollectionStream(c.State.Year), events.NoStream, spec)
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) && ae.Type() == activities.ConflictErrorType {
+		workflow.GetLogger(ctx).Info("year already collected by another run", "year", c.State.Year)
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	c.CollectionVersion = last(res)
+	step := c.step(ctx)
+	for i := 0; i < len(projects); i += collectionOpenChunk {
+		chunk := projects[i:min(i+collectionOpenChunk, len(projects))]
+		req := activities.OpenReportsRequest{CollectionStep: step, Deadline: c.State.Deadline, Reports: chunk}
+		if err := workflow.ExecuteActivity(actx, a.OpenPerformanceReports, req).Get(ctx, nil); err != nil {
+			return false, err
+		}
+	}
+	c.State = *performance.NewCollection(c.State.Year, c.State.Deadline, projects)
+	for _, p := range projects {
+		c.ReportVersions[p.ProjectID] = 1
+	}
+	// Reminders whose time passed before the collection opened (a backfill, a
+	// late start) would arrive after the fact: skipped, not sent late.
+	now := workflow.Now(ctx)
+	for _, o := range c.Offsets {
+		if !c.State.Deadline.Add(-o).After(now) {
+			c.RemindersDone = append(c.RemindersDone, o)
+		}
+	}
+	return false, c.upsert(ctx)
+}
+
+func collectionActivityOptions() workflow.ActivityOptions {
+	o := appendOptions()
+	o.StartToCloseTimeout = 2 * time.Minute
+	return o
+}
+
+func (c *collection) step(ctx workflow.Context) activities.CollectionStep {
+	return activities.CollectionStep{
+		Stream: performance.CollectionStream(c.State.Year), Expected: c.CollectionVersion,
+		WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, Metadata: systemActor,
+	}
+}
+
+func (c *collection) stage() string {
+	switch {
+	case c.State.Closed:
+		return "closed"
+	case c.State.Passed:
+		return "passed"
+	}
+	return "open"
+}
+
+func (c *collection) upsert(ctx workflow.Context) error {
+	return workflow.UpsertTypedSearchAttributes(ctx, YearKey.ValueSet(int64(c.State.Year)), StageKey.ValueSet(c.stage()))
+}
+
+func (c *collection) run(ctx workflow.Context) (PerformanceCollectionResult, error) {
+	for {
+		if c.State.Closed {
+			c.ending = true
+			if err := c.drain(ctx); err != nil {
+				return PerformanceCollectionResult{}, err
+			}
+			return PerformanceCollectionResult{Year: c.State.Year, Summary: c.State.Summary()}, nil
+		}
+		if c.continueAsNew(ctx) {
+			if err := c.drain(ctx); err != nil {
+				return PerformanceCollectionResult{}, err
+			}
+			next := c.params
+			next.Carry = &c.PerformanceCollectionCarry
+			return PerformanceCollectionResult{}, workflow.NewContinueAsNewError(ctx, PerformanceCollectionWorkflowName, next)
+		}
+		if d := c.nextWake().Sub(workflow.Now(ctx)); d > 0 {
+			if _, err := workflow.AwaitWithTimeout(ctx, d, func() bool { return c.continueAsNew(ctx) }); err != nil {
+				return PerformanceCollectionResult{}, err
+			}
+		}
+		if err := c.mu.Lock(ctx); err != nil {
+			return PerformanceCollectionResult{}, err
+		}
+		err := c.tick(ctx)
+		c.mu.Unlock()
+		if err != nil {
+			return PerformanceCollectionResult{}, err
+		}
+	}
+}
+
+func (c *collection) drain(ctx workflow.Context) error {
+	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}
+
+func (c *collection) continueAsNew(ctx workflow.Context) bool {
+	return c.updates >= collectionUpdatesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+}
+
+// nextWake is the next reminder, the deadline, or the close.
+func (c *collection) nextWake() time.Time {
+	if c.State.Passed {
+		return c.CloseAt
+	}
+	at := c.State.Deadline
+	for _, o := range c.Offsets {
+		if t := c.State.Deadline.Add(-o); !slices.Contains(c.RemindersDone, o) && t.Before(at) {
+			at = t
+		}
+	}
+	return at
+}
+
+// tick does what is due: a reminder, the deadline's late marks and
+// escalations, the close.
+func (c *collection) tick(ctx workflow.Context) error {
+	now := workflow.Now(ctx)
+	var due []time.Duration
+	for _, o := range c.Offsets {
+		if !slices.Contains(c.RemindersDone, o) && !c.State.Deadline.Add(-o).After(now) {
+			due = append(due, o)
+		}
+	}
+	if len(due) > 0 && now.Before(c.State.Deadline) {
+		// After a delay several offsets may be due at once; only the latest
+		// is worth sending.
+		if err := c.remind(ctx, slices.Min(due)); err != nil {
+			return err
+		}
+	}
+	c.RemindersDone = append(c.RemindersDone, due...)
+
+	if !c.State.Passed && !now.Before(c.State.Deadline) {
+		if err := c.passDeadline(ctx); err != nil {
+			return err
+		}
+	}
+	if c.State.Passed && !c.State.Closed && !now.Before(c.CloseAt) {
+		closed := c.State.Summary()
+		if err := c.appendCollection(ctx, "closed", performance.TypeCollectionClosed, closed, systemActor); err != nil {
+			return err
+		}
+		if err := c.State.Apply(closed); err != nil {
+			return err
+		}
+		return c.upsert(ctx)
+	}
+	return nil
+}
+
+// remind records one ReminderSent per report still owed, in batched appends.
+func (c *collection) remind(ctx workflow.Context, offset time.Duration) error {
+	var refs []activities.ReportRef
+	for _, r := range c.State.Unsubmitted() {
+		refs = append(refs, activities.ReportRef{ProjectID: r.ProjectID, School: r.School, Province: r.Province})
+	}
+	var a *activities.Activities
+	actx := workflow.WithActivityOptions(ctx, collectionActivityOptions())
+	for i := 0; i < len(refs); i += collectionAppendChunk {
+		req := activities.PerformanceRemindersRequest{CollectionStep: c.step(ctx), Year: c.State.Year, Offset: offset,
+			Deadline: c.State.Deadline, Reports: refs[i:min(i+collectionAppendChunk, len(refs))]}
+		var res activities.AppendResult
+		if err := workflow.ExecuteActivity(actx, a.SendPerformanceReminders, req).Get(ctx, &res); err != nil {
+			return err
+		}
+		c.CollectionVersion = last(res)
+	}
+	return nil
+}
+
+// passDeadline marks every report never submitted late, then tells each
+// province's liaison which of its reports are still owed.
+func (c *collection) passDeadline(ctx workflow.Context) error {
+	var late []string
+	for _, r := range c.State.Missing() {
+		if !r.Late {
+			late = append(late, r.ProjectID)
+		}
+	}
+	var a *activities.Activities
+	actx := workflow.WithActivityOptions(ctx, collectionActivityOptions())
+	for i := 0; i < len(late); i += collectionAppendChunk {
+		chunk := late[i:min(i+collectionAppendChunk, len(late))]
+		var res activities.AppendResult
+		if err := workflow.ExecuteActivity(actx, a.MarkPerformanceLate, activities.MarkLateRequest{CollectionStep: c.step(ctx), Year: c.State.Year, Projects: chunk}).Get(ctx, &res); err != nil {
+			return err
+		}
+		c.CollectionVersion = last(res)
+		for _, p := range chunk {
+			if err := c.State.Apply(performance.ReportMarkedLate{Year: c.State.Year, ProjectID: p}); err != nil {
+				return err
+			}
+		}
+	}
+	esc := c.State.Escalations()
+	for i := 0; i < len(esc); i += collectionAppendChunk {
+		var specs []activities.EventSpec
+		for _, e := range esc[i:min(i+collectionAppendChunk, len(esc))] {
+			spec, err := NewEventSpec(ctx, "escalate/"+e.Province, performance.TypeEscalated, e, systemActor)
+			if err != nil {
+				return err
+			}
+			specs = append(specs, spec)
+		}
+		res, err := AppendEvents(ctx, performance.CollectionStream(c.State.Year), c.CollectionVersion, specs...)
+		if err != nil {
+			return err
+		}
+		c.CollectionVersion = last(res)
+	}
+	c.State.Passed = true
+	return c.upsert(ctx)
+}
+
+func (c *collection) appendCollection(ctx workflow.Context, step, typ string, data any, md events.Metadata) error {
+	spec, err := NewEventSpec(ctx, step, typ, data, md)
+	if err != nil {
+		return err
+	}
+	res, err := AppendEvents(ctx, performance.CollectionStream(c.State.Year), c.CollectionVersion, spec)
+	if err != nil {
+		return err
+	}
+	c.CollectionVersion = last(res)
+	return nil
+}
+
+// appendReport appends one event to a report's stream; the step name
+// ("submit/<project>/2") counts that report's events.
+func (c *collection) appendReport(ctx workflow.Context, project, step, typ string, data any, md events.Metadata) (int64, error) {
+	c.Steps[project]++
+	spec, err := NewEventSpec(ctx, fmt.Sprintf("%s/%s/%d", step, project, c.Steps[project]), typ, data, md)
+	if err != nil {
+		return 0, err
+	}
+	res, err := AppendEvents(ctx, performance.ReportStream(c.State.Year, project), c.ReportVersions[project], spec)
+	if err != nil {
+		return 0, err
+	}
+	c.ReportVersions[project] = last(res)
+	return c.ReportVersions[project], nil
+}
+
+func by(md events.Metadata) performance.Actor {
+	return performance.Actor{Role: identity.Role(md.Role), Organisation: md.Organisation}
+}
+
+func (c *collection) register(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryPerformanceCollection, c.status); err != nil {
+		return err
+	}
+	type reg struct {
+		name               string
+		handler, validator any
+	}
+	for _, u := range []reg{
+		{UpdateSaveReportDraft, c.saveDraft, func(ctx workflow.Context, cmd ReportCommand) error {
+			return c.refuse(func() error {
+				_, err := c.State.SaveDraft(cmd.ProjectID, by(cmd.Actor), cmd.Input, workflow.Now(ctx))
+				return err
+			})
+		}},
+		{UpdateSubmitReport, c.submit, func(ctx workflow.Context, cmd ReportCommand) error {
+			return c.refuse(func() error {
+				_, err := c.State.Submit(cmd.ProjectID, by(cmd.Actor), cmd.Input, workflow.Now(ctx))
+				return err
+			})
+		}},
+		{UpdateReturnReport, c.returnReport, func(ctx workflow.Context, cmd ReportReturnCommand) error {
+			return c.refuse(func() error { _, err := c.State.Return(cmd.ProjectID, by(cmd.Actor), cmd.Reason); return err })
+		}},
+		{UpdateLockReport, c.lock, func(ctx workflow.Context, cmd ReportLockCommand) error {
+			return c.refuse(func() error { _, err := c.State.Lock(cmd.ProjectID, by(cmd.Actor)); return err })
+		}},
+	} {
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler, workflow.UpdateHandlerOptions{Validator: u.validator}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *collection) refuse(rule func() error) error {
+	switch {
+	case c.opening:
+		return RejectionError(domain.Conflict("", "绩效采集正在开启，请稍后再试", "collection is opening"))
+	case c.ending:
+		return RejectionError(domain.Conflict("", fmt.Sprintf("%d年度绩效采集已结束，不再受理", c.State.Year), "collection is completing"))
+	}
+	return RejectionError(rule())
+}
+
+func (c *collection) command(ctx workflow.Context, body func(now time.Time) error) error {
+	if err := c.mu.Lock(ctx); err != nil {
+		return err
+	}
+	defer c.mu.Unlock()
+	c.updates++
+	return body(workflow.Now(ctx))
+}
+
+func (c *collection) saveDraft(ctx workflow.Context, cmd ReportCommand) (ReportResult, error) {
+	var out ReportResult
+	err := c.command(ctx, func(now time.Time) error {
+		e, err := c.State.SaveDraft(cmd.ProjectID, by(cmd.Actor), cmd.Input, now)
+		if err != nil {
+			return RejectionError(err)
+		}
+		v, err := c.appendReport(ctx, e.ProjectID, "draft", performance.TypeReportDraftSaved, e, actor(ctx, cmd.Actor))
+		if err != nil {
+			return err
+		}
+		out = ReportResult{Report: e.Report, Version: v}
+		return c.State.Apply(e)
+	})
+	return out, err
+}
+
+func (c *collection) submit(ctx workflow.Context, cmd ReportCommand) (ReportResult, error) {
+	var out ReportResult
+	err := c.command(ctx, func(now time.Time) error {
+		e, err := c.State.Submit(cmd.ProjectID, by(cmd.Actor), cmd.Input, now)
+		if err != nil {
+			return RejectionError(err)
+		}
+		v, err := c.appendReport(ctx, e.ProjectID, "submit", performance.TypeReportSubmitted, e, actor(ctx, cmd.Actor))
+		if err != nil {
+			return err
+		}
+		if err := c.State.Apply(e); err != nil {
+			return err
+		}
+		out = ReportResult{Report: e.Report, Version: v, Late: e.Late}
+		// A late submission the deadline has not marked yet (the clock's
+		// tick may follow it) is marked here, with the same event id the
+		// deadline would use, so it is marked once.
+		if e.Late && !c.State.Reports[e.ProjectID].Late {
+			mark := performance.ReportMarkedLate{Year: c.State.Year, ProjectID: e.ProjectID}
+			if err := c.appendCollection(ctx, activities.LateStep(e.ProjectID), performance.TypeReportMarkedLate, mark, systemActor); err != nil {
+				return err
+			}
+			return c.State.Apply(mark)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (c *collection) returnReport(ctx workflow.Context, cmd ReportReturnCommand) error {
+	return c.command(ctx, func(now time.Time) error {
+		e, err := c.State.Return(cmd.ProjectID, by(cmd.Actor), cmd.Reason)
+		if err != nil {
+			return RejectionError(err)
+		}
+		if _, err := c.appendReport(ctx, e.ProjectID, "return", performance.TypeReportReturned, e, actor(ctx, cmd.Actor)); err != nil {
+			return err
+		}
+		return c.State.Apply(e)
+	})
+}
+
+func (c *collection) lock(ctx workflow.Context, cmd ReportLockCommand) error {
+	return c.command(ctx, func(now time.Time) error {
+		e, err := c.State.Lock(cmd.ProjectID, by(cmd.Actor))
+		if err != nil {
+			return RejectionError(err)
+		}
+		if _, err := c.appendReport(ctx, e.ProjectID, "lock", performance.TypeReportLocked, e, actor(ctx, cmd.Actor)); err != nil {
+			return err
+		}
+		return c.State.Apply(e)
+	})
+}
+
+func (c *collection) status() (PerformanceCollectionStatus, error) {
+	out := PerformanceCollectionStatus{Year: c.State.Year, Stage: c.stage(), Deadline: c.State.Deadline, CloseAt: c.CloseAt,
+		Reports: make(map[string]performance.ReportState, len(c.State.Reports))}
+	for id, r := range c.State.Reports {
+		out.Reports[id] = *r
+	}
+	return out, nil
+}
