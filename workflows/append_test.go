@@ -39,7 +39,7 @@ func TestAppendRetryIsIdempotent(t *testing.T) {
 	acts := &activities.Activities{Store: store}
 
 	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
+	env := newTestEnv(&s)
 	env.RegisterWorkflow(noteWorkflow)
 	var calls atomic.Int32
 	env.RegisterActivityWithOptions(func(ctx context.Context, req activities.AppendRequest) (activities.AppendResult, error) {
@@ -79,7 +79,7 @@ func TestAppendConflictNotRetried(t *testing.T) {
 	}
 	acts := &activities.Activities{Store: store}
 	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
+	env := newTestEnv(&s)
 	var calls atomic.Int32
 	env.RegisterActivityWithOptions(func(ctx context.Context, req activities.AppendRequest) (activities.AppendResult, error) {
 		calls.Add(1)

@@ -59,7 +59,7 @@ type collTest struct {
 func newCollTest(t *testing.T, pool *events.Store, start time.Time, id string) *collTest {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
-	ct := &collTest{t: t, env: s.NewTestWorkflowEnvironment(), start: start}
+	ct := &collTest{t: t, env: newTestEnv(&s), start: start}
 	ct.store = events.NewStore(pool.Pool(), events.WithClock(ct.env.Now))
 	ct.env.SetStartTime(start)
 	ct.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: id})

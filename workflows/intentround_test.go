@@ -65,7 +65,7 @@ func newRoundTest(t *testing.T, store *events.Store) *roundTest {
 		store = events.NewStore(pgtest.New(t).Pool)
 	}
 	var s testsuite.WorkflowTestSuite
-	rt := &roundTest{t: t, env: s.NewTestWorkflowEnvironment()}
+	rt := &roundTest{t: t, env: newTestEnv(&s)}
 	rt.store = events.NewStore(store.Pool(), events.WithClock(rt.env.Now))
 	rt.startAt(opened)
 	rt.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.IntentRoundWorkflowID("2022-1")})

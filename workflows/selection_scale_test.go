@@ -154,7 +154,7 @@ func TestSelectionBatchNationalScale(t *testing.T) {
 	for len(runs) < 20 {
 		var run scaleRun
 		var s testsuite.WorkflowTestSuite
-		env := s.NewTestWorkflowEnvironment()
+		env := newTestEnv(&s)
 		env.SetStartTime(start)
 		env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.SelectionBatchWorkflowID("national")})
 		a := &activities.Activities{}

@@ -35,7 +35,7 @@ type batchTest struct {
 func newBatchTest(t *testing.T, opts ...workflows.Options) *batchTest {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
-	bt := &batchTest{t: t, env: s.NewTestWorkflowEnvironment()}
+	bt := &batchTest{t: t, env: newTestEnv(&s)}
 	bt.store = events.NewStore(pgtest.New(t).Pool, events.WithClock(bt.env.Now))
 	bt.env.SetStartTime(selStart)
 	bt.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.SelectionBatchWorkflowID("b1")})
