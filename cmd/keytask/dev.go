@@ -93,6 +93,7 @@ func runDev(ctx context.Context, cmd *cobra.Command) error {
 	g := &group{stop: stop}
 	g.goRun("sealer", func() error { return p.runSealer(runCtx) })
 	g.goRun("projector", func() error { return p.runProjector(runCtx) })
+	g.goRun("notifier", func() error { return p.runNotifier(runCtx) })
 	g.goRun("worker", func() error { return p.runWorker(runCtx) })
 	g.goRun("http", func() error { return p.runHTTP(runCtx, p.temporalReady) })
 

@@ -1,0 +1,449 @@
+package notifications_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/mail"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/emersion/go-smtp"
+
+	"keytask/db/pgtest"
+	"keytask/domain/identity"
+	"keytask/domain/intent"
+	"keytask/domain/performance"
+	"keytask/domain/selection"
+	"keytask/domain/tracking"
+	"keytask/events"
+	"keytask/notifications"
+	"keytask/projections"
+)
+
+func testLogger() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// received is one message as the SMTP server got it.
+type received struct {
+	messageID string
+	rcpt      string
+	subject   string
+}
+
+// smtpSink is a real SMTP server (go-smtp) that keeps what it receives.
+type smtpSink struct {
+	mu   sync.Mutex
+	msgs []received
+	addr string
+}
+
+func (k *smtpSink) NewSession(*smtp.Conn) (smtp.Session, error) { return &sinkSession{sink: k}, nil }
+
+type sinkSession struct {
+	sink *smtpSink
+	rcpt []string
+}
+
+func (s *sinkSession) Reset()                               { s.rcpt = nil }
+func (s *sinkSession) Logout() error                        { return nil }
+func (s *sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.rcpt = append(s.rcpt, to)
+	return nil
+}
+func (s *sinkSession) Data(r io.Reader) error {
+	m, err := mail.ReadMessage(r)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(io.Discard, m.Body); err != nil {
+		return err
+	}
+	subject, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
+	if err != nil {
+		return err
+	}
+	s.sink.mu.Lock()
+	defer s.sink.mu.Unlock()
+	for _, to := range s.rcpt {
+		s.sink.msgs = append(s.sink.msgs, received{m.Header.Get("Message-ID"), to, subject})
+	}
+	return nil
+}
+
+func startSMTP(t *testing.T) *smtpSink {
+	t.Helper()
+	k := &smtpSink{}
+	srv := smtp.NewServer(k)
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.addr = l.Addr().String()
+	go srv.Serve(l) //nolint:errcheck // ends with Close
+	t.Cleanup(func() { srv.Close() })
+	return k
+}
+
+func (k *smtpSink) received() []received {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.msgs)
+}
+
+// appender appends typed payloads with derived ids.
+type appender struct {
+	t     *testing.T
+	store *events.Store
+	ids   map[string]string // label -> event id
+}
+
+func (a *appender) add(label, stream, typ string, payload any) string {
+	a.t.Helper()
+	data, err := json.Marshal(payload)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	id := events.DeriveID("notifications-test", label)
+	if _, err := a.store.Append(context.Background(), stream, events.AnyVersion, events.NewEvent{
+		ID: id, Type: typ, SchemaVersion: 1, Data: data, Metadata: events.Metadata{ActorID: "test"},
+	}); err != nil {
+		a.t.Fatalf("append %s: %v", label, err)
+	}
+	a.ids[label] = id.String()
+	return id.String()
+}
+
+func runService(t *testing.T, d *pgtest.DB, s *events.Store, m notifications.Mailer, mw ...message.HandlerMiddleware) (*notifications.Service, func()) {
+	t.Helper()
+	svc, err := notifications.New(d.Pool, s, notifications.Options{Mailer: m, Logger: testLogger(), Poll: 50 * time.Millisecond, Middleware: mw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("notifier Run: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("notifier did not stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return svc, stop
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func caughtUp(t *testing.T, w interface{ WaitCaughtUp(context.Context) error }) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := w.WaitCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func count(t *testing.T, d *pgtest.DB, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := d.Pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+// pairs returns "event|recipient" keys with their counts.
+func inboxPairs(t *testing.T, d *pgtest.DB) map[string]int {
+	t.Helper()
+	rows, err := d.Pool.Query(context.Background(), `SELECT event_id::text, user_id FROM inbox`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var e, u string
+		if err := rows.Scan(&e, &u); err != nil {
+			t.Fatal(err)
+		}
+		out[e+"|"+u]++
+	}
+	return out
+}
+
+func sortedKeys(m map[string]int) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// Every event is delivered twice by Watermill, then, after the notifier's
+// checkpoint is reset, the whole log is delivered twice more: each recipient
+// still has exactly one inbox entry and one mail per source event.
+func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
+	d := pgtest.New(t)
+	s := events.NewStore(d.Pool)
+	sink := startSMTP(t)
+	ctx := context.Background()
+	a := &appender{t: t, store: s, ids: map[string]string{}}
+
+	// People.
+	users := []identity.UserRegistered{
+		{UserID: "min", Name: "部", Role: identity.RoleMinistry, Organisation: identity.MinistryOrganisation},
+		{UserID: "p11a", Name: "北京甲", Role: identity.RoleProvince, Organisation: "11"},
+		{UserID: "p11b", Name: "北京乙", Role: identity.RoleProvince, Organisation: "11"},
+		{UserID: "p12a", Name: "天津甲", Role: identity.RoleProvince, Organisation: "12"},
+		{UserID: "s1a", Name: "一校甲", Role: identity.RoleSchool, Organisation: "S1"},
+		{UserID: "s1b", Name: "一校乙", Role: identity.RoleSchool, Organisation: "S1"},
+		{UserID: "s2a", Name: "二校甲", Role: identity.RoleSchool, Organisation: "S2"},
+	}
+	for _, u := range users {
+		a.add("user-"+u.UserID, identity.UserStream(u.UserID), identity.TypeUserRegistered, u)
+	}
+	a.add("liaison-11", intent.LiaisonStream("11"), intent.TypeLiaisonRegistered,
+		intent.LiaisonRegistered{Province: "11", Name: "张三", Phone: "13800000000", Email: "Zhang@Example.org"})
+	a.add("liaison-12", intent.LiaisonStream("12"), intent.TypeLiaisonRegistered,
+		intent.LiaisonRegistered{Province: "12", Name: "李四", Phone: "13900000000", Email: "li@example.org"})
+
+	// Intent reminders: the province's users and its liaison's mail.
+	for _, prov := range []string{"11", "12"} {
+		for _, off := range []time.Duration{72 * time.Hour, 24 * time.Hour} {
+			a.add(fmt.Sprintf("intent-reminder-%s-%d", prov, off/time.Hour), intent.RoundStream("R1"), intent.TypeIntentReminderSent,
+				intent.IntentReminderSent{RoundID: "R1", Province: prov, Offset: off})
+		}
+	}
+
+	// A project of school S1 in province 11.
+	a.add("app", selection.ApplicationStream("A1"), selection.TypeApplicationCreated, selection.ApplicationCreated{
+		ApplicationID: "A1", BatchID: "B1", TaskItem: "2.1", TaskType: "YZYX", School: "S1", Province: "11", Title: "一校申报"})
+	project := selection.ProjectID("B1", "A1")
+	a.add("project", selection.ProjectStream(project), selection.TypeProjectCreated, selection.ProjectCreated{
+		ProjectID: project, BatchID: "B1", TaskItem: "2.1", TaskType: "YZYX", Application: "A1", Province: "11", Rank: 1})
+
+	// Performance: reminders to the school, escalation to the province, return to the school.
+	deadline := time.Date(2023, 12, 31, 16, 0, 0, 0, time.UTC)
+	report := performance.ReportStream(2023, project)
+	a.add("report-opened", report, performance.TypeReportOpened, performance.ReportOpened{
+		Year: 2023, ProjectID: project, BatchID: "B1", School: "S1", Province: "11", Deadline: deadline})
+	for _, days := range []int{14, 7} {
+		a.add(fmt.Sprintf("perf-reminder-%d", days), performance.CollectionStream(2023), performance.TypeReminderSent, performance.ReminderSent{
+			Year: 2023, ProjectID: project, School: "S1", Province: "11", Offset: time.Duration(days) * 24 * time.Hour, Deadline: deadline})
+	}
+	a.add("escalated", performance.CollectionStream(2023), performance.TypeEscalated, performance.Escalated{
+		Year: 2023, Province: "11", Projects: []string{project}, Deadline: deadline})
+	a.add("returned", report, performance.TypeReportReturned, map[string]any{"year": 2023, "project_id": project, "reason": "支出明细不全"})
+
+	// Tracking: the school and its province.
+	a.add("inspection", selection.ProjectStream(project), tracking.TypeInspectionScheduled, tracking.InspectionScheduled{
+		ProjectID: project, InspectionID: "I1", Date: time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC)})
+	a.add("flagged", selection.ProjectStream(project), tracking.TypeProjectFlagged, tracking.ProjectFlagged{
+		ProjectID: project, Reason: "进度滞后", RectifyBy: time.Date(2024, 9, 30, 16, 0, 0, 0, time.UTC)})
+	a.add("revoked", selection.ProjectStream(project), tracking.TypeProjectRevoked, tracking.ProjectRevoked{
+		ProjectID: project, Reason: "整改不到位"})
+
+	// A user registered after every notice must receive none of them.
+	a.add("user-late", identity.UserStream("p11late"), identity.TypeUserRegistered,
+		identity.UserRegistered{UserID: "p11late", Name: "北京迟", Role: identity.RoleProvince, Organisation: "11"})
+
+	// The expected notices, written out by hand.
+	wantInbox := map[string]int{}
+	wantMail := map[string]int{}
+	inbox := func(label string, us ...string) {
+		for _, u := range us {
+			wantInbox[a.ids[label]+"|"+u] = 1
+		}
+	}
+	mailTo := func(label, addr string) {
+		wantMail[a.ids[label]+"|"+addr] = 1
+	}
+	for _, off := range []string{"72", "24"} {
+		inbox("intent-reminder-11-"+off, "p11a", "p11b")
+		mailTo("intent-reminder-11-"+off, "zhang@example.org")
+		inbox("intent-reminder-12-"+off, "p12a")
+		mailTo("intent-reminder-12-"+off, "li@example.org")
+	}
+	inbox("perf-reminder-14", "s1a", "s1b")
+	inbox("perf-reminder-7", "s1a", "s1b")
+	inbox("escalated", "p11a", "p11b")
+	mailTo("escalated", "zhang@example.org")
+	inbox("returned", "s1a", "s1b")
+	for _, l := range []string{"inspection", "flagged", "revoked"} {
+		inbox(l, "s1a", "s1b", "p11a", "p11b")
+	}
+
+	// The read models the notifier takes recipients from.
+	pr, err := projections.NewProjector(d.Pool, s, nil, testLogger(), projections.All()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prCtx, prCancel := context.WithCancel(ctx)
+	prDone := make(chan error, 1)
+	go func() { prDone <- pr.Run(prCtx) }()
+	t.Cleanup(func() { prCancel(); <-prDone })
+
+	mailer := notifications.SMTPMailer{Addr: sink.addr, From: "平台 <noreply@keytask.test>", Security: notifications.SecurityNone}
+	check := func(t *testing.T) {
+		t.Helper()
+		got := inboxPairs(t, d)
+		if !equalCounts(got, wantInbox) {
+			t.Fatalf("inbox (event|user → count):\n got %v\nwant %v", sortedKeys(got), sortedKeys(wantInbox))
+		}
+		for k, n := range got {
+			if n != 1 {
+				t.Errorf("inbox %s: %d entries", k, n)
+			}
+		}
+		waitFor(t, "the outbox to drain", func() bool {
+			return count(t, d, `SELECT count(*) FROM mail_outbox WHERE sent_at IS NULL`) == 0
+		})
+		// Each received Message-ID names an outbox row; that row names the
+		// source event.
+		source := map[string]string{}
+		rows, err := d.Pool.Query(ctx, `SELECT mail_id, event_id::text FROM mail_outbox`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id, ev string
+			if err := rows.Scan(&id, &ev); err != nil {
+				t.Fatal(err)
+			}
+			source["<"+id+"@keytask>"] = ev
+		}
+		gotMail := map[string]int{}
+		for _, m := range sink.received() {
+			ev, ok := source[m.messageID]
+			if !ok {
+				t.Fatalf("received mail %s that is not in the outbox", m.messageID)
+			}
+			gotMail[ev+"|"+m.rcpt]++
+			if m.subject == "" {
+				t.Errorf("mail %s has no subject", m.messageID)
+			}
+		}
+		if !equalCounts(gotMail, wantMail) {
+			t.Fatalf("mail (message id|rcpt → count):\n got %v\nwant %v", gotMail, wantMail)
+		}
+	}
+
+	svc, stop := runService(t, d, s, mailer, middleware.Duplicator)
+	caughtUp(t, pr)
+	caughtUp(t, svc)
+	check(t)
+	if n := count(t, d, `SELECT count(*) FROM watermill_projection_poison`); n != 0 {
+		t.Fatalf("%d messages poisoned", n)
+	}
+
+	t.Run("CheckpointReset", func(t *testing.T) {
+		// As after a restore whose offsets were reset: every event comes
+		// again, twice. The keys, not the checkpoint, must hold.
+		stop()
+		if _, err := d.Owner.Exec(ctx, `UPDATE watermill_offsets_events SET offset_acked = 0, last_processed_transaction_id = '0'
+			WHERE consumer_group = $1`, projections.ConsumerGroup(notifications.Name)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Pool.Exec(ctx, `UPDATE projection_checkpoints SET tx_id = '0', seq = 0 WHERE name = $1`, notifications.Name); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Pool.Exec(ctx, `TRUNCATE notification_projects, notification_reports`); err != nil {
+			t.Fatal(err)
+		}
+		applied := `SELECT events FROM projection_checkpoints WHERE name = 'notifications'`
+		before := count(t, d, applied)
+		svc, _ := runService(t, d, s, mailer, middleware.Duplicator)
+		caughtUp(t, svc)
+		if got, all := count(t, d, applied)-before, count(t, d, `SELECT count(*) FROM events`); got != all {
+			t.Fatalf("the notifier applied %d events again, want all %d", got, all)
+		}
+		check(t)
+	})
+
+	t.Run("MailAfterRelayOutage", func(t *testing.T) {
+		// The relay is down when the notice is committed: the mail waits in
+		// the outbox and goes out exactly once when the relay is back.
+		down := notifications.SMTPMailer{Addr: "127.0.0.1:1", From: "noreply@keytask.test", Security: notifications.SecurityNone, Timeout: 2 * time.Second}
+		svc, stop := runService(t, d, s, down)
+		a.add("intent-reminder-12-1", intent.RoundStream("R1"), intent.TypeIntentReminderSent,
+			intent.IntentReminderSent{RoundID: "R1", Province: "12", Offset: time.Hour})
+		inbox("intent-reminder-12-1", "p12a")
+		mailTo("intent-reminder-12-1", "li@example.org")
+		caughtUp(t, svc)
+		waitFor(t, "a failed attempt", func() bool {
+			return count(t, d, `SELECT count(*) FROM mail_outbox WHERE attempts > 0 AND sent_at IS NULL AND last_error <> ''`) == 1
+		})
+		stop()
+		svc, _ = runService(t, d, s, mailer, middleware.Duplicator)
+		caughtUp(t, svc)
+		check(t)
+	})
+
+	t.Run("InboxReadState", func(t *testing.T) {
+		entries, unread, err := notifications.Inbox(ctx, d.Pool, "s1a", false, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 6 || unread != 6 {
+			t.Fatalf("s1a has %d entries, %d unread; want 6 and 6", len(entries), unread)
+		}
+		if err := notifications.MarkRead(ctx, d.Pool, "s1a", entries[0].ID, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if err := notifications.MarkRead(ctx, d.Pool, "s1b", entries[0].ID, time.Now()); err != notifications.ErrNoEntry {
+			t.Fatalf("marking another user's entry: %v, want ErrNoEntry", err)
+		}
+		_, unread, _ = notifications.Inbox(ctx, d.Pool, "s1a", true, 100)
+		if unread != 5 {
+			t.Fatalf("unread %d after marking one, want 5", unread)
+		}
+	})
+}
+
+func equalCounts(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
