@@ -12,5 +12,6 @@ func All() []Projection {
 		SelectionApplications{},
 		SelectionExperts{},
 		SelectionBatches{},
+		Projects{},
 	}
 }

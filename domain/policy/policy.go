@@ -87,6 +87,11 @@ var assessors = map[Kind]identity.Role{
 	KindEvaluation: identity.RoleEvaluator,
 }
 
+// assignable kinds are assigned one by one to assessors of the given role: one
+// that nobody is assigned to yet is out of that role's scope (not found), not
+// a kind it may never see.
+var assignable = map[Kind]identity.Role{KindProject: identity.RoleEvaluator, KindEvaluation: identity.RoleEvaluator}
+
 // Decide returns nil when p may do a to r, and otherwise an error wrapping
 // ErrForbidden or ErrNotFound. Anything it does not know is denied.
 func Decide(p identity.Principal, a Action, r Resource) error {
@@ -136,7 +141,7 @@ func Decide(p identity.Principal, a Action, r Resource) error {
 			return deny(ErrForbidden, "assessors write only their assessments")
 		}
 		switch {
-		case len(r.Assigned) == 0:
+		case len(r.Assigned) == 0 && assignable[r.Kind] != p.Role:
 			return deny(ErrForbidden, "not a resource that is assigned to assessors")
 		case !slices.Contains(r.Assigned, p.UserID):
 			return deny(ErrNotFound, "not assigned")

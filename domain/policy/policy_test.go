@@ -78,6 +78,7 @@ func TestDecideMatrix(t *testing.T) {
 		{evaluator, "other", project("11", "sch-1101", "v2"), NF, F, F},
 		{evaluator, "same", policy.Resource{Kind: policy.KindEvaluation, Province: "11", Assigned: []string{"v1"}}, ok, ok, F},
 		{expert, "other", project("11", "sch-1101"), F, F, F},
+		{evaluator, "other", project("11", "sch-1101"), NF, F, F},
 		{school, "same", inbox("s1"), ok, ok, NF},
 		{ministry, "other", inbox("s1"), NF, NF, NF},
 		{auditor, "other", inbox("s1"), NF, NF, NF},
