@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Mail is one message of the outbox.
@@ -183,6 +184,14 @@ type Sender struct {
 	Poll time.Duration
 	// MaxBackoff caps the delay between attempts; zero means 1 h.
 	MaxBackoff time.Duration
+	// Sent and Failed count sends and failed attempts; nil counts nothing.
+	Sent, Failed prometheus.Counter
+}
+
+func inc(c prometheus.Counter) {
+	if c != nil {
+		c.Inc()
+	}
 }
 
 // Run sends due mail until ctx ends; it returns nil then.
@@ -255,12 +264,16 @@ func (s *Sender) sendOne(ctx context.Context) (ok bool, err error) {
 			_, err = tx.Exec(ctx, `UPDATE mail_outbox SET attempts = attempts + 1, last_error = $2,
 				next_attempt_at = now() + $3::interval WHERE mail_id = $1`,
 				m.ID, serr.Error(), fmt.Sprintf("%d milliseconds", delay.Milliseconds()))
+			inc(s.Failed)
 			if s.Logger != nil {
 				s.Logger.Warn("mail not sent; will retry", "mail_id", m.ID, "to", m.To, "attempt", attempts+1, "retry_in", delay, "err", serr)
 			}
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE mail_outbox SET attempts = attempts + 1, last_error = '', sent_at = now() WHERE mail_id = $1`, m.ID)
+		if err == nil {
+			inc(s.Sent)
+		}
 		return err
 	})
 	if errors.Is(err, errNoneDue) {

@@ -2,6 +2,7 @@ package notifications_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/mail"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"keytask/db/pgtest"
 	"keytask/domain/identity"
@@ -30,6 +33,10 @@ import (
 	"keytask/notifications"
 	"keytask/projections"
 )
+
+// testRegistry is shared by every service a test starts, as by a restarted
+// process's services.
+var testRegistry = prometheus.NewRegistry()
 
 func testLogger() *slog.Logger {
 	if testing.Verbose() {
@@ -133,7 +140,7 @@ func (a *appender) add(label, stream, typ string, payload any) string {
 
 func runService(t *testing.T, d *pgtest.DB, s *events.Store, m notifications.Mailer, mw ...message.HandlerMiddleware) (*notifications.Service, func()) {
 	t.Helper()
-	svc, err := notifications.New(d.Pool, s, notifications.Options{Mailer: m, Logger: testLogger(), Poll: 50 * time.Millisecond, Middleware: mw})
+	svc, err := notifications.New(d.Pool, s, notifications.Options{Mailer: m, Registry: testRegistry, Logger: testLogger(), Poll: 50 * time.Millisecond, Middleware: mw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,6 +241,8 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 		{UserID: "s1a", Name: "一校甲", Role: identity.RoleSchool, Organisation: "S1"},
 		{UserID: "s1b", Name: "一校乙", Role: identity.RoleSchool, Organisation: "S1"},
 		{UserID: "s2a", Name: "二校甲", Role: identity.RoleSchool, Organisation: "S2"},
+		{UserID: "v1", Name: "评估甲", Role: identity.RoleEvaluator, Organisation: "某评估机构"},
+		{UserID: "v2", Name: "评估乙", Role: identity.RoleEvaluator, Organisation: "某评估机构"},
 	}
 	for _, u := range users {
 		a.add("user-"+u.UserID, identity.UserStream(u.UserID), identity.TypeUserRegistered, u)
@@ -272,6 +281,8 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 	a.add("returned", report, performance.TypeReportReturned, map[string]any{"year": 2023, "project_id": project, "reason": "支出明细不全"})
 
 	// Tracking: the school and its province.
+	a.add("assigned", selection.ProjectStream(project), tracking.TypeEvaluatorAssigned, tracking.EvaluatorAssigned{
+		ProjectID: project, Evaluator: "v1"})
 	a.add("inspection", selection.ProjectStream(project), tracking.TypeInspectionScheduled, tracking.InspectionScheduled{
 		ProjectID: project, InspectionID: "I1", Date: time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC)})
 	a.add("flagged", selection.ProjectStream(project), tracking.TypeProjectFlagged, tracking.ProjectFlagged{
@@ -305,6 +316,7 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 	inbox("escalated", "p11a", "p11b")
 	mailTo("escalated", "zhang@example.org")
 	inbox("returned", "s1a", "s1b")
+	inbox("assigned", "v1")
 	for _, l := range []string{"inspection", "flagged", "revoked"} {
 		inbox(l, "s1a", "s1b", "p11a", "p11b")
 	}
@@ -415,6 +427,27 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 		check(t)
 	})
 
+	t.Run("MailMetrics", func(t *testing.T) {
+		counts := map[string]float64{}
+		mfs, err := testRegistry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				if m.GetCounter() != nil {
+					counts[mf.GetName()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+		if got := counts["keytask_notification_mail_sent_total"]; got != float64(len(wantMail)) {
+			t.Errorf("mail sent counter %v, want %d", got, len(wantMail))
+		}
+		if counts["keytask_notification_mail_failures_total"] < 1 {
+			t.Errorf("mail failures counter %v, want at least 1", counts["keytask_notification_mail_failures_total"])
+		}
+	})
+
 	t.Run("InboxReadState", func(t *testing.T) {
 		entries, unread, err := notifications.Inbox(ctx, d.Pool, "s1a", false, 100)
 		if err != nil {
@@ -434,6 +467,40 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 			t.Fatalf("unread %d after marking one, want 5", unread)
 		}
 	})
+}
+
+// The development sink keeps one file per mail however often it is sent.
+func TestDirMailer(t *testing.T) {
+	dir := t.TempDir()
+	m := notifications.DirMailer{Dir: dir, From: "noreply@keytask.test"}
+	ml := notifications.Mail{ID: notifications.Key("src", "mail", "a@b.c"), To: "a@b.c", Subject: "执行绩效报告被退回",
+		Body: "请修改后重新提交。", CreatedAt: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)}
+	for range 2 {
+		if err := m.Send(context.Background(), ml); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || files[0].Name() != ml.ID+".eml" {
+		t.Fatalf("files %v, want one %s.eml", files, ml.ID)
+	}
+	f, err := os.Open(filepath.Join(dir, files[0].Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	msg, err := mail.ReadMessage(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	body, _ := io.ReadAll(base64.NewDecoder(base64.StdEncoding, msg.Body))
+	if subject != ml.Subject || string(body) != ml.Body || msg.Header.Get("Message-ID") != "<"+ml.ID+"@keytask>" {
+		t.Fatalf("subject %q body %q id %q", subject, body, msg.Header.Get("Message-ID"))
+	}
 }
 
 func equalCounts(a, b map[string]int) bool {

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -135,6 +136,7 @@ func (Notifier) Digest(ctx context.Context, tx pgx.Tx) (string, error) {
 // Recipients of a notice.
 type audience struct {
 	roles     []roleOrg // users of these roles and organisations get an inbox entry
+	users     []string  // and these users by id
 	liaisonOf string    // this province's liaison gets a mail
 }
 
@@ -172,6 +174,15 @@ func (n Notifier) Apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
 	users, err := usersOf(ctx, tx, nt.to.roles, e.RecordedAt)
 	if err != nil {
 		return err
+	}
+	for _, u := range nt.to.users {
+		var ok bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE user_id = $1 AND registered_at <= $2)`, u, e.RecordedAt).Scan(&ok); err != nil {
+			return fmt.Errorf("notifications: user %s: %w", u, err)
+		}
+		if ok && !slices.Contains(users, u) {
+			users = append(users, u)
+		}
 	}
 	for _, u := range users {
 		id := Key(nt.dedup, "user", u)
@@ -211,6 +222,8 @@ var told = map[string]bool{
 	tracking.TypeInspectionScheduled: true,
 	tracking.TypeProjectFlagged:      true,
 	tracking.TypeProjectRevoked:      true,
+	tracking.TypeEvaluatorAssigned:   true,
+	tracking.TypeProjectAccepted:     true,
 }
 
 // Key is the id of the notice from source dedup to one recipient: the same
@@ -401,6 +414,23 @@ func (n Notifier) noticeFor(ctx context.Context, tx pgx.Tx, e events.Event) (not
 		}
 		return n.projectNotice(ctx, tx, e, p.ProjectID, "project_flagged", "项目整改通知",
 			fmt.Sprintf("项目 %s 需要整改，原因：%s。整改期限：%s。", p.ProjectID, p.Reason, day(p.RectifyBy)))
+
+	case tracking.TypeEvaluatorAssigned:
+		p, err := decode[tracking.EvaluatorAssigned](e)
+		if err != nil {
+			return notice{}, false, err
+		}
+		return notice{kind: "evaluator_assigned", title: "第三方评估任务", dedup: e.ID.String(),
+			body: fmt.Sprintf("您已被指派评估项目 %s，可查阅该项目并提交评估意见。", p.ProjectID),
+			to:   audience{users: []string{p.Evaluator}}}, true, nil
+
+	case tracking.TypeProjectAccepted:
+		p, err := decode[tracking.ProjectAccepted](e)
+		if err != nil {
+			return notice{}, false, err
+		}
+		return n.projectNotice(ctx, tx, e, p.ProjectID, "project_accepted", "项目验收通过",
+			fmt.Sprintf("项目 %s 已于%s通过验收，验收结论：%s。", p.ProjectID, day(p.AcceptedAt), p.Conclusion))
 
 	case tracking.TypeProjectRevoked:
 		p, err := decode[tracking.ProjectRevoked](e)

@@ -3,6 +3,7 @@ package notifications
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -43,10 +44,32 @@ func New(pool *pgxpool.Pool, store *events.Store, o Options) (*Service, error) {
 		return nil, err
 	}
 	pr.AddHandlerMiddleware(o.Middleware...)
-	return &Service{
-		projector: pr,
-		sender:    &Sender{Pool: pool, Mailer: o.Mailer, Logger: o.Logger.With("component", "mail"), Poll: o.Poll},
-	}, nil
+	sender := &Sender{Pool: pool, Mailer: o.Mailer, Logger: o.Logger.With("component", "mail"), Poll: o.Poll}
+	if o.Registry != nil {
+		if sender.Sent, err = counter(o.Registry, "keytask_notification_mail_sent_total", "Notification mails the relay accepted."); err != nil {
+			return nil, err
+		}
+		if sender.Failed, err = counter(o.Registry, "keytask_notification_mail_failures_total", "Failed attempts to send a notification mail (each is retried)."); err != nil {
+			return nil, err
+		}
+	}
+	return &Service{projector: pr, sender: sender}, nil
+}
+
+// counter registers a counter, or returns the one already registered under
+// the name (a restarted service shares the registry).
+func counter(reg prometheus.Registerer, name, help string) (prometheus.Counter, error) {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(prometheus.Counter); ok {
+				return existing, nil
+			}
+		}
+		return nil, fmt.Errorf("notifications: register %s: %w", name, err)
+	}
+	return c, nil
 }
 
 // Run consumes events and sends mail until ctx ends.
