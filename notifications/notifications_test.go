@@ -138,9 +138,26 @@ func (a *appender) add(label, stream, typ string, payload any) string {
 	return id.String()
 }
 
-func runService(t *testing.T, d *pgtest.DB, s *events.Store, m notifications.Mailer, mw ...message.HandlerMiddleware) (*notifications.Service, func()) {
+// duplicate delivers every message twice.
+var duplicate = message.HandlerMiddleware(middleware.Duplicator)
+
+// withMailMaxAge is an option of runService.
+type withMailMaxAge time.Duration
+
+func runService(t *testing.T, d *pgtest.DB, s *events.Store, m notifications.Mailer, opts ...any) (*notifications.Service, func()) {
 	t.Helper()
-	svc, err := notifications.New(d.Pool, s, notifications.Options{Mailer: m, Registry: testRegistry, Logger: testLogger(), Poll: 50 * time.Millisecond, Middleware: mw})
+	o := notifications.Options{Mailer: m, Registry: testRegistry, Logger: testLogger(), Poll: 50 * time.Millisecond}
+	for _, opt := range opts {
+		switch v := opt.(type) {
+		case message.HandlerMiddleware:
+			o.Middleware = append(o.Middleware, v)
+		case withMailMaxAge:
+			o.MailMaxAge = time.Duration(v)
+		default:
+			t.Fatalf("runService: unknown option %T", opt)
+		}
+	}
+	svc, err := notifications.New(d.Pool, s, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +393,7 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 		}
 	}
 
-	svc, stop := runService(t, d, s, mailer, middleware.Duplicator)
+	svc, stop := runService(t, d, s, mailer, duplicate)
 	caughtUp(t, pr)
 	caughtUp(t, svc)
 	check(t)
@@ -400,7 +417,7 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 		}
 		applied := `SELECT events FROM projection_checkpoints WHERE name = 'notifications'`
 		before := count(t, d, applied)
-		svc, _ := runService(t, d, s, mailer, middleware.Duplicator)
+		svc, _ := runService(t, d, s, mailer, duplicate)
 		caughtUp(t, svc)
 		if got, all := count(t, d, applied)-before, count(t, d, `SELECT count(*) FROM events`); got != all {
 			t.Fatalf("the notifier applied %d events again, want all %d", got, all)
@@ -422,8 +439,26 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 			return count(t, d, `SELECT count(*) FROM mail_outbox WHERE attempts > 0 AND sent_at IS NULL AND last_error <> ''`) == 1
 		})
 		stop()
-		svc, _ = runService(t, d, s, mailer, middleware.Duplicator)
+		svc, _ = runService(t, d, s, mailer, duplicate)
 		caughtUp(t, svc)
+		check(t)
+	})
+
+	t.Run("StaleEventGivesNoMail", func(t *testing.T) {
+		// The notifier reaches the event only after it is older than the
+		// notifier's MailMaxAge, as after a long outage.
+		a.add("intent-reminder-stale", intent.RoundStream("R0"), intent.TypeIntentReminderSent,
+			intent.IntentReminderSent{RoundID: "R0", Province: "12", Offset: 24 * time.Hour})
+		time.Sleep(20 * time.Millisecond)
+		svc, _ := runService(t, d, s, mailer, withMailMaxAge(10*time.Millisecond))
+		caughtUp(t, svc)
+		if n := count(t, d, `SELECT count(*) FROM inbox WHERE event_id = $1 AND user_id = 'p12a'`, a.ids["intent-reminder-stale"]); n != 1 {
+			t.Fatalf("stale reminder: %d inbox entries, want 1", n)
+		}
+		if n := count(t, d, `SELECT count(*) FROM mail_outbox WHERE event_id = $1`, a.ids["intent-reminder-stale"]); n != 0 {
+			t.Fatalf("stale reminder: %d mails, want none", n)
+		}
+		inbox("intent-reminder-stale", "p12a")
 		check(t)
 	})
 

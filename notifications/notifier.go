@@ -43,6 +43,10 @@ type Notifier struct {
 	// recipients from (users, liaisons, applications) to reach the event.
 	// Zero means 30 seconds.
 	DependencyWait time.Duration
+	// MailMaxAge: an event older than this when the notifier reaches it (a
+	// first start on a long log, a long outage) still gives inbox entries but
+	// no mail, so nobody is mailed stale reminders. Zero means 72 hours.
+	MailMaxAge time.Duration
 }
 
 // Dependencies are the projections whose read models the notifier reads
@@ -192,7 +196,11 @@ func (n Notifier) Apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
 			return fmt.Errorf("notifications: inbox of %s: %w", u, err)
 		}
 	}
-	if nt.to.liaisonOf != "" {
+	maxAge := n.MailMaxAge
+	if maxAge <= 0 {
+		maxAge = 72 * time.Hour
+	}
+	if nt.to.liaisonOf != "" && time.Since(e.RecordedAt) <= maxAge {
 		var email, name string
 		err := tx.QueryRow(ctx, `SELECT email, name FROM liaisons WHERE province = $1`, nt.to.liaisonOf).Scan(&email, &name)
 		switch {

@@ -29,6 +29,8 @@ type Options struct {
 	Logger     *slog.Logger          // nil: slog.Default()
 	Poll       time.Duration         // how often the outbox is looked at; zero means 1 s
 	Middleware []message.HandlerMiddleware
+	// MailMaxAge: see Notifier.MailMaxAge.
+	MailMaxAge time.Duration
 }
 
 // New sets up the notifier's tables and checkpoint.
@@ -39,7 +41,7 @@ func New(pool *pgxpool.Pool, store *events.Store, o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	pr, err := projections.NewProjector(pool, store, o.Registry, o.Logger.With("component", "notifier"), Notifier{})
+	pr, err := projections.NewProjector(pool, store, o.Registry, o.Logger.With("component", "notifier"), Notifier{MailMaxAge: o.MailMaxAge})
 	if err != nil {
 		return nil, err
 	}
