@@ -19,6 +19,7 @@ func (s *Server) inboxRoutes() []Route {
 		{Pattern: "GET /api/v1/inbox", Action: policy.ActionRead, Resource: ownInbox, handle: s.inbox},
 		{Pattern: "POST /api/v1/inbox/{id}/read", Action: policy.ActionWrite, Resource: ownInbox, handle: s.markRead},
 		{Pattern: "POST /api/v1/inbox/read", Action: policy.ActionWrite, Resource: ownInbox, handle: s.markAllRead},
+		{Pattern: "PUT /api/v1/inbox/email", Action: policy.ActionWrite, Resource: ownInbox, handle: s.setNotificationEmail},
 	}
 }
 
@@ -54,7 +55,43 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request) error {
 	if entries == nil {
 		entries = []notifications.Entry{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"notifications": entries, "unread": unread})
+	email, err := notifications.EmailOf(r.Context(), s.pool, principal(r.Context()).UserID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"notifications": entries, "unread": unread, "email": email})
+	return nil
+}
+
+// setNotificationEmail records where the caller wants notices mailed; an
+// empty address stops mail. It takes effect once the notifier has read it.
+func (s *Server) setNotificationEmail(w http.ResponseWriter, r *http.Request) error {
+	key, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Email string `json:"email"`
+	}
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	email, err := notifications.ValidateEmail(req.Email)
+	if err != nil {
+		return err
+	}
+	ctx, meta := r.Context(), metadata(r.Context())
+	stream := notifications.SettingsStream(meta.ActorID)
+	version, err := s.store.StreamVersion(ctx, stream)
+	if err != nil {
+		return err
+	}
+	set := notifications.EmailSet{UserID: meta.ActorID, Email: email}
+	id := commandEventID(meta, key, notifications.TypeEmailSet, stream, strconv.FormatInt(version, 10), email)
+	if err := s.appendCommand(ctx, stream, version, id, notifications.TypeEmailSet, set, meta); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"email": email})
 	return nil
 }
 

@@ -75,6 +75,23 @@ func TestInbox(t *testing.T) {
 			t.Fatalf("mark all: %s", res.Body.String())
 		}
 	})
+	t.Run("Email", func(t *testing.T) {
+		want(t, e.do("PUT", "/api/v1/inbox/email", bj, `{"email":"not an address"}`), http.StatusUnprocessableEntity, "email")
+		before := e.countEvents(notifications.SettingsStream("bj"))
+		want(t, e.do("PUT", "/api/v1/inbox/email", bj, `{"email":"BJ@Example.org"}`, "Idempotency-Key", "mail-1"), http.StatusOK, "")
+		want(t, e.do("PUT", "/api/v1/inbox/email", bj, `{"email":"BJ@Example.org"}`, "Idempotency-Key", "mail-1"), http.StatusOK, "")
+		if got := e.countEvents(notifications.SettingsStream("bj")); got != before+1 {
+			t.Fatalf("%d events after a repeated request, want %d", got, before+1)
+		}
+		e.projectNotices()
+		res := e.do("GET", "/api/v1/inbox", bj, "")
+		if res.str("email") != "bj@example.org" {
+			t.Fatalf("email after setting: %s", res.Body.String())
+		}
+		if res := e.do("GET", "/api/v1/inbox", tj, ""); res.str("email") != "" {
+			t.Fatalf("tj's email: %s", res.Body.String())
+		}
+	})
 	t.Run("RebuildKeepsReadState", func(t *testing.T) {
 		e.projectNotices()
 		res := e.do("GET", "/api/v1/inbox", bj, "")

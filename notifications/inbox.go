@@ -85,3 +85,20 @@ func MarkAllRead(ctx context.Context, q Querier, userID string, at time.Time) (i
 	}
 	return tag.RowsAffected(), nil
 }
+
+// EmailOf returns the address the user gave for notices ("" for none), as
+// far as the notifier has read.
+func EmailOf(ctx context.Context, q Querier, userID string) (string, error) {
+	rows, err := q.Query(ctx, `SELECT email FROM notification_emails WHERE user_id = $1`, userID)
+	if err != nil {
+		return "", fmt.Errorf("email of %s: %w", userID, err)
+	}
+	email, err := pgx.CollectExactlyOneRow(rows, pgx.RowTo[string])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("email of %s: %w", userID, err)
+	}
+	return email, nil
+}

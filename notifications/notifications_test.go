@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"keytask/db/pgtest"
+	"keytask/domain"
 	"keytask/domain/identity"
 	"keytask/domain/intent"
 	"keytask/domain/performance"
@@ -269,6 +271,14 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 	a.add("liaison-12", intent.LiaisonStream("12"), intent.TypeLiaisonRegistered,
 		intent.LiaisonRegistered{Province: "12", Name: "李四", Phone: "13900000000", Email: "li@example.org"})
 
+	// A school user who wants mail too; another who set an address and withdrew it.
+	a.add("email-s1a", notifications.SettingsStream("s1a"), notifications.TypeEmailSet,
+		notifications.EmailSet{UserID: "s1a", Email: "s1a@school.example"})
+	a.add("email-s1b", notifications.SettingsStream("s1b"), notifications.TypeEmailSet,
+		notifications.EmailSet{UserID: "s1b", Email: "s1b@school.example"})
+	a.add("email-s1b-off", notifications.SettingsStream("s1b"), notifications.TypeEmailSet,
+		notifications.EmailSet{UserID: "s1b", Email: ""})
+
 	// Intent reminders: the province's users and its liaison's mail.
 	for _, prov := range []string{"11", "12"} {
 		for _, off := range []time.Duration{72 * time.Hour, 24 * time.Hour} {
@@ -330,6 +340,9 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 	}
 	inbox("perf-reminder-14", "s1a", "s1b")
 	inbox("perf-reminder-7", "s1a", "s1b")
+	for _, l := range []string{"perf-reminder-14", "perf-reminder-7", "returned", "inspection", "flagged", "revoked"} {
+		mailTo(l, "s1a@school.example")
+	}
 	inbox("escalated", "p11a", "p11b")
 	mailTo("escalated", "zhang@example.org")
 	inbox("returned", "s1a", "s1b")
@@ -412,7 +425,7 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 		if _, err := d.Pool.Exec(ctx, `UPDATE projection_checkpoints SET tx_id = '0', seq = 0 WHERE name = $1`, notifications.Name); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := d.Pool.Exec(ctx, `TRUNCATE notification_projects, notification_reports`); err != nil {
+		if _, err := d.Pool.Exec(ctx, `TRUNCATE notification_emails, notification_projects, notification_reports`); err != nil {
 			t.Fatal(err)
 		}
 		applied := `SELECT events FROM projection_checkpoints WHERE name = 'notifications'`
@@ -535,6 +548,20 @@ func TestDirMailer(t *testing.T) {
 	body, _ := io.ReadAll(base64.NewDecoder(base64.StdEncoding, msg.Body))
 	if subject != ml.Subject || string(body) != ml.Body || msg.Header.Get("Message-ID") != "<"+ml.ID+"@keytask>" {
 		t.Fatalf("subject %q body %q id %q", subject, body, msg.Header.Get("Message-ID"))
+	}
+}
+
+func TestValidateEmail(t *testing.T) {
+	for in, want := range map[string]string{"": "", " A@Example.ORG ": "a@example.org"} {
+		if got, err := notifications.ValidateEmail(in); err != nil || got != want {
+			t.Errorf("%q: %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"a", "a@b", "张三 <a@b.org>", "a@@b.org"} {
+		var fe *domain.FieldError
+		if _, err := notifications.ValidateEmail(bad); !errors.As(err, &fe) || fe.Field != "email" {
+			t.Errorf("%q: %v, want a field error on email", bad, err)
+		}
 	}
 }
 

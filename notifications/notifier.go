@@ -90,6 +90,10 @@ CREATE TABLE IF NOT EXISTS mail_outbox (
 	UNIQUE (dedup_key, recipient)
 );
 CREATE INDEX IF NOT EXISTS mail_outbox_due_idx ON mail_outbox (next_attempt_at) WHERE sent_at IS NULL;
+CREATE TABLE IF NOT EXISTS notification_emails (
+	user_id text PRIMARY KEY,
+	email   text NOT NULL
+);
 CREATE TABLE IF NOT EXISTS notification_projects (
 	project_id  text PRIMARY KEY,
 	application text NOT NULL,
@@ -109,7 +113,7 @@ CREATE TABLE IF NOT EXISTS notification_reports (
 // report lookups; the inbox and the outbox are a record of what people were
 // told and survive a replay, which their keys make harmless.
 func (Notifier) Reset(ctx context.Context, tx pgx.Tx) error {
-	_, err := tx.Exec(ctx, `TRUNCATE notification_projects, notification_reports`)
+	_, err := tx.Exec(ctx, `TRUNCATE notification_emails, notification_projects, notification_reports`)
 	return err
 }
 
@@ -200,7 +204,37 @@ func (n Notifier) Apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
 	if maxAge <= 0 {
 		maxAge = 72 * time.Hour
 	}
-	if nt.to.liaisonOf != "" && time.Since(e.RecordedAt) <= maxAge {
+	if time.Since(e.RecordedAt) > maxAge {
+		return nil
+	}
+	addMail := func(addr, name string) error {
+		addr = strings.ToLower(strings.TrimSpace(addr))
+		if addr == "" {
+			return nil
+		}
+		body := name + "：\n\n" + nt.body + "\n\n（本邮件由全国技工教育重点任务管理平台自动发送，请勿直接回复。）\n"
+		if _, err := tx.Exec(ctx, `INSERT INTO mail_outbox (mail_id, recipient, dedup_key, event_id, kind, subject, body, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+			Key(nt.dedup, "mail", addr), addr, nt.dedup, e.ID, nt.kind, nt.title, body, e.RecordedAt); err != nil {
+			return fmt.Errorf("notifications: mail to %s: %w", addr, err)
+		}
+		return nil
+	}
+	// Users who gave an address get the notice by mail too.
+	rows, err := tx.Query(ctx, `SELECT m.email, u.name FROM notification_emails m JOIN users u USING (user_id)
+		WHERE m.user_id = ANY($1) ORDER BY m.user_id COLLATE "C"`, users)
+	if err != nil {
+		return fmt.Errorf("notifications: addresses: %w", err)
+	}
+	type addressee struct{ addr, name string }
+	to, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (addressee, error) {
+		var a addressee
+		return a, row.Scan(&a.addr, &a.name)
+	})
+	if err != nil {
+		return fmt.Errorf("notifications: addresses: %w", err)
+	}
+	if nt.to.liaisonOf != "" {
 		var email, name string
 		err := tx.QueryRow(ctx, `SELECT email, name FROM liaisons WHERE province = $1`, nt.to.liaisonOf).Scan(&email, &name)
 		switch {
@@ -208,14 +242,13 @@ func (n Notifier) Apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
 			// No liaison registered: the province's users still have the inbox entry.
 		case err != nil:
 			return fmt.Errorf("notifications: liaison of %s: %w", nt.to.liaisonOf, err)
-		case email != "":
-			addr := strings.ToLower(strings.TrimSpace(email))
-			body := name + "同志：\n\n" + nt.body + "\n\n（本邮件由全国技工教育重点任务管理平台自动发送，请勿直接回复。）\n"
-			if _, err := tx.Exec(ctx, `INSERT INTO mail_outbox (mail_id, recipient, dedup_key, event_id, kind, subject, body, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-				Key(nt.dedup, "mail", addr), addr, nt.dedup, e.ID, nt.kind, nt.title, body, e.RecordedAt); err != nil {
-				return fmt.Errorf("notifications: mail to %s: %w", addr, err)
-			}
+		default:
+			to = append(to, addressee{email, name + "同志"})
+		}
+	}
+	for _, a := range to {
+		if err := addMail(a.addr, a.name); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -394,6 +427,19 @@ func (n Notifier) noticeFor(ctx context.Context, tx pgx.Tx, e events.Event) (not
 			dedup: e.ID.String(),
 			to:    audience{roles: []roleOrg{{identity.RoleSchool, school}}},
 		}, true, nil
+
+	case TypeEmailSet:
+		p, err := decode[EmailSet](e)
+		if err != nil {
+			return notice{}, false, err
+		}
+		if p.Email == "" {
+			_, err = tx.Exec(ctx, `DELETE FROM notification_emails WHERE user_id = $1`, p.UserID)
+		} else {
+			_, err = tx.Exec(ctx, `INSERT INTO notification_emails (user_id, email) VALUES ($1, $2)
+				ON CONFLICT (user_id) DO UPDATE SET email = excluded.email`, p.UserID, p.Email)
+		}
+		return notice{}, false, err
 
 	case selection.TypeProjectCreated:
 		p, err := decode[selection.ProjectCreated](e)
