@@ -181,10 +181,15 @@ func (s *Server) projectTimeline(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if entries == nil {
-		entries = []projections.TimelineEntry{}
+	type labelled struct {
+		projections.TimelineEntry
+		Label string `json:"label"` // what happened, for users
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"project_id": r.PathValue("project"), "stream_id": stream, "entries": entries})
+	out := make([]labelled, len(entries))
+	for i, en := range entries {
+		out[i] = labelled{en, tracking.EventLabel(en.EventType)}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"project_id": r.PathValue("project"), "stream_id": stream, "entries": out})
 	return nil
 }
 

@@ -158,7 +158,11 @@ func TestTracking(t *testing.T) {
 		entries, _ := res.json["entries"].([]any)
 		var types []string
 		for _, en := range entries {
-			types = append(types, en.(map[string]any)["event_type"].(string))
+			m := en.(map[string]any)
+			types = append(types, m["event_type"].(string))
+			if !hasHan(m["label"].(string)) {
+				t.Errorf("timeline entry %v has no label for users", m)
+			}
 		}
 		wantTypes := []string{selection.TypeProjectCreated, tracking.TypeEvaluatorAssigned, tracking.TypeEvaluationSubmitted,
 			tracking.TypeInspectionScheduled, tracking.TypeInspectionRecorded, tracking.TypeProjectFlagged,

@@ -105,3 +105,20 @@ func (c Conclusion) Label() string { return conclusionLabels[c] }
 
 // Valid reports whether c is a known conclusion.
 func (c Conclusion) Valid() bool { _, ok := conclusionLabels[c]; return ok }
+
+// eventLabels name a project stream's events for users; ProjectCreated is
+// package selection's but opens every project's timeline.
+var eventLabels = map[string]string{
+	"ProjectCreated":           "项目公布立项",
+	TypeEvaluatorAssigned:      "指派第三方评估机构",
+	TypeInspectionScheduled:    "安排检查评估",
+	TypeInspectionRecorded:     "录入检查评估结果",
+	TypeEvaluationSubmitted:    "提交第三方评估意见",
+	TypeProjectFlagged:         "责令整改",
+	TypeRectificationConfirmed: "确认整改完成",
+	TypeProjectRevoked:         "撤销项目",
+	TypeProjectAccepted:        "通过验收",
+}
+
+// EventLabel names an event of a project's stream for users ("" if unknown).
+func EventLabel(typ string) string { return eventLabels[typ] }
