@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -55,7 +56,8 @@ func projectIDs(res response) []string {
 func TestTracking(t *testing.T) {
 	e := newEnv(t)
 	bj, tj, auditor := e.users()
-	school := e.register(`{"user_id":"s1","name":"北京一校","role":"school","organisation":"S1"}`)
+	school1 := e.register(`{"user_id":"s1","name":"北京一校","role":"school","organisation":"S1"}`)
+	school := school1
 	v1 := e.register(`{"user_id":"v1","name":"评估甲","role":"evaluator","organisation":"某评估机构"}`)
 	v2 := e.register(`{"user_id":"v2","name":"评估乙","role":"evaluator","organisation":"另一评估机构"}`)
 	p1 := e.seedProject("B1", "A1", "S1", "11")
@@ -176,5 +178,36 @@ func TestTracking(t *testing.T) {
 			}
 		}
 		want(t, e.do("GET", base+"/timeline", tj, ""), http.StatusNotFound, "")
+	})
+
+	t.Run("Notices", func(t *testing.T) {
+		e.projectNotices()
+		titles := func(token string) []string {
+			res := e.do("GET", "/api/v1/inbox", token, "")
+			want(t, res, http.StatusOK, "")
+			var out []string
+			l, _ := res.json["notifications"].([]any)
+			for _, n := range l {
+				out = append(out, n.(map[string]any)["title"].(string))
+			}
+			slices.Sort(out)
+			return out
+		}
+		school := []string{"检查评估安排", "项目整改通知", "项目验收通过"}
+		if got := titles(school1); !slices.Equal(got, school) {
+			t.Errorf("school's notices %v, want %v", got, school)
+		}
+		if got := titles(bj); !slices.Equal(got, school) {
+			t.Errorf("province's notices %v, want %v", got, school)
+		}
+		if got := titles(tj); !slices.Equal(got, []string{"项目撤销通知"}) {
+			t.Errorf("tj's notices %v", got)
+		}
+		if got := titles(v1); !slices.Equal(got, []string{"第三方评估任务"}) {
+			t.Errorf("evaluator's notices %v", got)
+		}
+		if got := titles(v2); len(got) != 0 {
+			t.Errorf("unassigned evaluator's notices %v", got)
+		}
 	})
 }
