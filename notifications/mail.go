@@ -128,11 +128,47 @@ func (s SMTPMailer) send(ctx context.Context, m Mail) error {
 			return err
 		}
 	}
-	if err := c.SendMail(envelope(s.From), []string{m.To}, bytes.NewReader(Render(s.From, m))); err != nil {
+	from := envelope(s.From)
+	var opts *smtp.MailOptions
+	if !isASCII(from) || !isASCII(m.To) {
+		opts = &smtp.MailOptions{UTF8: true} // an internationalised address needs SMTPUTF8
+	}
+	if err := c.Mail(from, opts); err != nil {
+		return err
+	}
+	if err := c.Rcpt(m.To, nil); err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) && se.Code >= 500 {
+			return fmt.Errorf("%w: %w", ErrRecipientRejected, err)
+		}
+		return err
+	}
+	wc, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := wc.Write(Render(s.From, m)); err != nil {
+		wc.Close()
+		return err
+	}
+	if err := wc.Close(); err != nil {
 		return err
 	}
 	return c.Quit()
 }
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// ErrRecipientRejected wraps a relay's permanent refusal of the recipient
+// (a 5xx reply to RCPT): retrying cannot help, so the Sender gives the mail up.
+var ErrRecipientRejected = errors.New("recipient rejected")
 
 // envelope is the bare address of a From header such as "平台 <a@b>".
 func envelope(from string) string {
@@ -247,7 +283,7 @@ func (s *Sender) sendOne(ctx context.Context) (ok bool, err error) {
 		var m Mail
 		var attempts int
 		err := tx.QueryRow(ctx, `SELECT mail_id, recipient, subject, body, created_at, attempts FROM mail_outbox
-			WHERE sent_at IS NULL AND next_attempt_at <= now()
+			WHERE sent_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= now()
 			ORDER BY next_attempt_at, mail_id LIMIT 1 FOR UPDATE SKIP LOCKED`).
 			Scan(&m.ID, &m.To, &m.Subject, &m.Body, &m.CreatedAt, &attempts)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -260,11 +296,19 @@ func (s *Sender) sendOne(ctx context.Context) (ok bool, err error) {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			inc(s.Failed)
+			if errors.Is(serr, ErrRecipientRejected) {
+				if s.Logger != nil {
+					s.Logger.Warn("mail recipient rejected; giving up", "mail_id", m.ID, "to", m.To, "err", serr)
+				}
+				_, err = tx.Exec(ctx, `UPDATE mail_outbox SET attempts = attempts + 1, last_error = $2, gave_up_at = now() WHERE mail_id = $1`,
+					m.ID, serr.Error())
+				return err
+			}
 			delay := min(time.Duration(1<<min(attempts, 20))*time.Second, maxBackoff)
 			_, err = tx.Exec(ctx, `UPDATE mail_outbox SET attempts = attempts + 1, last_error = $2,
 				next_attempt_at = now() + $3::interval WHERE mail_id = $1`,
 				m.ID, serr.Error(), fmt.Sprintf("%d milliseconds", delay.Milliseconds()))
-			inc(s.Failed)
 			if s.Logger != nil {
 				s.Logger.Warn("mail not sent; will retry", "mail_id", m.ID, "to", m.To, "attempt", attempts+1, "retry_in", delay, "err", serr)
 			}

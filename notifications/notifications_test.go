@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -72,6 +73,9 @@ func (s *sinkSession) Reset()                               { s.rcpt = nil }
 func (s *sinkSession) Logout() error                        { return nil }
 func (s *sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
 func (s *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if strings.HasPrefix(to, "bounce@") {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	}
 	s.rcpt = append(s.rcpt, to)
 	return nil
 }
@@ -374,7 +378,7 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 			}
 		}
 		waitFor(t, "the outbox to drain", func() bool {
-			return count(t, d, `SELECT count(*) FROM mail_outbox WHERE sent_at IS NULL`) == 0
+			return count(t, d, `SELECT count(*) FROM mail_outbox WHERE sent_at IS NULL AND gave_up_at IS NULL`) == 0
 		})
 		// Each received Message-ID names an outbox row; that row names the
 		// source event.
@@ -472,6 +476,23 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 			t.Fatalf("stale reminder: %d mails, want none", n)
 		}
 		inbox("intent-reminder-stale", "p12a")
+		check(t)
+	})
+
+	t.Run("RejectedRecipient", func(t *testing.T) {
+		// The relay refuses the address for good: the mail is given up after
+		// one attempt, and the inbox entry stands.
+		a.add("email-s2a", notifications.SettingsStream("s2a"), notifications.TypeEmailSet,
+			notifications.EmailSet{UserID: "s2a", Email: "bounce@school.example"})
+		a.add("perf-reminder-s2", performance.CollectionStream(2023), performance.TypeReminderSent, performance.ReminderSent{
+			Year: 2023, ProjectID: "B1.A2", School: "S2", Province: "12", Offset: 3 * 24 * time.Hour, Deadline: deadline})
+		inbox("perf-reminder-s2", "s2a")
+		svc, _ := runService(t, d, s, mailer)
+		caughtUp(t, svc)
+		waitFor(t, "the rejected mail to be given up", func() bool {
+			return count(t, d, `SELECT count(*) FROM mail_outbox WHERE event_id = $1 AND gave_up_at IS NOT NULL AND attempts = 1 AND sent_at IS NULL`,
+				a.ids["perf-reminder-s2"]) == 1
+		})
 		check(t)
 	})
 

@@ -87,9 +87,10 @@ CREATE TABLE IF NOT EXISTS mail_outbox (
 	next_attempt_at timestamptz NOT NULL DEFAULT now(),
 	last_error      text        NOT NULL DEFAULT '',
 	sent_at         timestamptz,
+	gave_up_at      timestamptz, -- the relay refused the recipient for good
 	UNIQUE (dedup_key, recipient)
 );
-CREATE INDEX IF NOT EXISTS mail_outbox_due_idx ON mail_outbox (next_attempt_at) WHERE sent_at IS NULL;
+CREATE INDEX IF NOT EXISTS mail_outbox_due_idx ON mail_outbox (next_attempt_at) WHERE sent_at IS NULL AND gave_up_at IS NULL;
 CREATE TABLE IF NOT EXISTS notification_emails (
 	user_id text PRIMARY KEY,
 	email   text NOT NULL
