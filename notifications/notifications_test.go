@@ -38,7 +38,7 @@ import (
 )
 
 // testRegistry is shared by every service a test starts, as by a restarted
-// process's services.
+// process's services; each test that counts sets a fresh one.
 var testRegistry = prometheus.NewRegistry()
 
 func testLogger() *slog.Logger {
@@ -249,6 +249,7 @@ func sortedKeys(m map[string]int) []string {
 // checkpoint is reset, the whole log is delivered twice more: each recipient
 // still has exactly one inbox entry and one mail per source event.
 func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
+	testRegistry = prometheus.NewRegistry()
 	d := pgtest.New(t)
 	s := events.NewStore(d.Pool)
 	sink := startSMTP(t)
