@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net"
+	netmail "net/mail"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,8 +44,8 @@ type Mailer interface {
 func Render(from string, m Mail) []byte {
 	var b bytes.Buffer
 	hdr := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
-	hdr("From", from)
-	hdr("To", m.To)
+	hdr("From", headerAddress(from))
+	hdr("To", headerAddress(m.To))
 	hdr("Subject", mime.BEncoding.Encode("UTF-8", m.Subject))
 	hdr("Date", m.CreatedAt.Format(time.RFC1123Z))
 	hdr("Message-ID", "<"+m.ID+"@keytask>")
@@ -155,6 +156,15 @@ func (s SMTPMailer) send(ctx context.Context, m Mail) error {
 		return err
 	}
 	return c.Quit()
+}
+
+// headerAddress encodes an address for a header: a display name in Chinese
+// must be RFC 2047-encoded, which net/mail does.
+func headerAddress(s string) string {
+	if a, err := netmail.ParseAddress(s); err == nil {
+		return a.String()
+	}
+	return s
 }
 
 func isASCII(s string) bool {

@@ -563,7 +563,7 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 // The development sink keeps one file per mail however often it is sent.
 func TestDirMailer(t *testing.T) {
 	dir := t.TempDir()
-	m := notifications.DirMailer{Dir: dir, From: "noreply@keytask.test"}
+	m := notifications.DirMailer{Dir: dir, From: "全国技工教育重点任务管理平台 <noreply@keytask.test>"}
 	ml := notifications.Mail{ID: notifications.Key("src", "mail", "a@b.c"), To: "a@b.c", Subject: "执行绩效报告被退回",
 		Body: "请修改后重新提交。", CreatedAt: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)}
 	for range 2 {
@@ -589,6 +589,10 @@ func TestDirMailer(t *testing.T) {
 	}
 	subject, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
 	body, _ := io.ReadAll(base64.NewDecoder(base64.StdEncoding, msg.Body))
+	from, err := msg.Header.AddressList("From")
+	if err != nil || len(from) != 1 || from[0].Name != "全国技工教育重点任务管理平台" || from[0].Address != "noreply@keytask.test" {
+		t.Fatalf("From %q: %v %v", msg.Header.Get("From"), from, err)
+	}
 	if subject != ml.Subject || string(body) != ml.Body || msg.Header.Get("Message-ID") != "<"+ml.ID+"@keytask>" {
 		t.Fatalf("subject %q body %q id %q", subject, body, msg.Header.Get("Message-ID"))
 	}
