@@ -162,6 +162,16 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if p := principal(r.Context()); p.Role == identity.RoleEvaluator {
+		// Evaluations are independent: an evaluator sees only its own.
+		own := []projections.EvaluationRecord{}
+		for _, ev := range d.Evaluations {
+			if ev.Evaluator == p.UserID {
+				own = append(own, ev)
+			}
+		}
+		d.Evaluations = own
+	}
 	writeJSON(w, http.StatusOK, d)
 	return nil
 }

@@ -108,6 +108,16 @@ func TestTracking(t *testing.T) {
 		if res.json["replayed"] != true || e.countEvents(selection.ProjectStream(p1)) != before+1 {
 			t.Fatalf("a repeated evaluation appended again: %s", res.Body.String())
 		}
+		// Evaluations are independent: v2, assigned later, does not see v1's.
+		want(t, e.do("POST", base+"/evaluators", admin, `{"evaluator":"v2"}`), http.StatusOK, "")
+		e.projectProjects()
+		for token, n := range map[string]int{v1: 1, v2: 0, admin: 1, bj: 1} {
+			res := e.do("GET", base, token, "")
+			want(t, res, http.StatusOK, "")
+			if l, _ := res.json["evaluations"].([]any); len(l) != n {
+				t.Errorf("sees %d evaluations, want %d: %s", len(l), n, res.Body.String())
+			}
+		}
 	})
 
 	t.Run("Inspection", func(t *testing.T) {
@@ -155,6 +165,8 @@ func TestTracking(t *testing.T) {
 			t.Fatalf("revoked: %v", got)
 		}
 		want(t, e.do("GET", "/api/v1/projects?status=gone", admin, ""), http.StatusBadRequest, "status")
+		// An ended project takes no evaluator.
+		want(t, e.do("POST", "/api/v1/projects/"+p2+"/evaluators", admin, `{"evaluator":"v2"}`), http.StatusConflict, "project")
 		res = e.do("GET", base+"/timeline", bj, "")
 		want(t, res, http.StatusOK, "")
 		entries, _ := res.json["entries"].([]any)
@@ -166,7 +178,7 @@ func TestTracking(t *testing.T) {
 				t.Errorf("timeline entry %v has no label for users", m)
 			}
 		}
-		wantTypes := []string{selection.TypeProjectCreated, tracking.TypeEvaluatorAssigned, tracking.TypeEvaluationSubmitted,
+		wantTypes := []string{selection.TypeProjectCreated, tracking.TypeEvaluatorAssigned, tracking.TypeEvaluationSubmitted, tracking.TypeEvaluatorAssigned,
 			tracking.TypeInspectionScheduled, tracking.TypeInspectionRecorded, tracking.TypeProjectFlagged,
 			tracking.TypeRectificationConfirmed, tracking.TypeProjectAccepted}
 		if len(types) != len(wantTypes) {
@@ -206,8 +218,8 @@ func TestTracking(t *testing.T) {
 		if got := titles(v1); !slices.Equal(got, []string{"第三方评估任务"}) {
 			t.Errorf("evaluator's notices %v", got)
 		}
-		if got := titles(v2); len(got) != 0 {
-			t.Errorf("unassigned evaluator's notices %v", got)
+		if got := titles(v2); !slices.Equal(got, []string{"第三方评估任务"}) {
+			t.Errorf("second evaluator's notices %v", got)
 		}
 	})
 }
