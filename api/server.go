@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -119,7 +120,8 @@ func (s *Server) routeTable() []Route {
 		{Pattern: "GET /api/v1/users", Action: policy.ActionRead, Resource: allUsers, handle: s.listUsers},
 		{Pattern: "POST /api/v1/users", Action: policy.ActionAdminister, Resource: allUsers, handle: s.registerUser},
 		{Pattern: "GET /api/v1/streams/{stream}/timeline", Action: policy.ActionRead, Resource: streamOf, handle: s.timeline},
-	}, append(append(append(s.intentRoutes(), s.selectionRoutes()...), s.selectionBatchRoutes()...), append(s.publicRoutes(), s.performanceRoutes()...)...)...)
+	}, slices.Concat(s.intentRoutes(), s.selectionRoutes(), s.selectionBatchRoutes(), s.publicRoutes(),
+		s.performanceRoutes(), s.inboxRoutes(), s.trackingRoutes())...)
 }
 
 // serve authenticates and authorises a request for rt, then runs its handler.

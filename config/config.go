@@ -33,6 +33,16 @@ type Config struct {
 	// Collection is the yearly performance collection's schedule, as the
 	// environment spells it; see CollectionSchedule.
 	Collection CollectionEnv
+	// SMTPAddr is the mail relay (host:port) notifications are sent through;
+	// empty means mail is written as .eml files under DataDir/mail instead.
+	SMTPAddr string
+	// SMTPFrom is the sender of notification mail.
+	SMTPFrom string
+	// SMTPUsername and SMTPPassword authenticate to the relay (PLAIN) when set.
+	SMTPUsername string
+	SMTPPassword string
+	// SMTPSecurity is "starttls" (required), "tls" (implicit) or "none".
+	SMTPSecurity string
 }
 
 // Setting documents one environment variable.
@@ -49,6 +59,11 @@ var Settings = []Setting{
 	{"KEYTASK_DATA_DIR", ".keytask", "data directory (embedded Temporal's SQLite file, private Postgres, admin token)"},
 	{"KEYTASK_TEMPORAL_UI_ADDR", "127.0.0.1:8233", "where `dev` serves the Temporal Web UI"},
 	{"KEYTASK_TEMPORAL_EMBEDDED_ADDR", "127.0.0.1:7233", "where `dev`'s embedded Temporal frontend listens"},
+	{"KEYTASK_SMTP_ADDR", "(empty: mail is written to <data dir>/mail as .eml files)", "SMTP relay host:port for notification mail"},
+	{"KEYTASK_SMTP_FROM", "全国技工教育重点任务管理平台 <noreply@keytask.localhost>", "sender of notification mail"},
+	{"KEYTASK_SMTP_USERNAME", "(empty: no authentication)", "SMTP username (AUTH PLAIN)"},
+	{"KEYTASK_SMTP_PASSWORD", "(empty)", "SMTP password"},
+	{"KEYTASK_SMTP_SECURITY", "starttls", "SMTP connection security: starttls (required), tls (implicit, port 465) or none"},
 	{"KEYTASK_LOG_KEY", "(empty: the file log-key in the data dir, created by `dev`)", "hex key (32+ bytes) that signs every event; `audit verify` needs it to catch rows inserted out of band"},
 	{"KEYTASK_COLLECTION_AT", "12-01 09:00", "when each year's performance collection starts (MM-DD HH:MM, Asia/Shanghai); `off` creates no schedule"},
 	{"KEYTASK_COLLECTION_DEADLINE_AFTER", "30d", "from the start to the reports' deadline (days as `30d`, or a Go duration)"},
@@ -82,6 +97,11 @@ func FromEnv() Config {
 	c.Collection.DeadlineAfter, _ = env("KEYTASK_COLLECTION_DEADLINE_AFTER", "30d")
 	c.Collection.Reminders, _ = env("KEYTASK_COLLECTION_REMINDERS", "14d,7d,3d,1d")
 	c.Collection.CloseAfter, _ = env("KEYTASK_COLLECTION_CLOSE_AFTER", "30d")
+	c.SMTPAddr, _ = env("KEYTASK_SMTP_ADDR", "")
+	c.SMTPFrom, _ = env("KEYTASK_SMTP_FROM", "全国技工教育重点任务管理平台 <noreply@keytask.localhost>")
+	c.SMTPUsername, _ = env("KEYTASK_SMTP_USERNAME", "")
+	c.SMTPPassword, _ = env("KEYTASK_SMTP_PASSWORD", "")
+	c.SMTPSecurity, _ = env("KEYTASK_SMTP_SECURITY", "starttls")
 	return c
 }
 

@@ -13,5 +13,6 @@ func All() []Projection {
 		SelectionExperts{},
 		SelectionBatches{},
 		Performance{},
+		Projects{},
 	}
 }

@@ -93,6 +93,7 @@ func runDev(ctx context.Context, cmd *cobra.Command) error {
 	g := &group{stop: stop}
 	g.goRun("sealer", func() error { return p.runSealer(runCtx) })
 	g.goRun("projector", func() error { return p.runProjector(runCtx) })
+	g.goRun("notifier", func() error { return p.runNotifier(runCtx) })
 	g.goRun("worker", func() error { return p.runWorker(runCtx) })
 	g.goRun("http", func() error { return p.runHTTP(runCtx, p.temporalReady) })
 
@@ -108,6 +109,11 @@ func runDev(ctx context.Context, cmd *cobra.Command) error {
 	fmt.Fprintf(out, "  Temporal         %s (namespace %s)\n", temporalAddr, cfg.TemporalNamespace)
 	fmt.Fprintf(out, "  database         %s\n", redact(cfg.DatabaseURL))
 	fmt.Fprintf(out, "  data dir         %s\n", cfg.DataDir)
+	if cfg.SMTPAddr == "" {
+		fmt.Fprintf(out, "  mail (files)     %s\n", filepath.Join(cfg.DataDir, "mail"))
+	} else {
+		fmt.Fprintf(out, "  mail (SMTP)      %s\n", cfg.SMTPAddr)
+	}
 	if created {
 		fmt.Fprintf(out, "\nA ministry administrator (部管理员, user id admin) was created.\n")
 	}

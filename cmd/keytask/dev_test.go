@@ -230,7 +230,8 @@ func TestDevPlatform(t *testing.T) {
 	// must have applied everything before the platform stops.
 	eventually(t, "every projection to catch up", func() bool {
 		st, err := projections.ReadStatus(context.Background(), d.Owner)
-		if err != nil || len(st) != len(projections.All()) {
+		// Every read model and the notifier, which keeps its checkpoint beside them.
+		if err != nil || len(st) != len(projections.All())+1 {
 			return false
 		}
 		for _, s := range st {
@@ -310,7 +311,7 @@ func checkMetricNames(t *testing.T, exposition string) {
 
 func TestHelpOnEveryCommand(t *testing.T) {
 	for _, args := range [][]string{
-		{"--help"}, {"dev", "--help"}, {"serve", "--help"}, {"worker", "--help"}, {"projector", "--help"},
+		{"--help"}, {"dev", "--help"}, {"serve", "--help"}, {"worker", "--help"}, {"projector", "--help"}, {"notifier", "--help"},
 		{"migrate", "--help"}, {"audit", "verify", "--help"}, {"projections", "rebuild", "--help"}, {"version", "--help"},
 	} {
 		code, out := runKeytask(nil, args...)

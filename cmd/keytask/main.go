@@ -64,7 +64,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(
-		newDevCmd(), newServeCmd(), newWorkerCmd(), newProjectorCmd(),
+		newDevCmd(), newServeCmd(), newWorkerCmd(), newProjectorCmd(), newNotifierCmd(),
 		newMigrateCmd(), newAuditCmd(), newProjectionsCmd(), newVersionCmd(),
 	)
 	return root

@@ -39,6 +39,13 @@ const (
 	KindReview         Kind = "review"     // an expert's scoring of an application
 	KindEvaluation     Kind = "evaluation" // a third-party evaluation of a project
 	KindAudit          Kind = "audit"      // log verification and replay
+	// KindInbox is a user's own notices; Subject is that user. Only the user
+	// reads it and marks it read, whatever the role.
+	KindInbox Kind = "inbox"
+	// KindProject is a published project under tracking (inspections,
+	// evaluation, flags, acceptance); owned by its school and province and
+	// readable by the evaluators assigned to it.
+	KindProject Kind = "project"
 )
 
 // Resource is what an action touches, described by who owns it. A resource with
@@ -80,6 +87,11 @@ var assessors = map[Kind]identity.Role{
 	KindEvaluation: identity.RoleEvaluator,
 }
 
+// assignable kinds are assigned one by one to assessors of the given role: one
+// that nobody is assigned to yet is out of that role's scope (not found), not
+// a kind it may never see.
+var assignable = map[Kind]identity.Role{KindProject: identity.RoleEvaluator, KindEvaluation: identity.RoleEvaluator}
+
 // Decide returns nil when p may do a to r, and otherwise an error wrapping
 // ErrForbidden or ErrNotFound. Anything it does not know is denied.
 func Decide(p identity.Principal, a Action, r Resource) error {
@@ -91,6 +103,13 @@ func Decide(p identity.Principal, a Action, r Resource) error {
 		return deny(ErrForbidden, "no valid principal")
 	case !slices.Contains(Actions, a):
 		return deny(ErrForbidden, "unknown action")
+	case r.Kind == KindInbox:
+		// Notices are personal: not even the ministry or an auditor reads
+		// another user's inbox; marking one's own notices read changes no record.
+		if r.Subject != "" && r.Subject == p.UserID && a != ActionAdminister {
+			return nil
+		}
+		return deny(ErrNotFound, "another user's inbox")
 	case p.Role == identity.RoleMinistry && a == ActionWrite && declarations[r.Kind]:
 		// A province's intent and a school's application are their own
 		// declarations: the ministry returns, reviews and decides on them, but
@@ -122,7 +141,7 @@ func Decide(p identity.Principal, a Action, r Resource) error {
 			return deny(ErrForbidden, "assessors write only their assessments")
 		}
 		switch {
-		case len(r.Assigned) == 0:
+		case len(r.Assigned) == 0 && assignable[r.Kind] != p.Role:
 			return deny(ErrForbidden, "not a resource that is assigned to assessors")
 		case !slices.Contains(r.Assigned, p.UserID):
 			return deny(ErrNotFound, "not assigned")

@@ -30,6 +30,15 @@ func application(province, school string, assigned ...string) policy.Resource {
 	return policy.Resource{Kind: policy.KindApplication, ID: "app-1", Province: province, School: school, Assigned: assigned}
 }
 
+// project is a tracked project, readable by the given evaluators.
+func project(province, school string, assigned ...string) policy.Resource {
+	return policy.Resource{Kind: policy.KindProject, ID: "B1.app-1", Province: province, School: school, Assigned: assigned}
+}
+
+func inbox(user string) policy.Resource {
+	return policy.Resource{Kind: policy.KindInbox, ID: user, Subject: user}
+}
+
 func TestDecideMatrix(t *testing.T) {
 	cases := []struct {
 		p           identity.Principal
@@ -59,6 +68,21 @@ func TestDecideMatrix(t *testing.T) {
 		{evaluator, "same", policy.Resource{Kind: policy.KindEvaluation, Assigned: []string{"v1"}}, ok, ok, F},
 		{evaluator, "same", application("11", "sch-1101", "v1"), ok, F, F},
 		{evaluator, "other", policy.Resource{Kind: policy.KindEvaluation, Assigned: []string{"v2"}}, NF, NF, F},
+		{ministry, "same", project("11", "sch-1101"), ok, ok, ok},
+		{auditor, "same", project("11", "sch-1101"), ok, F, F},
+		{province, "same", project("11", "sch-1101"), ok, ok, F},
+		{province, "other", project("12", "sch-1201"), NF, NF, F},
+		{school, "same", project("11", "sch-1101"), ok, ok, F},
+		{school, "other", project("11", "sch-1102"), NF, NF, F},
+		{evaluator, "same", project("11", "sch-1101", "v1"), ok, F, F},
+		{evaluator, "other", project("11", "sch-1101", "v2"), NF, F, F},
+		{evaluator, "same", policy.Resource{Kind: policy.KindEvaluation, Province: "11", Assigned: []string{"v1"}}, ok, ok, F},
+		{expert, "other", project("11", "sch-1101"), F, F, F},
+		{evaluator, "other", project("11", "sch-1101"), NF, F, F},
+		{school, "same", inbox("s1"), ok, ok, NF},
+		{ministry, "other", inbox("s1"), NF, NF, NF},
+		{auditor, "other", inbox("s1"), NF, NF, NF},
+		{auditor, "same", inbox("a1"), ok, ok, NF},
 	}
 	for _, c := range cases {
 		want := map[policy.Action]error{policy.ActionRead: c.read, policy.ActionWrite: c.write, policy.ActionAdminister: c.administer}

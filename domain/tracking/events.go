@@ -11,6 +11,13 @@ import "time"
 const (
 	TypeProjectRevoked  = "ProjectRevoked"
 	TypeProjectAccepted = "ProjectAccepted"
+
+	TypeEvaluatorAssigned      = "ProjectEvaluatorAssigned"
+	TypeInspectionScheduled    = "ProjectInspectionScheduled"
+	TypeInspectionRecorded     = "ProjectInspectionRecorded"
+	TypeEvaluationSubmitted    = "ProjectEvaluationSubmitted"
+	TypeProjectFlagged         = "ProjectFlagged"
+	TypeRectificationConfirmed = "ProjectRectificationConfirmed"
 )
 
 // ProjectRevoked: the ministry revoked the project; it is no longer tracked
@@ -27,3 +34,91 @@ type ProjectAccepted struct {
 	AcceptedAt time.Time `json:"accepted_at"`
 	Conclusion string    `json:"conclusion"`
 }
+
+// EvaluatorAssigned: a third-party evaluator (a user of role evaluator) may
+// from now on read the project and submit evaluations of it.
+type EvaluatorAssigned struct {
+	ProjectID string `json:"project_id"`
+	Evaluator string `json:"evaluator"` // user id
+}
+
+// InspectionScheduled: an inspection (检查评估) of the project will take place
+// on Date.
+type InspectionScheduled struct {
+	ProjectID    string    `json:"project_id"`
+	InspectionID string    `json:"inspection_id"`
+	Date         time.Time `json:"date"`
+	Note         string    `json:"note"`
+}
+
+// InspectionRecorded: what a scheduled inspection found.
+type InspectionRecorded struct {
+	ProjectID    string     `json:"project_id"`
+	InspectionID string     `json:"inspection_id"`
+	Findings     string     `json:"findings"`
+	Conclusion   Conclusion `json:"conclusion"`
+}
+
+// EvaluationSubmitted: an assigned evaluator's evaluation of the project.
+type EvaluationSubmitted struct {
+	ProjectID    string     `json:"project_id"`
+	EvaluationID string     `json:"evaluation_id"`
+	Evaluator    string     `json:"evaluator"` // user id
+	Conclusion   Conclusion `json:"conclusion"`
+	Summary      string     `json:"summary"`
+}
+
+// ProjectFlagged: the project must be rectified (整改) by RectifyBy.
+type ProjectFlagged struct {
+	ProjectID string    `json:"project_id"`
+	Reason    string    `json:"reason"`
+	RectifyBy time.Time `json:"rectify_by"`
+}
+
+// RectificationConfirmed: the ministry confirmed the rectification; the flag
+// is lifted.
+type RectificationConfirmed struct {
+	ProjectID string `json:"project_id"`
+	Note      string `json:"note"`
+}
+
+// Conclusion is the verdict of an inspection or evaluation.
+type Conclusion string
+
+// Conclusions.
+const (
+	ConclusionGood         Conclusion = "good"           // 良好
+	ConclusionSatisfactory Conclusion = "satisfactory"   // 合格
+	ConclusionNeedsWork    Conclusion = "needs_work"     // 需整改
+	ConclusionFailed       Conclusion = "unsatisfactory" // 不合格
+)
+
+var conclusionLabels = map[Conclusion]string{
+	ConclusionGood:         "良好",
+	ConclusionSatisfactory: "合格",
+	ConclusionNeedsWork:    "需整改",
+	ConclusionFailed:       "不合格",
+}
+
+// Label is the conclusion for users ("" for an unknown one).
+func (c Conclusion) Label() string { return conclusionLabels[c] }
+
+// Valid reports whether c is a known conclusion.
+func (c Conclusion) Valid() bool { _, ok := conclusionLabels[c]; return ok }
+
+// eventLabels name a project stream's events for users; ProjectCreated is
+// package selection's but opens every project's timeline.
+var eventLabels = map[string]string{
+	"ProjectCreated":           "项目公布立项",
+	TypeEvaluatorAssigned:      "指派第三方评估机构",
+	TypeInspectionScheduled:    "安排检查评估",
+	TypeInspectionRecorded:     "录入检查评估结果",
+	TypeEvaluationSubmitted:    "提交第三方评估意见",
+	TypeProjectFlagged:         "责令整改",
+	TypeRectificationConfirmed: "确认整改完成",
+	TypeProjectRevoked:         "撤销项目",
+	TypeProjectAccepted:        "通过验收",
+}
+
+// EventLabel names an event of a project's stream for users ("" if unknown).
+func EventLabel(typ string) string { return eventLabels[typ] }

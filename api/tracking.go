@@ -1,0 +1,381 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"keytask/domain"
+	"keytask/domain/identity"
+	"keytask/domain/policy"
+	"keytask/domain/selection"
+	"keytask/domain/tracking"
+	"keytask/events"
+	"keytask/projections"
+)
+
+func (s *Server) trackingRoutes() []Route {
+	const (
+		read  = policy.ActionRead
+		write = policy.ActionWrite
+		admin = policy.ActionAdminister
+		proj  = "/api/v1/projects/{project}"
+	)
+	return []Route{
+		{Pattern: "GET /api/v1/projects", Action: read, Resource: ownProjects, handle: s.listProjects},
+		{Pattern: "GET " + proj, Action: read, Resource: s.projectResource(policy.KindProject), handle: s.getProject},
+		{Pattern: "GET " + proj + "/timeline", Action: read, Resource: s.projectResource(policy.KindProject), handle: s.projectTimeline},
+		{Pattern: "POST " + proj + "/evaluators", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.assignEvaluator},
+		{Pattern: "POST " + proj + "/inspections", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.scheduleInspection},
+		{Pattern: "POST " + proj + "/inspections/{inspection}/findings", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.recordInspection},
+		{Pattern: "POST " + proj + "/evaluations", Action: write, Resource: s.projectResource(policy.KindEvaluation), handle: s.submitEvaluation},
+		{Pattern: "POST " + proj + "/flag", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.flagProject},
+		{Pattern: "POST " + proj + "/rectified", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.confirmRectification},
+		{Pattern: "POST " + proj + "/revoke", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.revokeProject},
+		{Pattern: "POST " + proj + "/accept", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.acceptProject},
+	}
+}
+
+// ownProjects is the list a principal asks for; the handler keeps only the
+// projects the policy lets them read.
+func ownProjects(_ *http.Request, p identity.Principal) (policy.Resource, error) {
+	r := policy.Resource{Kind: policy.KindProject, ID: "list"}
+	switch p.Role {
+	case identity.RoleProvince:
+		r.Province = p.Organisation
+	case identity.RoleSchool:
+		r.School = p.Organisation
+	case identity.RoleEvaluator:
+		r.Assigned = []string{p.UserID}
+	}
+	return r, nil
+}
+
+func projectOwner(kind policy.Kind, id, province, school string, evaluators []string) policy.Resource {
+	return policy.Resource{Kind: kind, ID: id, Province: province, School: school, Assigned: evaluators}
+}
+
+// projectResource describes the project in the path from its stream, the
+// record, so that scope never depends on a read model being current.
+func (s *Server) projectResource(kind policy.Kind) func(*http.Request, identity.Principal) (policy.Resource, error) {
+	return func(r *http.Request, _ identity.Principal) (policy.Resource, error) {
+		p, _, err := s.loadProject(r)
+		if err != nil {
+			return policy.Resource{}, err
+		}
+		// A province's own project (an alliance, a course) has no school.
+		return projectOwner(kind, p.ID, p.Province, p.School, p.Evaluators), nil
+	}
+}
+
+// loadProject folds the project stream in the path, and takes the school
+// from the application's stream. Errors: 404 when there is no project.
+func (s *Server) loadProject(r *http.Request) (tracking.Project, []events.Event, error) {
+	var p tracking.Project
+	id := r.PathValue("project")
+	if id == "" || len(id) > 200 || strings.ContainsAny(id, " /") {
+		return p, nil, notFound("项目不存在", "malformed project id")
+	}
+	recorded, err := s.store.ReadStream(r.Context(), selection.ProjectStream(id), events.ReadOptions{})
+	if err != nil {
+		return p, nil, err
+	}
+	for _, e := range recorded {
+		if e.Type == selection.TypeProjectCreated {
+			var c selection.ProjectCreated
+			if err := json.Unmarshal(e.Data, &c); err != nil {
+				return p, nil, fmt.Errorf("decode %s: %w", e.Type, err)
+			}
+			p.Created(c.ProjectID, c.BatchID, c.TaskItem, c.TaskType, c.Application, c.Province)
+			continue
+		}
+		payload, ok, err := tracking.Decode(e.Type, e.Data)
+		if err != nil {
+			return p, nil, err
+		}
+		if ok {
+			p.Apply(payload)
+		}
+	}
+	p.Version = int64(len(recorded))
+	if !p.Exists() {
+		return p, nil, notFound("项目不存在", "no project "+id)
+	}
+	apps, err := s.store.ReadStream(r.Context(), selection.ApplicationStream(p.Application), events.ReadOptions{})
+	if err != nil {
+		return p, nil, err
+	}
+	for _, e := range apps {
+		if e.Type == selection.TypeApplicationCreated {
+			var c selection.ApplicationCreated
+			if err := json.Unmarshal(e.Data, &c); err != nil {
+				return p, nil, fmt.Errorf("decode %s: %w", e.Type, err)
+			}
+			p.School = c.School
+			break
+		}
+	}
+	return p, recorded, nil
+}
+
+func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	status := tracking.Status(q.Get("status"))
+	if status != "" && status.Label() == "" {
+		return badRequest("status", "status 应为 active、flagged、revoked、accepted 之一", fmt.Sprintf("unknown status %q", status))
+	}
+	p := principal(r.Context())
+	f := projections.ProjectFilter{Province: q.Get("province"), Status: status}
+	switch p.Role {
+	case identity.RoleEvaluator:
+		f.Evaluator = p.UserID
+	case identity.RoleProvince:
+		f.Province = p.Organisation
+	case identity.RoleSchool:
+		f.School = p.Organisation
+	}
+	rows, err := projections.ListProjects(r.Context(), s.pool, f)
+	if err != nil {
+		return err
+	}
+	out := make([]projections.ProjectRecord, 0, len(rows))
+	for _, pr := range rows {
+		if policy.Decide(p, policy.ActionRead, projectOwner(policy.KindProject, pr.ProjectID, pr.Province, pr.School, pr.Evaluators)) == nil {
+			out = append(out, pr)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"projects": out})
+	return nil
+}
+
+func (s *Server) getProject(w http.ResponseWriter, r *http.Request) error {
+	d, err := projections.GetProject(r.Context(), s.pool, r.PathValue("project"))
+	if errors.Is(err, projections.ErrProjectNotFound) {
+		return notFound("项目不存在", err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	if p := principal(r.Context()); p.Role == identity.RoleEvaluator {
+		// Evaluations are independent: an evaluator sees only its own.
+		own := []projections.EvaluationRecord{}
+		for _, ev := range d.Evaluations {
+			if ev.Evaluator == p.UserID {
+				own = append(own, ev)
+			}
+		}
+		d.Evaluations = own
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+func (s *Server) projectTimeline(w http.ResponseWriter, r *http.Request) error {
+	limit := defaultTimelineLimit
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxTimelineLimit {
+			return badRequest("limit", fmt.Sprintf("limit 应为 1 到 %d 之间的整数", maxTimelineLimit),
+				fmt.Sprintf("limit %q out of range", v))
+		}
+		limit = n
+	}
+	stream := selection.ProjectStream(r.PathValue("project"))
+	entries, err := projections.TimelineOf(r.Context(), s.pool, stream, limit)
+	if err != nil {
+		return err
+	}
+	type labelled struct {
+		projections.TimelineEntry
+		Label string `json:"label"` // what happened, for users
+	}
+	out := make([]labelled, len(entries))
+	for i, en := range entries {
+		out[i] = labelled{en, tracking.EventLabel(en.EventType)}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"project_id": r.PathValue("project"), "stream_id": stream, "entries": out})
+	return nil
+}
+
+// trackingCommand decides a command on the project in the path and appends
+// its event. A request repeated with the same Idempotency-Key finds its event
+// already in the stream and answers it again without deciding anew.
+func (s *Server) trackingCommand(w http.ResponseWriter, r *http.Request, body any,
+	decide func(p tracking.Project, now time.Time) (typ string, payload any, changed bool, err error)) error {
+	key, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		if err := decodeJSON(w, r, body); err != nil {
+			return err
+		}
+	}
+	p, recorded, err := s.loadProject(r)
+	if err != nil {
+		return err
+	}
+	ctx, meta := r.Context(), metadata(r.Context())
+	if key != "" {
+		for _, e := range recorded {
+			if e.ID == keyEventID(meta, key, e.Type) {
+				writeJSON(w, http.StatusOK, map[string]any{"project_id": p.ID, "event": e.Type, "data": e.Data, "replayed": true})
+				return nil
+			}
+		}
+	}
+	typ, payload, changed, err := decide(p, time.Now())
+	if err != nil {
+		return err
+	}
+	if changed {
+		content, err := json.Marshal(payload)
+		if err != nil {
+			return err
+		}
+		id := commandEventID(meta, key, typ, p.ID, strconv.FormatInt(p.Version, 10), string(content))
+		if err := s.appendCommand(ctx, selection.ProjectStream(p.ID), p.Version, id, typ, payload, meta); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"project_id": p.ID, "event": typ, "data": payload, "changed": changed})
+	return nil
+}
+
+// keyEventID is the id commandEventID gives an event of type typ appended
+// under an idempotency key.
+func keyEventID(meta events.Metadata, key, typ string) uuid.UUID {
+	return commandEventID(meta, key, typ)
+}
+
+// parseWhen reads an instant: RFC 3339, or a date (Asia/Shanghai), meaning
+// its start, or with endOfDay its end (24:00).
+func parseWhen(field, label, v string, endOfDay bool) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, domain.Invalid(field, "请填写"+label, field+" is required")
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	t, err := time.ParseInLocation("2006-01-02", v, tracking.ConstructionDeadline.Location())
+	if err != nil {
+		return t, domain.Invalid(field, label+"格式应为 2025-06-30 或 2025-06-30T09:00:00+08:00", fmt.Sprintf("%s %q is not a date", field, v))
+	}
+	if endOfDay {
+		t = t.AddDate(0, 0, 1)
+	}
+	return t, nil
+}
+
+func (s *Server) assignEvaluator(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Evaluator string `json:"evaluator"`
+	}
+	return s.trackingCommand(w, r, &req, func(p tracking.Project, _ time.Time) (string, any, bool, error) {
+		u, err := projections.GetUser(r.Context(), s.pool, strings.TrimSpace(req.Evaluator))
+		switch {
+		case errors.Is(err, projections.ErrUserNotFound):
+			return "", nil, false, domain.Invalid("evaluator", "该用户不存在", "no user "+req.Evaluator)
+		case err != nil:
+			return "", nil, false, err
+		case u.Role != identity.RoleEvaluator:
+			return "", nil, false, domain.Invalid("evaluator", "只能指派第三方评估机构用户", req.Evaluator+" is not an evaluator")
+		}
+		e, changed, err := tracking.AssignEvaluator(p, u.UserID)
+		return tracking.TypeEvaluatorAssigned, e, changed, err
+	})
+}
+
+func (s *Server) scheduleInspection(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Date string `json:"date"`
+		Note string `json:"note"`
+	}
+	return s.trackingCommand(w, r, &req, func(p tracking.Project, now time.Time) (string, any, bool, error) {
+		date, err := parseWhen("date", "检查日期", req.Date, false)
+		if err != nil {
+			return "", nil, false, err
+		}
+		e, err := tracking.ScheduleInspection(p, date, req.Note, now)
+		return tracking.TypeInspectionScheduled, e, true, err
+	})
+}
+
+func (s *Server) recordInspection(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Findings   string              `json:"findings"`
+		Conclusion tracking.Conclusion `json:"conclusion"`
+	}
+	return s.trackingCommand(w, r, &req, func(p tracking.Project, _ time.Time) (string, any, bool, error) {
+		e, err := tracking.RecordInspection(p, r.PathValue("inspection"), req.Findings, req.Conclusion)
+		return tracking.TypeInspectionRecorded, e, true, err
+	})
+}
+
+func (s *Server) submitEvaluation(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Conclusion tracking.Conclusion `json:"conclusion"`
+		Summary    string              `json:"summary"`
+	}
+	return s.trackingCommand(w, r, &req, func(p tracking.Project, _ time.Time) (string, any, bool, error) {
+		e, err := tracking.SubmitEvaluation(p, principal(r.Context()).UserID, req.Conclusion, req.Summary)
+		return tracking.TypeEvaluationSubmitted, e, true, err
+	})
+}
+
+func (s *Server) flagProject(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Reason    string `json:"reason"`
+		RectifyBy string `json:"rectify_by"`
+	}
+	return s.trackingCommand(w, r, &req, func(p tracking.Project, now time.Time) (string, any, bool, error) {
+		by, err := parseWhen("rectify_by", "整改期限", req.RectifyBy, true)
+		if err != nil {
+			return "", nil, false, err
+		}
+		e, err := tracking.Flag(p, req.Reason, by, now)
+		return tracking.TypeProjectFlagged, e, true, err
+	})
+}
+
+func (s *Server) confirmRectification(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Note string `json:"note"`
+	}
+	return s.trackingCommand(w, r, &req, func(p tracking.Project, _ time.Time) (string, any, bool, error) {
+		e, err := tracking.ConfirmRectification(p, req.Note)
+		return tracking.TypeRectificationConfirmed, e, true, err
+	})
+}
+
+func (s *Server) revokeProject(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	return s.trackingCommand(w, r, &req, func(p tracking.Project, _ time.Time) (string, any, bool, error) {
+		e, err := tracking.Revoke(p, req.Reason)
+		return tracking.TypeProjectRevoked, e, true, err
+	})
+}
+
+func (s *Server) acceptProject(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		AcceptedAt string `json:"accepted_at"`
+		Conclusion string `json:"conclusion"`
+	}
+	return s.trackingCommand(w, r, &req, func(p tracking.Project, now time.Time) (string, any, bool, error) {
+		at, err := parseWhen("accepted_at", "验收时间", req.AcceptedAt, false)
+		if err != nil {
+			return "", nil, false, err
+		}
+		e, err := tracking.Accept(p, at, req.Conclusion, now)
+		return tracking.TypeProjectAccepted, e, true, err
+	})
+}
