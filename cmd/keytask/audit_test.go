@@ -1,0 +1,125 @@
+package main_test
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"keytask/db/pgtest"
+	"keytask/events"
+)
+
+var auditLogKey = []byte("keytask audit test log key, 32 bytes")
+
+// auditEnv is a platform database with a few signed, sealed events, and the
+// environment that points keytask at it.
+func auditEnv(t *testing.T) (*pgtest.DB, *events.Store, []string) {
+	t.Helper()
+	d := pgtest.New(t)
+	s := events.NewStore(d.Pool, events.WithMACKey(auditLogKey))
+	appendSome(t, s, "user-a", 4)
+	env := []string{
+		"KEYTASK_DATABASE_URL=" + d.URL,
+		"KEYTASK_DATA_DIR=" + t.TempDir(),
+		"KEYTASK_LOG_KEY=" + hex.EncodeToString(auditLogKey),
+		"KEYTASK_DIGEST_KEY=", "KEYTASK_DIGEST_PUBLIC_KEY=",
+	}
+	return d, s, env
+}
+
+func appendSome(t *testing.T, s *events.Store, stream string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := range n {
+		e := events.NewEvent{ID: events.DeriveID("audit-test", stream, fmt.Sprint(i)), Type: "UserRenamed", SchemaVersion: 1,
+			Data: json.RawMessage(fmt.Sprintf(`{"name":"用户%d"}`, i)), Metadata: events.Metadata{ActorID: "admin", Role: "ministry"}}
+		if _, err := s.Append(ctx, stream, events.AnyVersion, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SealCommitted(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ownerTamper(t *testing.T, d *pgtest.DB, sql ...string) {
+	t.Helper()
+	ctx := context.Background()
+	err := pgx.BeginFunc(ctx, d.Owner, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
+			return err
+		}
+		for _, q := range sql {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAuditDigestCommand(t *testing.T) {
+	d, s, env := auditEnv(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "digest.json")
+
+	code, out := runKeytask(env, "audit", "digest", "--out", file)
+	if code != 0 || !strings.Contains(out, "generated a digest signing key") {
+		t.Fatalf("audit digest: exit %d\n%s", code, out)
+	}
+	dg, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parsed events.Digest
+	if err := json.Unmarshal(dg, &parsed); err != nil || parsed.Position != 4 {
+		t.Fatalf("digest %s: %v", dg, err)
+	}
+
+	// The log grows; it still extends the digest.
+	appendSome(t, s, "user-b", 3)
+	code, out = runKeytask(env, "audit", "verify", "--digest", file)
+	if code != 0 || !strings.Contains(out, "extends the digest of position 4") || !strings.Contains(out, "digest signature verified with the configured digest key") {
+		t.Fatalf("verify an intact, grown log: exit %d\n%s", code, out)
+	}
+	// An auditor holding only the public key.
+	noKey := append(env[:len(env):len(env)], "KEYTASK_DATA_DIR="+t.TempDir(), "KEYTASK_DIGEST_PUBLIC_KEY="+parsed.PublicKey)
+	if code, out = runKeytask(noKey, "audit", "verify", "--digest", file); code != 0 {
+		t.Fatalf("verify with the public key only: exit %d\n%s", code, out)
+	}
+
+	// An edited digest is refused as such.
+	edited := filepath.Join(dir, "edited.json")
+	os.WriteFile(edited, []byte(strings.Replace(string(dg), `"position": 4`, `"position": 3`, 1)), 0o644)
+	if code, out = runKeytask(env, "audit", "verify", "--digest", edited); code != 3 || !strings.Contains(out, "INVALID DIGEST") {
+		t.Fatalf("edited digest: exit %d\n%s", code, out)
+	}
+
+	// An event behind the digest is rewritten and the chain recomputed: the
+	// chain alone is consistent again, the digest is not.
+	ownerTamper(t, d, `UPDATE events SET data = '{"name":"冒名"}' WHERE id = (SELECT event_id FROM event_chain WHERE position = 2)`,
+		`DELETE FROM event_chain WHERE position >= 2`)
+	if err := s.SealCommitted(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	code, out = runKeytask(env, "audit", "verify", "--digest", file)
+	if code != 2 || !strings.Contains(out, "does not extend the digest of position 4") {
+		t.Fatalf("verify after tampering: exit %d\n%s", code, out)
+	}
+	// And no new digest is signed over a tampered log.
+	if code, out = runKeytask(env, "audit", "digest"); code != 2 || !strings.Contains(out, "no digest signed") {
+		t.Fatalf("digest of a tampered log: exit %d\n%s", code, out)
+	}
+}
