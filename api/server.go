@@ -119,7 +119,7 @@ func (s *Server) routeTable() []Route {
 		{Pattern: "GET /api/v1/users", Action: policy.ActionRead, Resource: allUsers, handle: s.listUsers},
 		{Pattern: "POST /api/v1/users", Action: policy.ActionAdminister, Resource: allUsers, handle: s.registerUser},
 		{Pattern: "GET /api/v1/streams/{stream}/timeline", Action: policy.ActionRead, Resource: streamOf, handle: s.timeline},
-	}, append(append(append(s.intentRoutes(), s.selectionRoutes()...), s.selectionBatchRoutes()...), s.publicRoutes()...)...)
+	}, append(append(append(append(s.intentRoutes(), s.selectionRoutes()...), s.selectionBatchRoutes()...), s.publicRoutes()...), s.auditRoutes()...)...)
 }
 
 // serve authenticates and authorises a request for rt, then runs its handler.

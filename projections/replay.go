@@ -399,7 +399,7 @@ func (s *Scratch) TableRows(ctx context.Context, table string, limit int) (int64
 	var n int64
 	var rows []string
 	err := s.conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+s.qualified(table)+`),
-		coalesce((SELECT array_agg(r) FROM (SELECT to_jsonb(x)::text AS r FROM `+s.qualified(table)+` x ORDER BY r COLLATE "C" LIMIT $1) l), '{}')`, limit).
+		coalesce((SELECT array_agg(r) FROM (SELECT r FROM (SELECT to_jsonb(x)::text AS r FROM `+s.qualified(table)+` x) j ORDER BY r COLLATE "C" LIMIT $1) l), '{}')`, limit).
 		Scan(&n, &rows)
 	if err != nil {
 		return 0, nil, fmt.Errorf("read scratch table %s: %w", table, err)
