@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"keytask/domain/identity"
 	"keytask/domain/policy"
+	"keytask/exports"
 	"keytask/projections"
 )
 
@@ -19,6 +21,10 @@ func (s *Server) auditRoutes() []Route {
 	return []Route{
 		{Pattern: "GET /api/v1/audit/replay", Action: policy.ActionRead, Resource: auditResource("replay"), handle: s.auditReplay},
 		{Pattern: "GET /api/v1/audit/diff", Action: policy.ActionRead, Resource: auditResource("diff"), handle: s.auditDiff},
+		// The applicant's school and province may read why, like the ministry and
+		// auditors; who objected is shown to the ministry alone.
+		{Pattern: "GET /api/v1/applications/{id}/explanation", Action: policy.ActionRead, Resource: s.applicationResource(false), handle: s.explanation},
+		{Pattern: "GET /api/v1/audit/history/{kind}/{id}", Action: policy.ActionRead, Resource: auditResource("history"), handle: s.auditHistory},
 	}
 }
 
@@ -143,4 +149,66 @@ func (s *Server) auditDiff(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, d)
 		return nil
 	})
+}
+
+// contentTypeJSONL is JSON Lines, one event per line.
+const contentTypeJSONL = "application/x-ndjson; charset=utf-8"
+
+// auditHistory answers the ordered events of an application, batch, province
+// or project, as JSON, or with ?format=jsonl or ?format=xlsx as a file. Only
+// ministry staff see who filed an objection.
+func (s *Server) auditHistory(w http.ResponseWriter, r *http.Request) error {
+	kind, err := projections.ParseSubjectKind(r.PathValue("kind"))
+	if err != nil {
+		return badRequest("kind", "kind 应为 application（申报）、batch（批次）、province（省份）或 project（项目）", err.Error())
+	}
+	id := r.PathValue("id")
+	format := r.URL.Query().Get("format")
+	switch format {
+	case "", "json", "jsonl", "xlsx":
+	default:
+		return badRequest("format", "format 应为 json、jsonl 或 xlsx", "format "+format)
+	}
+	reveal := principal(r.Context()).Role == identity.RoleMinistry
+	entries, err := projections.History(r.Context(), s.pool, kind, id, reveal)
+	if err != nil {
+		return err
+	}
+	if entries == nil {
+		entries = []projections.HistoryEntry{}
+	}
+	base := fmt.Sprintf("history-%s-%s", kind, id)
+	switch format {
+	case "jsonl":
+		return sendFile(w, contentTypeJSONL, base+".jsonl", base+".jsonl", func(b *bytes.Buffer) error {
+			return exports.WriteHistoryJSONL(b, entries)
+		})
+	case "xlsx":
+		return sendFile(w, contentTypeXLSX, base+".xlsx", fmt.Sprintf("%s事件历史-%s.xlsx", kind.Zh(), id), func(b *bytes.Buffer) error {
+			return exports.WriteHistoryXLSX(b, kind, id, entries)
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"kind": kind, "id": id, "entries": entries})
+	return nil
+}
+
+// explanation answers why the published result of the application's batch came
+// out as it did for the application.
+func (s *Server) explanation(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.loadApplication(r)
+	if err != nil {
+		return err
+	}
+	reveal := principal(r.Context()).Role == identity.RoleMinistry
+	x, err := projections.Explain(r.Context(), s.store, a.BatchID, a.ID, reveal)
+	switch {
+	case errors.Is(err, projections.ErrNotPublished):
+		return notFound("该申报所在批次尚未公布遴选结果", err.Error())
+	case errors.Is(err, projections.ErrNotRanked):
+		return notFound("该申报未进入专家遴选排名，没有可说明的遴选结果", err.Error())
+	case err != nil:
+		return err
+	}
+	writeJSON(w, http.StatusOK, x)
+	return nil
 }

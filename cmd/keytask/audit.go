@@ -25,7 +25,7 @@ func newAuditCmd() *cobra.Command {
 
 // auditSubcommands are the audit commands beyond verify and digest.
 func auditSubcommands() []*cobra.Command {
-	return []*cobra.Command{newAuditReplayCmd()}
+	return []*cobra.Command{newAuditReplayCmd(), newAuditHistoryCmd(), newAuditExplainCmd()}
 }
 
 // inSnapshot runs f on one read-only repeatable-read snapshot of the database, so

@@ -186,3 +186,47 @@ func TestAuditReplayCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditHistoryCommand(t *testing.T) {
+	_, s, env := auditEnv(t)
+	ctx := context.Background()
+	for i, ev := range []struct{ stream, typ, data string }{
+		{"application-x1", "ApplicationCreated", `{"application_id":"x1","batch_id":"b1","province":"11","school":"11-001"}`},
+		{"selection-batch-b1", "ObjectionFiled", `{"objection_id":"o1","application":"x1","name":"赵某","contact":"13900000000","text":"不实"}`},
+		{"selection-batch-b1", "ObjectionFiled", `{"objection_id":"o2","application":"x2","name":"钱某","contact":"13900000001","text":"不实"}`},
+	} {
+		e := events.NewEvent{ID: events.DeriveID("history-test", fmt.Sprint(i)), Type: ev.typ, SchemaVersion: 1, Data: json.RawMessage(ev.data),
+			Metadata: events.Metadata{ActorID: "u", Role: "school", Organisation: "11-001", WorkflowID: "wf-b1", CorrelationID: "c1"}}
+		if _, err := s.Append(ctx, ev.stream, events.AnyVersion, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out := runKeytask(env, "audit", "history", "application", "x1")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 2 || strings.Contains(out, "赵某") || !strings.Contains(lines[1], "已隐去") || !strings.Contains(lines[0], `"workflow_id":"wf-b1"`) {
+		t.Fatalf("history: exit %d\n%s", code, out)
+	}
+	if code, out = runKeytask(env, "audit", "history", "application", "x1", "--show-objectors"); code != 0 || !strings.Contains(out, "赵某") {
+		t.Fatalf("history for the ministry: exit %d\n%s", code, out)
+	}
+	file := filepath.Join(t.TempDir(), "h.xlsx")
+	if code, out = runKeytask(env, "audit", "history", "batch", "b1", "--format", "xlsx", "--out", file); code != 0 || !strings.Contains(out, "3 events") {
+		t.Fatalf("history xlsx: exit %d\n%s", code, out)
+	}
+	if st, err := os.Stat(file); err != nil || st.Size() == 0 {
+		t.Fatalf("workbook: %v", err)
+	}
+	for _, bad := range [][]string{{"school", "x"}, {"batch", "b1", "--format", "csv"}, {"batch", "b1", "--format", "xlsx"}} {
+		if code, out = runKeytask(env, append([]string{"audit", "history"}, bad...)...); code == 0 {
+			t.Errorf("history %v: exit 0\n%s", bad, out)
+		}
+	}
+}
+
+func TestAuditHelp(t *testing.T) {
+	for _, c := range []string{"verify", "digest", "replay", "history", "explain"} {
+		if code, out := runKeytask(nil, "audit", c, "--help"); code != 0 || !strings.Contains(out, "Usage:") {
+			t.Errorf("audit %s --help: exit %d\n%s", c, code, out)
+		}
+	}
+}
