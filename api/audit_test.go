@@ -2,13 +2,16 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"keytask/events"
 	"keytask/projections"
 )
 
@@ -111,4 +114,45 @@ func TestAuditReplayAPI(t *testing.T) {
 	want(t, e.do("GET", fmt.Sprintf("/api/v1/audit/replay?as_of=%d", second.position+100), auditor, ""), http.StatusBadRequest, "as_of")
 	want(t, e.do("GET", "/api/v1/audit/replay?as_of=1&table=events", auditor, ""), http.StatusBadRequest, "table")
 	want(t, e.do("GET", fmt.Sprintf("/api/v1/audit/diff?from=%d&to=1", second.position), auditor, ""), http.StatusBadRequest, "to")
+}
+
+// Open collections export their deadline, expected and received submissions;
+// closed ones disappear.
+func TestCollectionMetrics(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	n := 0
+	add := func(stream, typ, data string) {
+		t.Helper()
+		n++
+		if _, err := e.store.Append(ctx, stream, events.AnyVersion, events.NewEvent{ID: events.DeriveID("metrics-test", fmt.Sprint(n)),
+			Type: typ, SchemaVersion: 1, Data: json.RawMessage(data), Metadata: events.Metadata{ActorID: "admin", Role: "ministry"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("performance-collection-2026", "PerformanceCollectionOpened", `{"year":2026,"deadline":"2026-12-31T10:00:00+08:00","projects":4}`)
+	add("performance-report-2026-b1.a1", "PerformanceReportSubmitted", `{}`)
+	add("performance-report-2026-b1.a1", "PerformanceReportSubmitted", `{}`) // resubmitted: still one report
+	add("performance-report-2026-b1.a2", "PerformanceReportDraftSaved", `{}`)
+	add("intent-round-r1", "IntentRoundOpened", `{"round_id":"r1","provinces":["11","12","13"],"deadline":"2026-06-15T10:00:00+08:00"}`)
+	add("intent-form-r1-11", "IntentSubmitted", `{}`)
+	add("intent-round-r0", "IntentRoundOpened", `{"round_id":"r0","provinces":["11"],"deadline":"2025-06-15T10:00:00+08:00"}`)
+	add("intent-round-r0", "IntentRoundClosed", `{"round_id":"r0"}`)
+
+	res := e.do("GET", "/metrics", "", "")
+	body := res.Body.String()
+	for _, line := range []string{
+		`keytask_collection_deadline_timestamp_seconds{collection="performance-2026"} 1.7986824e+09`,
+		`keytask_collection_expected_submissions{collection="performance-2026"} 4`,
+		`keytask_collection_submissions{collection="performance-2026"} 1`,
+		`keytask_collection_expected_submissions{collection="intent-r1"} 3`,
+		`keytask_collection_submissions{collection="intent-r1"} 1`,
+	} {
+		if !strings.Contains(body, line+"\n") {
+			t.Errorf("/metrics lacks %s", line)
+		}
+	}
+	if strings.Contains(body, `collection="intent-r0"`) {
+		t.Error("a closed round is still exported")
+	}
 }

@@ -90,6 +90,7 @@ func New(cfg Config) *Server {
 		s.log = slog.Default()
 	}
 	s.metrics = newHTTPMetrics(s.reg)
+	registered(s.reg, prometheus.Collector(newCollectionMetrics(s.pool)))
 	s.routes = s.routeTable()
 	mux := http.NewServeMux()
 	for _, rt := range s.routes {
