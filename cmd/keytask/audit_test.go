@@ -1,13 +1,18 @@
 package main_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -228,5 +233,42 @@ func TestAuditHelp(t *testing.T) {
 		if code, out := runKeytask(nil, "audit", c, "--help"); code != 0 || !strings.Contains(out, "Usage:") {
 			t.Errorf("audit %s --help: exit %d\n%s", c, code, out)
 		}
+	}
+}
+
+// A projector runs in a process of its own in production; with
+// KEYTASK_METRICS_ADDR it serves its lag gauges for Prometheus.
+func TestProjectorServesMetrics(t *testing.T) {
+	_, _, env := auditEnv(t)
+	addr := freeAddr(t)
+	cmd := exec.Command(binary, "projector")
+	cmd.Env = append(append(os.Environ(), env...), "KEYTASK_METRICS_ADDR="+addr)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+	var body string
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(body, `keytask_projection_lag_events{projection="timeline"} 0`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("projector metrics never showed the timeline caught up:\n%s\n%s", body, out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+		if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+		}
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("projector after Ctrl-C: %v\n%s", err, out.String())
 	}
 }
