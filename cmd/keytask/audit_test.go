@@ -221,6 +221,10 @@ func TestAuditHistoryCommand(t *testing.T) {
 	if st, err := os.Stat(file); err != nil || st.Size() == 0 {
 		t.Fatalf("workbook: %v", err)
 	}
+	// Batch b1 published nothing yet: there is no result to explain.
+	if code, out = runKeytask(env, "audit", "explain", "b1", "x1"); code == 0 || !strings.Contains(out, "not published") {
+		t.Errorf("explain before publication: exit %d\n%s", code, out)
+	}
 	for _, bad := range [][]string{{"school", "x"}, {"batch", "b1", "--format", "csv"}, {"batch", "b1", "--format", "xlsx"}} {
 		if code, out = runKeytask(env, append([]string{"audit", "history"}, bad...)...); code == 0 {
 			t.Errorf("history %v: exit 0\n%s", bad, out)
