@@ -233,3 +233,54 @@ func TestReplayDiff(t *testing.T) {
 		t.Errorf("events in between %d", diff.EventsInBetween)
 	}
 }
+
+// BenchmarkReplayAsOf reports a replay of every read model to the log's head,
+// into a temporary scratch, in events per second beside an anchor measured in
+// the same run: Rebuild of the timeline alone over the same log, the live
+// models' own path. "ratio" is replay/anchor throughput.
+func BenchmarkReplayAsOf(b *testing.B) {
+	d := pgtest.New(b)
+	s := events.NewStore(d.Pool)
+	ctx := context.Background()
+	const perAppend, appends = 1000, 20
+	bulkLog(b, s, perAppend, appends)
+	if err := s.SealCommitted(ctx); err != nil {
+		b.Fatal(err)
+	}
+	head, err := s.Head(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tl := projections.NewTimeline()
+	if err := projections.Setup(ctx, d.Pool, tl); err != nil {
+		b.Fatal(err)
+	}
+	var replay, anchor time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		began := time.Now()
+		c, err := pgx.Connect(ctx, d.URL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sc, err := projections.NewScratch(ctx, c, "", projections.All())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := sc.ReplayTo(ctx, s, head.Position); err != nil {
+			b.Fatal(err)
+		}
+		c.Close(ctx)
+		replay += time.Since(began)
+		began = time.Now()
+		if _, err := projections.Rebuild(ctx, d.Pool, s, tl, nil); err != nil {
+			b.Fatal(err)
+		}
+		anchor += time.Since(began)
+	}
+	b.StopTimer()
+	n := float64(head.Position) * float64(b.N)
+	b.ReportMetric(n/replay.Seconds(), "events/s")
+	b.ReportMetric(n/anchor.Seconds(), "anchor-events/s")
+	b.ReportMetric(anchor.Seconds()/replay.Seconds(), "ratio")
+}
