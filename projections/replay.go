@@ -90,6 +90,7 @@ type Scratch struct {
 	tables map[string][]string // projection name → its tables
 	pos    int64               // the position the scratch models stand at
 	seeded bool
+	broken bool // a replay failed part-way
 }
 
 // NewScratch prepares conn, a connection of its own that nobody else uses, to
@@ -172,50 +173,75 @@ type ReplayResult struct {
 	Digests  map[string]string // projection name → Digest, comparable with the live model's
 }
 
-// ReplayTo brings every scratch read model to the log's first pos events, in
-// one transaction: the first call resets them and replays from the start, later
-// calls go on from where the previous one stopped (pos may not go back). It
-// returns every projection's digest.
+// ReplayTo brings every scratch read model to the log's first pos events: the
+// first call resets them and replays from the start, later calls go on from
+// where the previous one stopped (pos may not go back). It returns every
+// projection's digest.
+//
+// Each batch of events is applied in a transaction of its own. Writing, even to
+// temporary tables, gives a transaction an id, and the log's sealer and every
+// live projection wait for the oldest transaction open on the cluster: one
+// transaction around a whole national replay would stall the platform for as
+// long. A replay that fails part-way leaves the scratch unusable (ErrAsOf).
 func (s *Scratch) ReplayTo(ctx context.Context, store *events.Store, pos int64) (ReplayResult, error) {
 	res := ReplayResult{Position: pos, Digests: map[string]string{}}
-	if s.seeded && pos < s.pos {
+	switch {
+	case s.broken:
+		return res, fmt.Errorf("%w: an earlier replay into this scratch failed part-way", ErrAsOf)
+	case s.seeded && pos < s.pos:
 		return res, fmt.Errorf("%w: the scratch models stand at position %d, cannot go back to %d", ErrAsOf, s.pos, pos)
 	}
-	err := pgx.BeginFunc(ctx, s.conn, func(tx pgx.Tx) error {
-		fresh := !s.seeded
-		for _, p := range s.ps {
-			if !fresh {
-				continue
-			}
-			if err := p.Reset(ctx, tx); err != nil {
-				return fmt.Errorf("reset %s: %w", p.Name(), err)
-			}
-			if h, ok := p.(ReplayHooks); ok {
-				if err := h.BeforeReplay(ctx, tx); err != nil {
-					return fmt.Errorf("%s before replay: %w", p.Name(), err)
+	fresh := !s.seeded
+	// Until the last step commits, the scratch holds a replay half done.
+	s.broken = true
+	inTx := func(f func(tx pgx.Tx) error) error {
+		if err := pgx.BeginFunc(ctx, s.conn, f); err != nil {
+			return fmt.Errorf("replay to position %d: %w", pos, err)
+		}
+		return nil
+	}
+	after := s.pos
+	if fresh {
+		after = 0
+		err := inTx(func(tx pgx.Tx) error {
+			for _, p := range s.ps {
+				if err := p.Reset(ctx, tx); err != nil {
+					return fmt.Errorf("reset %s: %w", p.Name(), err)
+				}
+				if h, ok := p.(ReplayHooks); ok {
+					if err := h.BeforeReplay(ctx, tx); err != nil {
+						return fmt.Errorf("%s before replay: %w", p.Name(), err)
+					}
 				}
 			}
+			return nil
+		})
+		if err != nil {
+			return res, err
 		}
-		after := s.pos
-		if fresh {
-			after = 0
+	}
+	for after < pos {
+		evs, err := store.ReadAll(ctx, after, int(min(rebuildBatch, pos-after)))
+		if err != nil {
+			return res, fmt.Errorf("replay to position %d: %w", pos, err)
 		}
-		for after < pos {
-			evs, err := store.ReadAll(ctx, after, int(min(rebuildBatch, pos-after)))
-			if err != nil {
-				return err
-			}
-			if len(evs) == 0 {
-				return fmt.Errorf("%w: the sealed log ends at position %d, before %d", ErrAsOf, after, pos)
-			}
+		if len(evs) == 0 {
+			return res, fmt.Errorf("%w: the sealed log ends at position %d, before %d", ErrAsOf, after, pos)
+		}
+		if err := inTx(func(tx pgx.Tx) error {
 			for _, p := range s.ps {
 				if err := applyAll(ctx, tx, p, evs); err != nil {
 					return err
 				}
 			}
-			after = evs[len(evs)-1].Position
-			res.Events += int64(len(evs))
+			return nil
+		}); err != nil {
+			return res, err
 		}
+		after = evs[len(evs)-1].Position
+		res.Events += int64(len(evs))
+	}
+	err := inTx(func(tx pgx.Tx) error {
 		for _, p := range s.ps {
 			if h, ok := p.(ReplayHooks); ok && fresh {
 				if err := h.AfterReplay(ctx, tx); err != nil {
@@ -231,9 +257,9 @@ func (s *Scratch) ReplayTo(ctx context.Context, store *events.Store, pos int64) 
 		return nil
 	})
 	if err != nil {
-		return res, fmt.Errorf("replay to position %d: %w", pos, err)
+		return res, err
 	}
-	s.seeded, s.pos = true, pos
+	s.seeded, s.pos, s.broken = true, pos, false
 	return res, nil
 }
 
