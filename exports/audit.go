@@ -71,7 +71,7 @@ func WriteHistoryXLSX(w io.Writer, kind projections.SubjectKind, id string, entr
 		b.str(8, row, e.Organisation, b.center)
 		b.str(9, row, e.WorkflowID, b.text)
 		b.str(10, row, e.CorrelationID, b.text)
-		b.str(11, row, string(e.Data), b.text)
+		b.str(11, row, cellText(string(e.Data)), b.text)
 	}
 	widths := make([]float64, len(historyColumns))
 	for i, c := range historyColumns {
@@ -82,4 +82,20 @@ func WriteHistoryXLSX(w io.Writer, kind projections.SubjectKind, id string, entr
 		return fmt.Errorf("history workbook: %w", b.err)
 	}
 	return b.f.Write(w)
+}
+
+// maxCellRunes keeps a cell under Excel's 32,767 characters (UTF-16 units) with
+// room for the note; a batch's ranking of thousands of applications is longer.
+const maxCellRunes = 30_000
+
+// TruncatedNote ends a cell whose content was cut.
+const TruncatedNote = "……（内容过长已截断，完整内容见 JSON Lines 导出）"
+
+// cellText returns s, cut with a note when a cell cannot hold it.
+func cellText(s string) string {
+	r := []rune(s)
+	if len(r) <= maxCellRunes {
+		return s
+	}
+	return string(r[:maxCellRunes]) + TruncatedNote
 }
