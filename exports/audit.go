@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"unicode/utf16"
 
 	"keytask/projections"
 )
@@ -84,18 +85,21 @@ func WriteHistoryXLSX(w io.Writer, kind projections.SubjectKind, id string, entr
 	return b.f.Write(w)
 }
 
-// maxCellRunes keeps a cell under Excel's 32,767 characters (UTF-16 units) with
+// maxCellUnits keeps a cell under Excel's 32,767 characters (UTF-16 units) with
 // room for the note; a batch's ranking of thousands of applications is longer.
-const maxCellRunes = 30_000
+const maxCellUnits = 32_000
 
 // TruncatedNote ends a cell whose content was cut.
 const TruncatedNote = "……（内容过长已截断，完整内容见 JSON Lines 导出）"
 
 // cellText returns s, cut with a note when a cell cannot hold it.
 func cellText(s string) string {
-	r := []rune(s)
-	if len(r) <= maxCellRunes {
-		return s
+	units := 0
+	for i, r := range s {
+		units += utf16.RuneLen(r)
+		if units > maxCellUnits {
+			return s[:i] + TruncatedNote
+		}
 	}
-	return string(r[:maxCellRunes]) + TruncatedNote
+	return s
 }
