@@ -91,6 +91,7 @@ func New(cfg Config) *Server {
 		s.log = slog.Default()
 	}
 	s.metrics = newHTTPMetrics(s.reg)
+	registered(s.reg, prometheus.Collector(newCollectionMetrics(s.pool)))
 	s.routes = s.routeTable()
 	mux := http.NewServeMux()
 	for _, rt := range s.routes {
@@ -121,7 +122,7 @@ func (s *Server) routeTable() []Route {
 		{Pattern: "POST /api/v1/users", Action: policy.ActionAdminister, Resource: allUsers, handle: s.registerUser},
 		{Pattern: "GET /api/v1/streams/{stream}/timeline", Action: policy.ActionRead, Resource: streamOf, handle: s.timeline},
 	}, slices.Concat(s.intentRoutes(), s.selectionRoutes(), s.selectionBatchRoutes(), s.publicRoutes(),
-		s.performanceRoutes(), s.inboxRoutes(), s.trackingRoutes())...)
+		s.performanceRoutes(), s.inboxRoutes(), s.trackingRoutes(), s.auditRoutes())...)
 }
 
 // serve authenticates and authorises a request for rt, then runs its handler.

@@ -55,6 +55,9 @@ func runDev(ctx context.Context, cmd *cobra.Command) error {
 	if _, err := loadLogKey(cfg, true); err != nil {
 		return err
 	}
+	if _, _, err := loadDigestKey(cfg, true); err != nil {
+		return err
+	}
 
 	temporalAddr, uiURL := cfg.TemporalAddress, ""
 	if temporalAddr == "" {

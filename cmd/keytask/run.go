@@ -211,6 +211,7 @@ func newWorkerCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runParts(cmd.Context(), true, func(ctx context.Context, p *platform, g *group) {
 				g.goRun("worker", func() error { return p.runWorker(ctx) })
+				g.goRun("metrics", func() error { return p.runMetrics(ctx) })
 				g.goRun("sealer", func() error { return p.runSealer(ctx) })
 			})
 		},
@@ -226,6 +227,7 @@ func newProjectorCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runParts(cmd.Context(), false, func(ctx context.Context, p *platform, g *group) {
 				g.goRun("projector", func() error { return p.runProjector(ctx) })
+				g.goRun("metrics", func() error { return p.runMetrics(ctx) })
 				g.goRun("sealer", func() error { return p.runSealer(ctx) })
 			})
 		},

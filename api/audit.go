@@ -1,0 +1,214 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"keytask/domain/identity"
+	"keytask/domain/policy"
+	"keytask/exports"
+	"keytask/projections"
+)
+
+// auditRoutes are the auditor's: reading history as of any instant. The
+// resource is national (no province, no school), so the policy lets only the
+// ministry and auditors read it.
+func (s *Server) auditRoutes() []Route {
+	return []Route{
+		{Pattern: "GET /api/v1/audit/replay", Action: policy.ActionRead, Resource: auditResource("replay"), handle: s.auditReplay},
+		{Pattern: "GET /api/v1/audit/diff", Action: policy.ActionRead, Resource: auditResource("diff"), handle: s.auditDiff},
+		// The applicant's school and province may read why, like the ministry and
+		// auditors; who objected is shown to the ministry alone.
+		{Pattern: "GET /api/v1/applications/{id}/explanation", Action: policy.ActionRead, Resource: s.applicationResource(false), handle: s.explanation},
+		{Pattern: "GET /api/v1/audit/history/{kind}/{id}", Action: policy.ActionRead, Resource: auditResource("history"), handle: s.auditHistory},
+	}
+}
+
+func auditResource(id string) func(*http.Request, identity.Principal) (policy.Resource, error) {
+	return func(*http.Request, identity.Principal) (policy.Resource, error) {
+		return policy.Resource{Kind: policy.KindAudit, ID: id}, nil
+	}
+}
+
+// Bounds of the rows an audit answer shows.
+const (
+	defaultAuditRows = 100
+	maxAuditRows     = 1000
+)
+
+// asOfParam reads an instant from the query: a log position or an RFC 3339 time,
+// resolved against the sealed log.
+func (s *Server) asOfParam(r *http.Request, field string) (projections.AsOf, int64, error) {
+	v := r.URL.Query().Get(field)
+	if v == "" {
+		return projections.AsOf{}, 0, badRequest(field, field+" 为必填项：日志位置（非负整数）或 RFC 3339 时间", "missing "+field)
+	}
+	a, err := projections.ParseAsOf(v)
+	if err != nil {
+		return a, 0, badRequest(field, field+" 应为日志位置（非负整数）或 RFC 3339 时间，如 2022-06-15T10:00:00+08:00", err.Error())
+	}
+	pos, err := projections.ResolveAsOf(r.Context(), s.pool, a)
+	if errors.Is(err, projections.ErrAsOf) {
+		return a, 0, badRequest(field, field+" 超出已封存日志的范围", err.Error())
+	}
+	return a, pos, err
+}
+
+func intParam(r *http.Request, field string, def, maxN int) (int, error) {
+	v := r.URL.Query().Get(field)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > maxN {
+		return 0, badRequest(field, fmt.Sprintf("%s 应为 0 到 %d 之间的整数", field, maxN), fmt.Sprintf("%s %q out of range", field, v))
+	}
+	return n, nil
+}
+
+// withScratch runs f on a scratch of every read model in a temporary schema of
+// a connection of its own, which is closed afterwards rather than returned to
+// the pool: its search_path was changed and its temporary tables must go.
+func (s *Server) withScratch(ctx context.Context, f func(sc *projections.Scratch) error) error {
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := c.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
+	sc, err := projections.NewScratch(ctx, conn, "", projections.All())
+	if err != nil {
+		return err
+	}
+	return f(sc)
+}
+
+// auditReplay rebuilds every read model as of ?as_of= and answers each model's
+// digest and row counts, and with ?table= that table's rows (at most ?limit=).
+func (s *Server) auditReplay(w http.ResponseWriter, r *http.Request) error {
+	a, pos, err := s.asOfParam(r, "as_of")
+	if err != nil {
+		return err
+	}
+	limit, err := intParam(r, "limit", defaultAuditRows, maxAuditRows)
+	if err != nil {
+		return err
+	}
+	table := r.URL.Query().Get("table")
+	return s.withScratch(r.Context(), func(sc *projections.Scratch) error {
+		res, err := sc.ReplayTo(r.Context(), s.store, pos)
+		if err != nil {
+			return err
+		}
+		counts, err := sc.RowCounts(r.Context())
+		if err != nil {
+			return err
+		}
+		body := map[string]any{"as_of": a.String(), "position": res.Position, "digests": res.Digests, "tables": counts}
+		if table != "" {
+			n, rows, err := sc.TableRows(r.Context(), table, limit)
+			if errors.Is(err, projections.ErrAsOf) {
+				return badRequest("table", "没有名为 "+table+" 的读模型表", err.Error())
+			}
+			if err != nil {
+				return err
+			}
+			body["table"] = map[string]any{"name": table, "count": n, "rows": rows}
+		}
+		writeJSON(w, http.StatusOK, body)
+		return nil
+	})
+}
+
+// auditDiff compares the read models as of ?from= and ?to=.
+func (s *Server) auditDiff(w http.ResponseWriter, r *http.Request) error {
+	_, from, err := s.asOfParam(r, "from")
+	if err != nil {
+		return err
+	}
+	_, to, err := s.asOfParam(r, "to")
+	if err != nil {
+		return err
+	}
+	if from > to {
+		return badRequest("to", "to 应不早于 from", fmt.Sprintf("from position %d after to position %d", from, to))
+	}
+	rows, err := intParam(r, "rows", 20, maxAuditRows)
+	if err != nil {
+		return err
+	}
+	return s.withScratch(r.Context(), func(sc *projections.Scratch) error {
+		d, err := sc.DiffPositions(r.Context(), s.store, from, to, rows)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, d)
+		return nil
+	})
+}
+
+// contentTypeJSONL is JSON Lines, one event per line.
+const contentTypeJSONL = "application/x-ndjson; charset=utf-8"
+
+// auditHistory answers the ordered events of an application, batch, province
+// or project, as JSON, or with ?format=jsonl or ?format=xlsx as a file. Only
+// ministry staff see who filed an objection.
+func (s *Server) auditHistory(w http.ResponseWriter, r *http.Request) error {
+	kind, err := projections.ParseSubjectKind(r.PathValue("kind"))
+	if err != nil {
+		return badRequest("kind", "kind 应为 application（申报）、batch（批次）、province（省份）或 project（项目）", err.Error())
+	}
+	id := r.PathValue("id")
+	format := r.URL.Query().Get("format")
+	switch format {
+	case "", "json", "jsonl", "xlsx":
+	default:
+		return badRequest("format", "format 应为 json、jsonl 或 xlsx", "format "+format)
+	}
+	reveal := principal(r.Context()).Role == identity.RoleMinistry
+	entries, err := projections.History(r.Context(), s.pool, kind, id, reveal)
+	if err != nil {
+		return err
+	}
+	if entries == nil {
+		entries = []projections.HistoryEntry{}
+	}
+	base := fmt.Sprintf("history-%s-%s", kind, id)
+	switch format {
+	case "jsonl":
+		return sendFile(w, contentTypeJSONL, base+".jsonl", base+".jsonl", func(b *bytes.Buffer) error {
+			return exports.WriteHistoryJSONL(b, entries)
+		})
+	case "xlsx":
+		return sendFile(w, contentTypeXLSX, base+".xlsx", fmt.Sprintf("%s事件历史-%s.xlsx", kind.Zh(), id), func(b *bytes.Buffer) error {
+			return exports.WriteHistoryXLSX(b, kind, id, entries)
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"kind": kind, "id": id, "entries": entries})
+	return nil
+}
+
+// explanation answers why the published result of the application's batch came
+// out as it did for the application.
+func (s *Server) explanation(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.loadApplication(r)
+	if err != nil {
+		return err
+	}
+	reveal := principal(r.Context()).Role == identity.RoleMinistry
+	x, err := projections.Explain(r.Context(), s.store, a.BatchID, a.ID, reveal)
+	switch {
+	case errors.Is(err, projections.ErrNotPublished):
+		return notFound("该申报所在批次尚未公布遴选结果", err.Error())
+	case errors.Is(err, projections.ErrNotRanked):
+		return notFound("该申报未进入专家遴选排名，没有可说明的遴选结果", err.Error())
+	case err != nil:
+		return err
+	}
+	writeJSON(w, http.StatusOK, x)
+	return nil
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metricsAddrEnv names where a worker or projector serves /metrics. `serve`
+// has /metrics on its HTTP address already; the worker's Temporal SDK metrics
+// and the projector's lag gauges live in their own processes and need a
+// listener of their own for Prometheus to scrape them.
+const metricsAddrEnv = "KEYTASK_METRICS_ADDR"
+
+// runMetrics serves the platform's registry on KEYTASK_METRICS_ADDR until ctx
+// ends; without the variable it only waits for ctx.
+func (p *platform) runMetrics(ctx context.Context) error {
+	addr := os.Getenv(metricsAddrEnv)
+	if addr == "" {
+		<-ctx.Done()
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{Registry: p.reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen for metrics on %s: %w", addr, err)
+	}
+	p.log.Info("serving metrics", "addr", "http://"+addr+"/metrics")
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}

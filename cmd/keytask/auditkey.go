@@ -1,0 +1,96 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"keytask/config"
+)
+
+// The digest signing key is configured like the log key but apart from it: the
+// log key must be shared with every process and with auditors (it is a MAC key),
+// whereas the digest key is a private signing key of which auditors need only
+// the public half.
+const (
+	digestKeyEnv       = "KEYTASK_DIGEST_KEY"        // hex Ed25519 seed (32 bytes)
+	digestPublicKeyEnv = "KEYTASK_DIGEST_PUBLIC_KEY" // hex Ed25519 public key an auditor trusts
+	digestKeyFile      = "digest-key"
+)
+
+// loadDigestKey returns the Ed25519 key that signs log digests: KEYTASK_DIGEST_KEY,
+// or the key file in the data dir. With create, a missing file is generated, as on
+// a developer's machine; created reports that it was. It returns nil when there
+// is no key and create is false.
+func loadDigestKey(cfg config.Config, create bool) (key ed25519.PrivateKey, created bool, err error) {
+	if v := os.Getenv(digestKeyEnv); v != "" {
+		k, err := decodeDigestSeed(v, digestKeyEnv)
+		return k, false, err
+	}
+	path := filepath.Join(cfg.DataDir, digestKeyFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		k, err := decodeDigestSeed(strings.TrimSpace(string(b)), path)
+		return k, false, err
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, false, fmt.Errorf("read digest key: %w", err)
+	case !create:
+		return nil, false, nil
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return nil, false, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, false, err
+	}
+	// O_EXCL: two processes starting at once must not end up with different keys.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return loadDigestKey(cfg, false)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("write digest key: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(hex.EncodeToString(seed) + "\n"); err != nil {
+		return nil, false, fmt.Errorf("write digest key: %w", err)
+	}
+	return ed25519.NewKeyFromSeed(seed), true, f.Sync()
+}
+
+func decodeDigestSeed(s, from string) (ed25519.PrivateKey, error) {
+	seed, err := hex.DecodeString(s)
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("digest key from %s must be a %d-byte Ed25519 seed in hex", from, ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// trustedDigestKey is the public key a digest must be signed with: the flag, then
+// KEYTASK_DIGEST_PUBLIC_KEY, then the public half of the configured signing key.
+// nil means none is known.
+func trustedDigestKey(cfg config.Config, flag string) (ed25519.PublicKey, string, error) {
+	for _, c := range []struct{ v, from string }{{flag, "--public-key"}, {os.Getenv(digestPublicKeyEnv), digestPublicKeyEnv}} {
+		if c.v == "" {
+			continue
+		}
+		b, err := hex.DecodeString(strings.TrimSpace(c.v))
+		if err != nil || len(b) != ed25519.PublicKeySize {
+			return nil, "", fmt.Errorf("public key from %s must be a %d-byte Ed25519 key in hex", c.from, ed25519.PublicKeySize)
+		}
+		return b, c.from, nil
+	}
+	key, _, err := loadDigestKey(cfg, false)
+	if err != nil || key == nil {
+		return nil, "", err
+	}
+	return key.Public().(ed25519.PublicKey), "the configured digest key", nil
+}

@@ -1,0 +1,431 @@
+package deploy_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"keytask/config"
+)
+
+// tool finds an external tool; CI installs them and sets KEYTASK_REQUIRE_TOOLS
+// so that these checks cannot be skipped there.
+func tool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("KEYTASK_REQUIRE_TOOLS") != "" {
+			t.Fatalf("%s is required (KEYTASK_REQUIRE_TOOLS is set) but not installed", name)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return p
+}
+
+func run(t *testing.T, env []string, name string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	if env != nil {
+		cmd.Env = env
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestAlertRules(t *testing.T) {
+	promtool := tool(t, "promtool")
+	for _, args := range [][]string{
+		{"check", "rules", "prometheus/alerts.yml"},
+		{"test", "rules", "prometheus/alerts_test.yml"},
+		{"check", "config", "prometheus/prometheus.yml"},
+	} {
+		if out, err := run(t, nil, promtool, args...); err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+}
+
+// minimalEnv keeps the caller's settings out of docker-compose's variable
+// substitution.
+func minimalEnv() []string {
+	return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}
+}
+
+func TestComposeConfig(t *testing.T) {
+	compose := tool(t, "docker-compose")
+	out, err := run(t, minimalEnv(), compose, "-f", "docker-compose.yml", "--env-file", ".env.example", "config")
+	if err != nil {
+		t.Fatalf("docker-compose config: %v\n%s", err, out)
+	}
+	var cfg struct {
+		Services map[string]struct {
+			Image       string
+			Command     []string
+			Environment map[string]string
+		}
+	}
+	if err := yaml.Unmarshal([]byte(out), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"postgres", "temporal-postgres", "temporal", "keytask-migrate", "keytask-serve", "keytask-worker",
+		"keytask-projector", "prometheus", "grafana"} {
+		if _, ok := cfg.Services[s]; !ok {
+			t.Errorf("compose lacks service %s", s)
+		}
+	}
+	if db := cfg.Services["temporal"].Environment["DB"]; !strings.HasPrefix(db, "postgres") {
+		t.Errorf("temporal persistence is %q, want Postgres", db)
+	}
+	for name, s := range cfg.Services {
+		if strings.HasPrefix(name, "keytask-") {
+			checkEnv(t, "compose "+name, s.Environment)
+		}
+	}
+	// A secret left unset is refused, not defaulted.
+	env := filepath.Join(t.TempDir(), "env")
+	example, _ := os.ReadFile(".env.example")
+	os.WriteFile(env, regexp.MustCompile(`(?m)^KEYTASK_LOG_KEY=.*$`).ReplaceAll(example, nil), 0o600)
+	if out, err := run(t, minimalEnv(), compose, "-f", "docker-compose.yml", "--env-file", env, "config", "-q"); err == nil || !strings.Contains(out, "KEYTASK_LOG_KEY") {
+		t.Errorf("compose without KEYTASK_LOG_KEY: %v\n%s", err, out)
+	}
+}
+
+// extraEnv are the settings the keytask command reads beyond config.Settings.
+var extraEnv = []string{"KEYTASK_METRICS_ADDR", "KEYTASK_DIGEST_KEY", "KEYTASK_DIGEST_PUBLIC_KEY"}
+
+func checkEnv(t *testing.T, where string, env map[string]string) {
+	t.Helper()
+	known := slices.Clone(extraEnv)
+	for _, s := range config.Settings {
+		known = append(known, s.Env)
+	}
+	for k := range env {
+		if strings.HasPrefix(k, "KEYTASK_") && !slices.Contains(known, k) {
+			t.Errorf("%s sets %s, which keytask does not read", where, k)
+		}
+	}
+}
+
+func TestK8sManifests(t *testing.T) {
+	files, err := filepath.Glob("k8s/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no manifests: %v", err)
+	}
+	kinds := map[string]int{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		for {
+			var doc map[string]any
+			if err := dec.Decode(&doc); err != nil {
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				t.Fatalf("%s: %v", f, err)
+			}
+			kind, _ := doc["kind"].(string)
+			meta, _ := doc["metadata"].(map[string]any)
+			if doc["apiVersion"] == nil || kind == "" || meta["name"] == nil {
+				t.Errorf("%s: a document without apiVersion, kind or name", f)
+			}
+			kinds[kind]++
+			if kind == "ConfigMap" || kind == "Secret" {
+				env := map[string]string{}
+				for _, key := range []string{"data", "stringData"} {
+					if m, ok := doc[key].(map[string]any); ok {
+						for k := range m {
+							env[k] = ""
+						}
+					}
+				}
+				checkEnv(t, f, env)
+			}
+		}
+	}
+	for _, k := range []string{"Deployment", "Job", "CronJob", "ConfigMap", "Secret", "Service"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s among the manifests", k)
+		}
+	}
+	if kinds["Deployment"] != 3 {
+		t.Errorf("%d deployments, want serve, worker and projector", kinds["Deployment"])
+	}
+	// Temporal and Postgres are external: nothing here runs them.
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if regexp.MustCompile(`image: .*(temporalio|postgres)`).Match(b) {
+			t.Errorf("%s runs Temporal or Postgres itself", f)
+		}
+	}
+}
+
+// walkContainers calls f for every container of a pod template anywhere in doc.
+func walkContainers(v any, f func(map[string]any)) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, val := range x {
+			if k == "containers" {
+				for _, c := range val.([]any) {
+					f(c.(map[string]any))
+				}
+				continue
+			}
+			walkContainers(val, f)
+		}
+	case []any:
+		for _, val := range x {
+			walkContainers(val, f)
+		}
+	}
+}
+
+// deploymentCommands lists the keytask command lines the compose file and the
+// manifests run.
+func deploymentCommands(t *testing.T) [][]string {
+	t.Helper()
+	var out [][]string
+	var compose struct {
+		Services map[string]struct{ Command []string }
+	}
+	b, err := os.ReadFile("docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &compose); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range compose.Services {
+		if strings.HasPrefix(name, "keytask-") {
+			out = append(out, s.Command)
+		}
+	}
+	files, _ := filepath.Glob("k8s/*.yaml")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		for {
+			var doc map[string]any
+			if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			walkContainers(doc, func(c map[string]any) {
+				var args []string
+				for _, a := range c["args"].([]any) {
+					args = append(args, a.(string))
+				}
+				out = append(out, args)
+			})
+		}
+	}
+	return out
+}
+
+// Every command the deployment files run exists in the keytask binary.
+func TestCommandsExist(t *testing.T) {
+	commands := deploymentCommands(t)
+	if len(commands) < 8 {
+		t.Fatalf("only %d commands found in the deployment files", len(commands))
+	}
+	bin := filepath.Join(t.TempDir(), "keytask")
+	if out, err := run(t, nil, "go", "build", "-o", bin, "../cmd/keytask"); err != nil {
+		t.Fatalf("build keytask: %v\n%s", err, out)
+	}
+	seen := map[string]bool{}
+	for _, c := range commands {
+		key := strings.Join(c, " ")
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		// A bare group (or a typo cobra resolves to the root) lists subcommands.
+		if out, err := run(t, minimalEnv(), bin, append(c, "--help")...); len(c) == 0 || err != nil ||
+			!strings.Contains(out, "Usage:") || strings.Contains(out, "Available Commands") {
+			t.Errorf("keytask %q is not a command: %v\n%s", key, err, out)
+		}
+	}
+}
+
+// exported collects every metric name keytask can export: the keytask_* names
+// written in its source, the Watermill router metrics of the projector, and the
+// Temporal SDK's metric names as keytask's handler renames them.
+func exported(t *testing.T) map[string]bool {
+	t.Helper()
+	names := map[string]bool{}
+	name := regexp.MustCompile(`^keytask_[a-z0-9_]+$`)
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "deploy" || strings.HasPrefix(d.Name(), ".")) && path != ".." {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+		if err != nil {
+			return err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				if s, err := strconv.Unquote(lit.Value); err == nil && name.MatchString(s) {
+					names[s] = true
+				}
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, nil, "go", "list", "-m", "-f", "{{.Dir}}", "go.temporal.io/sdk")
+	if err != nil {
+		t.Fatalf("locate the Temporal SDK: %v\n%s", err, out)
+	}
+	src, err := os.ReadFile(filepath.Join(strings.TrimSpace(out), "internal", "common", "metrics", "constants.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	consts := map[string]string{"TemporalMetricsPrefix": "temporal_"}
+	decl := regexp.MustCompile(`(?m)^\s*(\w+)\s*=\s*(\w+)\s*\+\s*"([a-z0-9_]+)"`)
+	for range 3 { // constants built on constants
+		for _, m := range decl.FindAllStringSubmatch(string(src), -1) {
+			if base, ok := consts[m[2]]; ok {
+				consts[m[1]] = base + m[3]
+			}
+		}
+	}
+	for k, v := range consts {
+		if k == "TemporalMetricsPrefix" {
+			continue
+		}
+		// keytask's handler gives counters the _total suffix; timers are histograms.
+		names[v], names[v+"_total"] = true, true
+	}
+	if !names["temporal_workflow_failed_total"] || !names["keytask_projection_lag_seconds"] {
+		t.Fatalf("metric inventory looks wrong: %d names", len(names))
+	}
+	return names
+}
+
+var metricRef = regexp.MustCompile(`\b(?:keytask|temporal)_[a-z0-9_]+`)
+
+// checkExpr reports every metric an expression names that keytask does not export.
+func checkExpr(t *testing.T, where, expr string, names map[string]bool) {
+	t.Helper()
+	for _, m := range metricRef.FindAllString(expr, -1) {
+		base := m
+		for _, suf := range []string{"_bucket", "_sum", "_count"} {
+			if b, ok := strings.CutSuffix(m, suf); ok && names[b] {
+				base = b
+			}
+		}
+		if !names[base] {
+			t.Errorf("%s uses %s, which keytask does not export", where, m)
+		}
+	}
+}
+
+func TestRulesAndDashboardsUseExportedMetrics(t *testing.T) {
+	names := exported(t)
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert string
+				Expr  string
+			}
+		}
+	}
+	b, err := os.ReadFile("prometheus/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &rules); err != nil {
+		t.Fatal(err)
+	}
+	alerts := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			alerts++
+			checkExpr(t, "alert "+r.Alert, r.Expr, names)
+		}
+	}
+	for _, want := range []string{"keytask_projection_lag", "temporal_workflow_failed", "StageDeadlinePassed", "keytask_collection_deadline"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("no alert on %s", want)
+		}
+	}
+
+	dashboards, _ := filepath.Glob("grafana/dashboards/*.json")
+	if len(dashboards) < 3 || alerts < 4 {
+		t.Fatalf("%d dashboards, %d alerts", len(dashboards), alerts)
+	}
+	var all strings.Builder
+	for _, f := range dashboards {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			UID    string
+			Panels []struct {
+				ID         int
+				Title      string
+				Datasource struct{ UID string }
+				Targets    []struct{ Expr string }
+			}
+		}
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		ids := map[int]bool{}
+		for _, p := range d.Panels {
+			if ids[p.ID] || p.Datasource.UID != "prometheus" || len(p.Targets) == 0 {
+				t.Errorf("%s panel %q: id %d repeated, datasource %q or no queries", f, p.Title, p.ID, p.Datasource.UID)
+			}
+			ids[p.ID] = true
+			for _, q := range p.Targets {
+				checkExpr(t, f+" panel "+p.Title, q.Expr, names)
+				all.WriteString(q.Expr + "\n")
+			}
+		}
+		if d.UID == "" {
+			t.Errorf("%s has no uid", f)
+		}
+	}
+	// The dashboards cover what operators watch.
+	for _, want := range []string{"keytask_events_appended_total", "keytask_projection_lag_seconds", "temporal_workflow_completed_total",
+		"StageAdvanced", "IntentReminderSent", "keytask_http_request_duration_seconds_bucket"} {
+		if !strings.Contains(all.String(), want) {
+			t.Errorf("no dashboard panel uses %s", want)
+		}
+	}
+	prov, _ := os.ReadFile("grafana/provisioning/datasources/prometheus.yml")
+	if !strings.Contains(string(prov), "uid: prometheus") {
+		t.Error("the provisioned datasource is not the one the dashboards name")
+	}
+}
