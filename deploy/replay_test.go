@@ -197,10 +197,37 @@ func TestRecordWorkflowHistories(t *testing.T) {
 	}})
 	update(batch, workflows.UpdateRaiseProvinceQuota, "quota-44", workflows.RaiseQuotaCommand{Province: "44", Quota: 2, Reason: "申报踊跃", Actor: ministry})
 
+	// A past year's collection over one project runs from opening through
+	// late marking and escalation to its close.
+	store := events.NewStore(d.Pool)
+	seed := func(stream, typ string, data any) {
+		t.Helper()
+		b, err := json.Marshal(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Append(ctx, stream, events.AnyVersion, events.NewEvent{
+			ID: events.DeriveID("rec", stream, typ), Type: typ, SchemaVersion: 1, Data: b, Metadata: ministry}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seed(selection.ApplicationStream("rec-a1"), selection.TypeApplicationCreated, selection.ApplicationCreated{
+		ApplicationID: "rec-a1", BatchID: "rec-b0", TaskItem: "2.1", TaskType: "YZYX", School: "rec-s1", Province: "11", Title: "申报"})
+	seed(selection.ProjectStream("rec-b0.rec-a1"), selection.TypeProjectCreated, selection.ProjectCreated{
+		ProjectID: "rec-b0.rec-a1", BatchID: "rec-b0", TaskItem: "2.1", TaskType: "YZYX", Application: "rec-a1", Province: "11", Rank: 1})
+	collection := "performance-collection-rec-2022"
+	start(collection, workflows.PerformanceCollectionWorkflowName, workflows.PerformanceCollectionParams{
+		OpensAt: time.Date(2022, 12, 1, 1, 0, 0, 0, time.UTC), Actor: ministry})
+	var done any
+	if err := c.GetWorkflow(ctx, collection, "").Get(ctx, &done); err != nil {
+		t.Fatalf("collection: %v", err)
+	}
+
 	if err := os.MkdirAll(historiesDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []struct{ id, typ string }{{round, workflows.IntentRoundWorkflowName}, {batch, workflows.SelectionBatchWorkflowName}} {
+	for _, r := range []struct{ id, typ string }{{round, workflows.IntentRoundWorkflowName},
+		{batch, workflows.SelectionBatchWorkflowName}, {collection, workflows.PerformanceCollectionWorkflowName}} {
 		h := &historypb.History{}
 		it := c.GetWorkflowHistory(ctx, r.id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		for it.HasNext() {
