@@ -39,6 +39,9 @@ const (
 	KindReview         Kind = "review"     // an expert's scoring of an application
 	KindEvaluation     Kind = "evaluation" // a third-party evaluation of a project
 	KindAudit          Kind = "audit"      // log verification and replay
+	// KindCredential is a user's own login: their password and sessions. Its
+	// Subject, and only its Subject, changes it, whatever their role.
+	KindCredential Kind = "credential"
 )
 
 // Resource is what an action touches, described by who owns it. A resource with
@@ -91,6 +94,13 @@ func Decide(p identity.Principal, a Action, r Resource) error {
 		return deny(ErrForbidden, "no valid principal")
 	case !slices.Contains(Actions, a):
 		return deny(ErrForbidden, "unknown action")
+	case r.Kind == KindCredential:
+		// Not even the ministry changes someone's password through this kind; it
+		// resets passwords by administering users.
+		if a != ActionAdminister && r.Subject != "" && r.Subject == p.UserID {
+			return nil
+		}
+		return deny(ErrForbidden, "credentials are their subject's own")
 	case p.Role == identity.RoleMinistry && a == ActionWrite && declarations[r.Kind]:
 		// A province's intent and a school's application are their own
 		// declarations: the ministry returns, reviews and decides on them, but
