@@ -74,7 +74,7 @@ func (s *Server) batchPageRoutes() []Route {
 		{Pattern: "POST " + batch + "/qualify", Action: admin, Resource: nat, page: true, handle: s.postBatchCommand(qualifyArg)},
 		{Pattern: "GET " + batch + "/provinces/{province}/recommend", Action: read, Resource: provinceRecommendation, page: true, handle: s.recommendPage},
 		{Pattern: "POST " + batch + "/provinces/{province}/recommend", Action: write, Resource: provinceRecommendation, page: true,
-			handle: s.postBatchCommand(recommendFormArg)},
+			handle: s.postBatchCommand(s.recommendFormArg)},
 		{Pattern: "GET " + batch + "/review", Action: read, Resource: s.batchReviews, page: true, handle: s.reviewPage},
 		{Pattern: "POST " + batch + "/review", Action: write, Resource: s.batchReviews, page: true, handle: s.postScores},
 	}
@@ -221,7 +221,7 @@ func (s *Server) recommendPage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	prov := r.PathValue("province")
-	apps, err := projections.ListApplications(r.Context(), s.pool, projections.ApplicationFilter{Province: prov, BatchID: b.PlanBatchID})
+	apps, err := projections.ListApplications(r.Context(), s.pool, projections.ApplicationFilter{Province: prov, BatchID: b.BatchID})
 	if err != nil {
 		return err
 	}
@@ -242,7 +242,7 @@ func (s *Server) recommendPage(w http.ResponseWriter, r *http.Request) error {
 
 // recommendFormArg reads the ranks typed beside each application (rank_<id>)
 // into the ranked list the API's recommend command takes.
-func recommendFormArg(r *http.Request, _ projections.SelectionBatchRecord) (string, any, string, error) {
+func (s *Server) recommendFormArg(r *http.Request, _ projections.SelectionBatchRecord) (string, any, string, error) {
 	if err := r.ParseForm(); err != nil {
 		return "", nil, "", badRequest("", "无法读取表单", err.Error())
 	}
@@ -271,6 +271,11 @@ func recommendFormArg(r *http.Request, _ projections.SelectionBatchRecord) (stri
 	ids := make([]string, len(rs))
 	for i, x := range rs {
 		ids[i] = x.id
+		// A form field can name any application: the caller must be able to
+		// see each one, or it does not exist for them.
+		if err := s.decideApplication(r, x.id, policy.ActionRead); err != nil {
+			return "", nil, "", err
+		}
 	}
 	return workflows.UpdateRecommendApplications, workflows.RecommendCommand{Province: r.PathValue("province"), Applications: ids,
 		Actor: metadata(r.Context())}, fmt.Sprintf("已推荐 %d 项申报", len(ids)), nil
@@ -344,6 +349,32 @@ func (s *Server) postScores(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("", "无法读取表单", err.Error())
 	}
 	p := principal(r.Context())
+	experts := map[string][]string{}
+	for _, a := range b.Applications {
+		if !a.Removed {
+			experts[a.ApplicationID] = a.Experts
+		}
+	}
+	// A form field can name any application: each must be assigned to the
+	// caller, without conflict, or it does not exist for them.
+	for k := range r.PostForm {
+		rest, ok := strings.CutPrefix(k, "score_")
+		if !ok {
+			continue
+		}
+		app := ""
+		for _, c := range rub.Criteria {
+			if id, ok := strings.CutSuffix(rest, "_"+c.Key); ok {
+				app = id
+			}
+		}
+		if err := policy.Decide(p, policy.ActionWrite, policy.Resource{Kind: policy.KindReview, ID: app, Assigned: experts[app]}); err != nil {
+			if errors.Is(err, policy.ErrForbidden) && app != "" && experts[app] == nil {
+				err = fmt.Errorf("%w: application %s is not in the batch", policy.ErrNotFound, clipText(app))
+			}
+			return err
+		}
+	}
 	var scores []selection.ApplicationScores
 	for _, a := range b.Applications {
 		if a.Removed || policy.Decide(p, policy.ActionWrite, policy.Resource{Kind: policy.KindReview, ID: a.ApplicationID, Assigned: a.Experts}) != nil {
@@ -387,4 +418,15 @@ func firstMessage(errs map[string]string) string {
 		return m
 	}
 	return ""
+}
+
+// decideApplication asks the policy whether the caller may act on the
+// application id names; an unknown id is reported like one out of scope.
+func (s *Server) decideApplication(r *http.Request, id string, a policy.Action) error {
+	rec, err := projections.GetApplication(r.Context(), s.pool, id)
+	if err != nil {
+		return notFound("申报不存在", fmt.Sprintf("application %s: %v", clipText(id), err))
+	}
+	res := applicationOwner(selection.Application{ID: rec.ApplicationID, Province: rec.Province, School: rec.School, Applicant: rec.Applicant}, false)
+	return policy.Decide(principal(r.Context()), a, res)
 }
