@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"keytask/domain/identity"
+	"keytask/domain/intent"
 	"keytask/domain/policy"
 )
 
@@ -23,7 +24,8 @@ func (s *Server) pageRoutes() []Route {
 }
 
 type roundLink struct {
-	RoundID, BatchID, Stage string
+	RoundID, BatchID string
+	Stage            intent.Stage
 }
 
 type batchLink struct {
