@@ -97,6 +97,12 @@ var accessMatrix = map[string]string{
 	"GET /web/intent-rounds/{round}/provinces/{province}":                   "OOONFFFFF",
 	"POST /web/intent-rounds/{round}/provinces/{province}":                  "FFONFFFFF",
 	"POST /web/intent-rounds/{round}/provinces/{province}/return":           "OFFFFFFFF",
+	"GET /web/applications":                                                 "OOOOOOFFF",
+	"POST /web/applications":                                                "FFOOOOFFF",
+	"GET /web/applications/{id}":                                            "OOONONFFF",
+	"POST /web/applications/{id}":                                           "FFFFONFFF",
+	"POST /web/applications/{id}/attachments":                               "FFFFONFFF",
+	"POST /web/applications/{id}/submit":                                    "FFFFONFFF",
 	"GET /web/selection-batches/{batch}":                                    "OOFFFFFFF",
 	"POST /web/selection-batches/{batch}/advance":                           "OFFFFFFFF",
 	"POST /web/selection-batches/{batch}/assign":                            "OFFFFFFFF",
@@ -314,11 +320,30 @@ func TestScopeByEditingURLsAndFields(t *testing.T) {
 	refused(bj, "GET", "/api/v1/attachments/"+b["sha256"], nil)
 	refused(bj, "POST", "/api/v1/selection-batches/b1/provinces/12/recommend", nil)
 	refused(bj, "GET", "/web/selection-batches/b1", nil)
+	refused(bj, "GET", "/web/applications/"+b["id"], nil)
+	refused(bj, "POST", "/web/applications/"+a["id"]+"/submit", url.Values{"csrf_token": {token}}) // a school's declaration
 	// An edited form field: province 11's own recommendation form naming
 	// province 12's application.
 	post.Set("rank_"+a["id"], "1")
 	post.Set("rank_"+b["id"], "2")
 	refused(bj, "POST", "/web/selection-batches/b1/provinces/11/recommend", post)
+
+	// School A edits the id in its application's address.
+	sa := e.browser("10.9.0.3")
+	if err := api.SetPassword(ctx, e.d.Pool, "sa", "足够长的测试密码0001"); err != nil {
+		t.Fatal(err)
+	}
+	if rec := sa.login("sa", "足够长的测试密码0001"); rec.Code != http.StatusSeeOther {
+		t.Fatalf("login: %d", rec.Code)
+	}
+	token = sa.csrf("/web/")
+	refused(sa, "GET", "/web/applications/"+b["id"], nil)
+	refused(sa, "POST", "/web/applications/"+b["id"], url.Values{"csrf_token": {token}, "title": {"改名"}})
+	refused(sa, "POST", "/web/applications/"+b["id"]+"/submit", url.Values{"csrf_token": {token}})
+	if rec := sa.do("GET", "/web/applications", nil); rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), b["id"]) ||
+		!strings.Contains(rec.Body.String(), a["id"]) {
+		t.Errorf("school A's list: %d, lists B's %v", rec.Code, strings.Contains(rec.Body.String(), b["id"]))
+	}
 
 	// An expert's review form naming an application assigned to someone else.
 	e1 := e.browser("10.9.0.2")

@@ -15,6 +15,7 @@ import (
 	"keytask/domain"
 	"keytask/domain/identity"
 	"keytask/domain/intent"
+	"keytask/domain/selection"
 )
 
 // The web pages: server-rendered, in Simplified Chinese, for people with a
@@ -50,8 +51,12 @@ var pageFuncs = template.FuncMap{
 	"stageLabel": func(s intent.Stage) string {
 		return map[intent.Stage]string{intent.StageOpen: "填报中", intent.StageClosed: "已截止", intent.StageFiled: "已汇总备案"}[s]
 	},
-	"field":       func(errs map[string]string, name string) string { return errs[name] },
-	"stageName":   stageName,
+	"field":     func(errs map[string]string, name string) string { return errs[name] },
+	"stageName": stageName,
+	"appStatus": func(st selection.ApplicationStatus) string {
+		return map[selection.ApplicationStatus]string{selection.StatusDraft: "草稿", selection.StatusSubmitted: "已提交",
+			selection.StatusReturned: "退回补正"}[st]
+	},
 	"outcomeName": outcomeName,
 }
 

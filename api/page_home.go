@@ -20,7 +20,7 @@ func (s *Server) pageRoutes() []Route {
 	routes := []Route{
 		{Pattern: "GET /web/{$}", Action: policy.ActionRead, Resource: ownDashboard, page: true, handle: s.homePage},
 	}
-	return append(append(routes, s.intentPageRoutes()...), s.batchPageRoutes()...)
+	return append(append(append(routes, s.intentPageRoutes()...), s.batchPageRoutes()...), s.applicationPageRoutes()...)
 }
 
 type roundLink struct {

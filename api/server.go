@@ -147,7 +147,7 @@ func (s *Server) serve(rt Route) http.Handler {
 			ctx := withPrincipal(r.Context(), p)
 			if sess != nil {
 				ctx = withSession(ctx, sess)
-				if err := checkCSRF(r, sess); err != nil {
+				if err := s.checkCSRF(w, r, sess); err != nil {
 					fail(w, r, err)
 					return
 				}

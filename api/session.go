@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -99,11 +100,23 @@ func safeMethod(m string) bool {
 
 // checkCSRF refuses a state-changing session request without the session's
 // synchronizer token in the form field csrf_token or the X-CSRF-Token header.
-func checkCSRF(r *http.Request, sess *webSession) error {
+func (s *Server) checkCSRF(w http.ResponseWriter, r *http.Request, sess *webSession) error {
 	if safeMethod(r.Method) {
 		return nil
 	}
 	got := r.Header.Get(csrfHeader)
+	if got == "" && strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		// An upload form: read it whole, but no larger than an attachment may be.
+		r.Body = http.MaxBytesReader(w, r.Body, s.files.MaxSize()+64<<10)
+		if err := r.ParseMultipartForm(1 << 20); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return &httpError{status: http.StatusRequestEntityTooLarge, field: "file", message: "上传的文件过大",
+					detail: "multipart form over the limit"}
+			}
+			return badRequest("", "无法读取表单", "multipart form: "+err.Error())
+		}
+	}
 	if got == "" {
 		got = r.PostFormValue(csrfField)
 	}

@@ -364,6 +364,7 @@ const (
 	bjPassword     = "北京人社局密码2022"
 	adminPassword  = "部管理员的密码2022"
 	expertPassword = "专家甲的评审密码01"
+	schoolPassword = "学校申报密码00001"
 )
 
 func TestBrowserJourneys(t *testing.T) {
@@ -373,7 +374,7 @@ func TestBrowserJourneys(t *testing.T) {
 	chromiumPath(t)
 	p := startPlatform(t)
 	bjToken := p.user("bj", "北京市人力资源和社会保障局", "province", "11", bjPassword)
-	schoolToken := p.user("sa", "北京市工贸技师学院", "school", "11-001", "学校申报密码00001")
+	p.user("sa", "北京市工贸技师学院", "school", "11-001", schoolPassword)
 	p.user("e1", "王专家", "expert", "上海某大学", expertPassword)
 	if err := api.SetPassword(context.Background(), p.d.Pool, "admin", adminPassword); err != nil {
 		t.Fatal(err)
@@ -386,7 +387,7 @@ func TestBrowserJourneys(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	t.Run("BatchThroughNoticeAndObjection", func(t *testing.T) { batchJourney(t, p, b, bjToken, schoolToken) })
+	t.Run("BatchThroughNoticeAndObjection", func(t *testing.T) { batchJourney(t, p, b, bjToken) })
 }
 
 func intentJourney(t *testing.T, p *platform, b *browser) {
@@ -461,7 +462,7 @@ func intentJourney(t *testing.T, p *platform, b *browser) {
 	b.logout()
 }
 
-func batchJourney(t *testing.T, p *platform, b *browser, bjToken, schoolToken string) {
+func batchJourney(t *testing.T, p *platform, b *browser, bjToken string) {
 	b.t, p.t = t, t
 	deadline := time.Now().Add(48 * time.Hour).Format(time.RFC3339)
 	p.must("POST", "/api/v1/selection-batches", p.adminToken, `{"batch_id":"2022-yzyx","plan_batch_id":"2022-1","task_item":"2.1",
@@ -469,13 +470,43 @@ func batchJourney(t *testing.T, p *platform, b *browser, bjToken, schoolToken st
 		"rubric":{"task_type":"YZYX","criteria":[{"key":"base","name":"建设基础","weight":60,"max":60},{"key":"plan","name":"建设方案","weight":40,"max":40}]}}`)
 	p.must("POST", "/api/v1/experts", p.adminToken, `{"expert_id":"e1","name":"王专家","expertise":{"YZYX":3},"province":"31","load":5}`)
 	p.eventually("the batch is projected", func() bool { return p.call("GET", "/api/v1/selection-batches/2022-yzyx", p.adminToken, "", nil) == 200 })
-	app := p.must("POST", "/api/v1/applications", schoolToken, `{"batch_id":"2022-yzyx","title":"北京市工贸技师学院申报优质技工院校","province":"11"}`,
-		"Idempotency-Key", "browser-journey-app")
-	id, _ := app["application_id"].(string)
-	p.must("PUT", "/api/v1/applications/"+id, schoolToken, `{"title":"北京市工贸技师学院申报优质技工院校",
-		"fields":{"school_name":"北京市工贸技师学院","founding_year":1958,"enrolment":5000,"teachers":300,"key_majors":"数控加工"}}`)
-	p.upload("/api/v1/applications/"+id+"/attachments", schoolToken, "申报书.pdf", []byte("%PDF-1.4\n申报书"))
-	p.must("POST", "/api/v1/applications/"+id+"/submit", schoolToken, "")
+	// The school applies through its pages: the form, an attachment, submission.
+	b.login("sa", schoolPassword)
+	b.submit(`a[href="/web/applications"]`)
+	b.choose("#batch_id", "2022-yzyx")
+	b.choose("#province", "11")
+	b.typeInto("#title", "北京市工贸技师学院申报优质技工院校")
+	b.screenshot("application-new")
+	b.submit(`form[action="/web/applications"] button`)
+	b.ok("申报已创建")
+	id := strings.TrimPrefix(b.eval(`location.pathname`), "/web/applications/")
+	b.typeInto(`[name="fields.school_name"]`, "北京市工贸技师学院")
+	b.typeInto(`[name="fields.founding_year"]`, "1958")
+	b.typeInto(`[name="fields.enrolment"]`, "五千")
+	b.submit(`#application-form button[type=submit]`)
+	if msg := b.text(".err"); !strings.Contains(msg, "在校生人数") {
+		t.Fatalf("no field error for 五千: %q", msg)
+	}
+	b.typeInto(`[name="fields.enrolment"]`, "5000")
+	b.typeInto(`[name="fields.teachers"]`, "300")
+	b.typeInto(`[name="fields.key_majors"]`, "数控加工")
+	b.submit(`#application-form button[type=submit]`)
+	b.ok("申报内容已保存")
+	pdf := filepath.Join(t.TempDir(), "申报书.pdf")
+	if err := os.WriteFile(pdf, []byte("%PDF-1.4\n申报书"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.do(chromedp.SetUploadFiles(chromedp.ID("file"), []string{pdf}))
+	b.submit(`form[action$="/attachments"] button`)
+	b.ok("已上传")
+	b.screenshot("application-form")
+	b.submit(`form[action$="/submit"] button`)
+	b.ok("申报已提交")
+	if got := b.text("#app-status"); got != "已提交" {
+		t.Fatalf("application status %q", got)
+	}
+	b.screenshot("application-submitted")
+	b.logout()
 	p.eventually("the application is projected", func() bool {
 		var a map[string]any
 		return p.call("GET", "/api/v1/applications/"+id, bjToken, "", &a) == 200 && a["status"] == "submitted"
