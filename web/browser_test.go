@@ -261,12 +261,18 @@ func (b *browser) submit(sel string) {
 	b.t.Helper()
 	b.eval(`window.__before = 1; ""`)
 	b.do(chromedp.Click(chromedp.CSS(sel)))
+	b.awaitNewPage(sel)
+}
+
+// awaitNewPage waits until the page marked before an action has been replaced.
+func (b *browser) awaitNewPage(what string) {
+	b.t.Helper()
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		if b.eval(`(window.__before === undefined && document.readyState === "complete") ? "new" : ""`) == "new" {
 			break
 		}
 		if time.Now().After(deadline) {
-			b.t.Fatalf("clicking %s led to no new page (at %s)", sel, b.location())
+			b.t.Fatalf("%s led to no new page (at %s)", what, b.location())
 		}
 	}
 	b.checkPage()
@@ -282,6 +288,11 @@ func (b *browser) checkPage() {
 	body := b.eval(`document.body.innerText`)
 	if strings.ContainsRune(body, '\uFFFD') || strings.Contains(body, "Ã") || strings.Contains(body, "ä¸") {
 		b.t.Fatalf("%s: mojibake in %q", b.location(), body)
+	}
+	// Every control has a label, for screen readers and for clicking.
+	if unlabelled := b.eval(`Array.from(document.querySelectorAll("input:not([type=hidden]), select, textarea"))
+		.filter(e => e.labels.length === 0 && !e.getAttribute("aria-label")).map(e => e.name || e.id || e.outerHTML).join(", ")`); unlabelled != "" {
+		b.t.Fatalf("%s: controls without a label: %s", b.location(), unlabelled)
 	}
 	if h1 := b.text("h1"); h1 == "无法完成操作" {
 		b.t.Fatalf("%s: error page: %s", b.location(), b.text(".alert"))
@@ -319,8 +330,10 @@ func (b *browser) screenshot(name string) {
 func (b *browser) login(user, password string) {
 	b.t.Helper()
 	b.open("/login")
-	b.do(chromedp.SendKeys(chromedp.ID("user_id"), user), chromedp.SendKeys(chromedp.ID("password"), password))
-	b.submit(`main button[type=submit]`)
+	// By keyboard alone: the id, Tab to the password, Enter to log in.
+	b.eval(`window.__before = 1; ""`)
+	b.do(chromedp.SendKeys(chromedp.ID("user_id"), user+"\t"+password+"\r"))
+	b.awaitNewPage("the login form")
 	if !strings.HasSuffix(b.location(), "/web/") {
 		b.t.Fatalf("login as %s ended at %s: %s", user, b.location(), b.text("main"))
 	}
