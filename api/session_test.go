@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"keytask/api"
+	"keytask/domain/identity"
 	"keytask/projections"
 )
 
@@ -122,6 +123,15 @@ func TestLoginSessionAndLogout(t *testing.T) {
 	if err := e.d.Pool.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE user_id = 'bj' AND id_hash <> $1`, c.Value).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("sessions stored: %d, %v (only the hash, never the cookie)", n, err)
 	}
+	// The page to return to after login is only ever on this site.
+	for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example"} {
+		x := e.browser("10.0.0.9")
+		token := x.csrf("/login")
+		rec := x.do("POST", "/login", url.Values{"csrf_token": {token}, "user_id": {"bj"}, "password": {"北京的正确密码123"}, "next": {next}})
+		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/web/" {
+			t.Fatalf("next=%s: %d to %s", next, rec.Code, rec.Header().Get("Location"))
+		}
+	}
 	home := b.do("GET", "/web/", nil)
 	if home.Code != http.StatusOK || !strings.Contains(home.Body.String(), "北京市人社局") || !strings.Contains(home.Body.String(), `lang="zh-CN"`) {
 		t.Fatalf("dashboard: %d %s", home.Code, home.Body.String())
@@ -147,8 +157,8 @@ func TestLoginSessionAndLogout(t *testing.T) {
 	if rec := b.do("POST", "/logout", url.Values{"csrf_token": {token}}); rec.Code != http.StatusSeeOther {
 		t.Fatalf("logout: %d %s", rec.Code, rec.Body.String())
 	}
-	if err := e.d.Pool.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE user_id = 'bj'`).Scan(&n); err != nil || n != 0 {
-		t.Fatalf("sessions after logout: %d, %v", n, err)
+	if err := e.d.Pool.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE id_hash = $1`, identity.HashToken(c.Value)).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the session after logout: %d, %v", n, err)
 	}
 	// The old cookie is worthless after logout, even if replayed.
 	replay := e.browser("10.0.0.1")
