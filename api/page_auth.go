@@ -8,8 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
+	"keytask/domain"
 	"keytask/domain/identity"
 	"keytask/domain/policy"
+	"keytask/events"
 	"keytask/projections"
 )
 
@@ -126,7 +130,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 		errs, _ := fieldErrors(err)
 		return s.render(w, r, http.StatusUnprocessableEntity, "password.html", pageData{Title: "修改密码", Errors: errs})
 	}
-	if err := SetPassword(r.Context(), s.pool, p.UserID, next); err != nil {
+	if err := s.setPassword(r, p.UserID, next, false); err != nil {
 		return err
 	}
 	if err := s.startSession(w, r, p.UserID); err != nil {
@@ -145,10 +149,37 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	userID := r.PathValue("user")
-	if err := SetPassword(r.Context(), s.pool, userID, req.Password); err != nil {
+	if err := s.setPassword(r, userID, req.Password, true); err != nil {
 		return err
 	}
 	s.log.InfoContext(r.Context(), "password set", "user_id", userID, "by", principal(r.Context()).UserID)
 	writeJSON(w, http.StatusOK, map[string]any{"user_id": userID, "password_set": true})
 	return nil
+}
+
+// setPassword records on the user's stream that their password is set, then
+// sets it (SetPassword): the log never misses a change of credentials, though
+// it never holds one.
+func (s *Server) setPassword(r *http.Request, userID, password string, reset bool) error {
+	if err := validatePassword("password", password); err != nil {
+		return err
+	}
+	if err := identity.ValidateUserID(userID); err != nil {
+		return err
+	}
+	ctx, meta := r.Context(), metadata(r.Context())
+	stream := identity.UserStream(userID)
+	v, err := s.store.StreamVersion(ctx, stream)
+	if err != nil {
+		return err
+	}
+	if v == 0 {
+		return domain.Invalid("user_id", "用户不存在", "no user "+userID)
+	}
+	e := identity.PasswordSet{UserID: userID, Reset: reset}
+	id := events.DeriveID("password-set", userID, meta.RequestID)
+	if err := appendUserEvents(ctx, s.store, stream, events.AnyVersion, func(string) uuid.UUID { return id }, meta, []identity.Event{e}); err != nil {
+		return err
+	}
+	return SetPassword(ctx, s.pool, userID, password)
 }

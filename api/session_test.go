@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 
 	"keytask/api"
 	"keytask/domain/identity"
+	"keytask/events"
 	"keytask/projections"
 )
 
@@ -211,6 +213,7 @@ func TestLockoutAndRateLimit(t *testing.T) {
 	// The ministry's reset lifts the lockout.
 	want(t, e.do("PUT", "/api/v1/users/tj/password", e.adminToken, `{"password":"短"}`), http.StatusUnprocessableEntity, "password")
 	want(t, e.do("PUT", "/api/v1/users/tj/password", e.adminToken, `{"password":"重置后的新密码789"}`), http.StatusOK, "")
+	e.wantPasswordSet("tj", "admin", true)
 	if rec := e.browser("10.1.1.2").login("tj", "重置后的新密码789"); rec.Code != http.StatusSeeOther {
 		t.Fatalf("after reset: %d", rec.Code)
 	}
@@ -263,10 +266,30 @@ func TestPasswordChange(t *testing.T) {
 	if rec := b.do("GET", "/web/", nil); rec.Code != http.StatusOK {
 		t.Fatalf("this browser stays logged in: %d", rec.Code)
 	}
+	e.wantPasswordSet("audit", "audit", false)
 	if rec := other.do("GET", "/web/", nil); rec.Code != http.StatusSeeOther {
 		t.Fatalf("the other browser is logged out: %d", rec.Code)
 	}
 	if rec := e.browser("10.3.0.3").login("audit", "审计员的旧密码0001"); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("old password: %d", rec.Code)
+	}
+}
+
+// wantPasswordSet checks that the log records the last password change of
+// user, by actor, and holds no trace of the password or its hash.
+func (e *env) wantPasswordSet(user, actor string, reset bool) {
+	e.t.Helper()
+	evs, err := e.store.ReadStream(context.Background(), identity.UserStream(user), events.ReadOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	last := evs[len(evs)-1]
+	var got identity.PasswordSet
+	if err := json.Unmarshal(last.Data, &got); err != nil || last.Type != identity.TypePasswordSet ||
+		got != (identity.PasswordSet{UserID: user, Reset: reset}) || last.Metadata.ActorID != actor {
+		e.t.Fatalf("last event of %s: %s %s by %s (%v)", user, last.Type, last.Data, last.Metadata.ActorID, err)
+	}
+	if strings.Contains(string(last.Data), "argon2") || strings.Contains(string(last.Data), "密码") {
+		e.t.Fatalf("the log holds a credential: %s", last.Data)
 	}
 }
