@@ -62,7 +62,15 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if p.Role != identity.RoleSchool && p.Role != identity.RoleEvaluator {
-		rows, err := s.pool.Query(ctx, `SELECT batch_id, task_item, stage FROM selection_batches ORDER BY opened_at DESC, batch_id`)
+		// An expert sees only the batches that assigned them something.
+		q, args := `SELECT batch_id, task_item, stage FROM selection_batches ORDER BY opened_at DESC, batch_id`, []any{}
+		if p.Role == identity.RoleExpert {
+			q = `SELECT b.batch_id, b.task_item, b.stage FROM selection_batches b
+				WHERE EXISTS (SELECT 1 FROM selection_batch_applications a WHERE a.batch_id = b.batch_id AND a.experts ? $1)
+				ORDER BY b.opened_at DESC, b.batch_id`
+			args = append(args, p.UserID)
+		}
+		rows, err := s.pool.Query(ctx, q, args...)
 		if err != nil {
 			return err
 		}

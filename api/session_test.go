@@ -293,3 +293,29 @@ func (e *env) wantPasswordSet(user, actor string, reset bool) {
 		e.t.Fatalf("the log holds a credential: %s", last.Data)
 	}
 }
+
+// An expert's dashboard lists only the batches that assigned them something.
+func TestExpertDashboardListsAssignedBatches(t *testing.T) {
+	e := newEnv(t)
+	newMatrixFixture(e) // b1 assigns e1
+	e.openSelectionBatch("b2", "2.1", "YZYX")
+	e.register(`{"user_id":"e1","name":"专家甲","role":"expert","organisation":"某大学"}`)
+	e.register(`{"user_id":"e9","name":"专家丙","role":"expert","organisation":"某学院"}`)
+	e.project()
+	if _, err := projections.Rebuild(context.Background(), e.d.Pool, e.store, projections.SelectionBatches{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for user, want := range map[string]bool{"e1": true, "e9": false} {
+		if err := api.SetPassword(context.Background(), e.d.Pool, user, "足够长的测试密码0001"); err != nil {
+			t.Fatal(err)
+		}
+		b := e.browser("10.8.0." + user[1:])
+		if rec := b.login(user, "足够长的测试密码0001"); rec.Code != http.StatusSeeOther {
+			t.Fatalf("login %s: %d", user, rec.Code)
+		}
+		home := b.do("GET", "/web/", nil).Body.String()
+		if got := strings.Contains(home, "/web/selection-batches/b1/review"); got != want || strings.Contains(home, "b2") {
+			t.Fatalf("%s's dashboard lists b1: %v, want %v; lists b2: %v", user, got, want, strings.Contains(home, "b2"))
+		}
+	}
+}
