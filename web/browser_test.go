@@ -341,6 +341,25 @@ func (b *browser) screenshot(name string) {
 	}
 }
 
+// printPDF prints the page as a browser would on paper, with the print
+// stylesheet, and keeps it as NN-name.pdf.
+func (b *browser) printPDF(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	pdf, err := chromedp.Run(ctx, chromedp.PrintToPDF(chromedp.PDFPreferCSSPageSize()))
+	if err != nil {
+		b.t.Fatalf("print %s: %v", name, err)
+	}
+	if !bytes.HasPrefix(pdf, []byte("%PDF-")) {
+		b.t.Fatalf("print %s: not a PDF", name)
+	}
+	b.shot++
+	if err := os.WriteFile(filepath.Join(b.dir, fmt.Sprintf("%02d-%s.pdf", b.shot, name)), pdf, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
 func (b *browser) login(user, password string) {
 	b.t.Helper()
 	b.open("/login")
@@ -459,6 +478,7 @@ func intentJourney(t *testing.T, p *platform, b *browser) {
 		t.Fatalf("national total %q", got)
 	}
 	b.screenshot("intent-summary")
+	b.printPDF("intent-summary-print")
 	b.open("/web/intent-rounds/2022-r1/provinces/11")
 	b.typeInto("#reason", "省财政投入请附文件依据")
 	b.submit(`form[action$="/return"] button`)
@@ -487,6 +507,7 @@ func intentJourney(t *testing.T, p *platform, b *browser) {
 	b.submit(`button[value="submit"]`)
 	b.ok("已提交")
 	b.screenshot("intent-form-resubmitted")
+	b.printPDF("intent-form-print")
 	b.logout()
 }
 
@@ -596,6 +617,7 @@ func batchJourney(t *testing.T, p *platform, b *browser, bjToken string) {
 	// Someone from the public files a real-name objection on the notice.
 	b.open("/public/notices/2022-yzyx")
 	b.screenshot("public-notice")
+	b.printPDF("public-notice-print")
 	b.typeInto(`[name="name"]`, "张三")
 	b.typeInto(`[name="contact"]`, "13800000000")
 	b.typeInto(`[name="text"]`, "该校在校生人数与实际不符，请核查。")
