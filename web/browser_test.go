@@ -18,6 +18,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/worker"
@@ -345,6 +347,20 @@ func (b *browser) screenshot(name string) {
 // stylesheet, and keeps it as NN-name.pdf.
 func (b *browser) printPDF(name string) {
 	b.t.Helper()
+	media := func(m string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: m})
+			return err
+		})
+	}
+	// On paper the navigation and the buttons go; the content stays.
+	b.do(media("print"))
+	hidden := b.eval(`["header", ".actions", ".noprint"].filter(s => document.querySelector(s) &&
+		getComputedStyle(document.querySelector(s)).display !== "none").join(",")`)
+	b.do(media(""))
+	if hidden != "" {
+		b.t.Fatalf("%s: printed with %s", b.location(), hidden)
+	}
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
 	pdf, err := chromedp.Run(ctx, chromedp.PrintToPDF(chromedp.PDFPreferCSSPageSize()))
