@@ -37,6 +37,15 @@ type errorBody struct {
 // fail answers err as JSON. Errors the API does not know are the server's fault:
 // they are logged in full and the user sees only that something went wrong.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	body, status := s.explain(r, err)
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="keytask"`)
+	}
+	writeJSON(w, status, body)
+}
+
+// explain turns err into what the user is told and the status, and logs it.
+func (s *Server) explain(r *http.Request, err error) (errorBody, int) {
 	var (
 		he *httpError
 		ce *domain.ConflictError
@@ -60,9 +69,6 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		body.Error = "服务器内部错误，请稍后重试；如仍有问题，请将请求编号 " + requestID(r.Context()) + " 告知管理员"
 	}
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="keytask"`)
-	}
 	if status >= 500 {
 		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path,
 			"request_id", requestID(r.Context()), "err", err)
@@ -70,7 +76,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.DebugContext(r.Context(), "request refused", "method", r.Method, "path", r.URL.Path,
 			"status", status, "request_id", requestID(r.Context()), "err", err)
 	}
-	writeJSON(w, status, body)
+	return body, status
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

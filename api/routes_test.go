@@ -13,7 +13,8 @@ import (
 // publicRoutes are the only routes served without a token. Adding one is a
 // security decision: it must be made here, on purpose.
 var publicRoutes = []string{"GET /healthz", "GET /readyz", "GET /metrics",
-	"GET /public/notices/{batch}", "POST /public/notices/{batch}/objections", "GET /public/publications/{batch}"}
+	"GET /public/notices/{batch}", "POST /public/notices/{batch}/objections", "GET /public/publications/{batch}",
+	"GET /login", "POST /login"}
 
 func TestEveryRouteDeclaresPolicy(t *testing.T) {
 	e := newEnv(t)
@@ -34,9 +35,17 @@ func TestEveryRouteDeclaresPolicy(t *testing.T) {
 			}
 			// Without a token every guarded route refuses, before its handler runs.
 			method, path, _ := strings.Cut(rt.Pattern, " ")
-			path = strings.NewReplacer("{stream}", "user-admin").Replace(path)
+			path = strings.NewReplacer("{stream}", "user-admin", "{$}", "").Replace(path)
 			rec := httptest.NewRecorder()
 			e.srv.Handler().ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+			page := strings.HasPrefix(path, "/web/") || strings.HasPrefix(path, "/account/") || path == "/logout"
+			if page && method == "GET" {
+				// A browser is sent to log in instead.
+				if rec.Code != http.StatusSeeOther || !strings.HasPrefix(rec.Header().Get("Location"), "/login?next=") {
+					t.Fatalf("%s without a session: %d %s", rt.Pattern, rec.Code, rec.Header().Get("Location"))
+				}
+				return
+			}
 			if rec.Code != http.StatusUnauthorized {
 				t.Fatalf("%s without a token: %d", rt.Pattern, rec.Code)
 			}

@@ -37,6 +37,9 @@ type Config struct {
 	Temporal client.Client
 	// MaxAttachmentSize bounds an uploaded file; 0 means attachments.DefaultMaxSize.
 	MaxAttachmentSize int64
+	// SecureCookies marks cookies Secure even on plain HTTP: for a server behind
+	// a proxy that terminates TLS.
+	SecureCookies bool
 }
 
 // Server serves keytask's HTTP API.
@@ -51,6 +54,9 @@ type Server struct {
 	metrics httpMetrics
 	routes  []Route
 	handler http.Handler
+
+	secureCookies bool
+	logins        *loginLimiter
 }
 
 // Route is one endpoint and the access rule it declares. A route is either Public
@@ -65,6 +71,9 @@ type Route struct {
 	Resource func(r *http.Request, p identity.Principal) (policy.Resource, error)
 
 	handle func(w http.ResponseWriter, r *http.Request) error
+	// page routes answer a browser: errors as HTML, a missing login as a
+	// redirect to the login page.
+	page bool
 }
 
 // Path is the pattern without its method: the route label of the HTTP metrics.
@@ -83,7 +92,7 @@ func New(cfg Config) *Server {
 		panic("api: Config.Pool and Config.Store are required")
 	}
 	s := &Server{pool: cfg.Pool, store: cfg.Store, reg: cfg.Registry, ready: cfg.Ready, tc: cfg.Temporal, log: cfg.Logger,
-		files: attachments.NewStore(cfg.Pool, cfg.MaxAttachmentSize)}
+		files: attachments.NewStore(cfg.Pool, cfg.MaxAttachmentSize), secureCookies: cfg.SecureCookies, logins: newLoginLimiter()}
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
 	}
@@ -122,26 +131,38 @@ func (s *Server) routeTable() []Route {
 		{Pattern: "POST /api/v1/users", Action: policy.ActionAdminister, Resource: allUsers, handle: s.registerUser},
 		{Pattern: "GET /api/v1/streams/{stream}/timeline", Action: policy.ActionRead, Resource: streamOf, handle: s.timeline},
 	}, slices.Concat(s.intentRoutes(), s.selectionRoutes(), s.selectionBatchRoutes(), s.publicRoutes(),
-		s.performanceRoutes(), s.inboxRoutes(), s.trackingRoutes(), s.auditRoutes())...)
+		s.performanceRoutes(), s.inboxRoutes(), s.trackingRoutes(), s.auditRoutes(), s.webRoutes())...)
 }
 
 // serve authenticates and authorises a request for rt, then runs its handler.
 func (s *Server) serve(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fail := s.fail
+		if rt.page {
+			fail = s.failPage
+		}
 		if !rt.Public {
-			p, err := s.authenticate(r)
+			p, sess, err := s.authenticateAny(r)
 			if err != nil {
-				s.fail(w, r, err)
+				fail(w, r, err)
 				return
 			}
-			r = r.WithContext(withPrincipal(r.Context(), p))
+			ctx := withPrincipal(r.Context(), p)
+			if sess != nil {
+				ctx = withSession(ctx, sess)
+				if err := s.checkCSRF(w, r, sess); err != nil {
+					fail(w, r, err)
+					return
+				}
+			}
+			r = r.WithContext(ctx)
 			if err := s.authorize(r, rt, p); err != nil {
-				s.fail(w, r, err)
+				fail(w, r, err)
 				return
 			}
 		}
 		if err := rt.handle(w, r); err != nil {
-			s.fail(w, r, err)
+			fail(w, r, err)
 		}
 	})
 }

@@ -13,6 +13,7 @@ const (
 	TypeUserRegistered = "UserRegistered"
 	TypeTokenIssued    = "TokenIssued"
 	TypeTokenRevoked   = "TokenRevoked"
+	TypePasswordSet    = "PasswordSet"
 )
 
 // Event is the payload of an event of a user's stream.
@@ -43,6 +44,15 @@ type TokenRevoked struct {
 	TokenID string `json:"token_id"`
 }
 
+// PasswordSet: the user's password was set, by the ministry (Reset) or by the
+// user. The hash is not recorded: the log is kept forever and auditors read it,
+// so it holds the fact, and the credentials table holds the secret.
+type PasswordSet struct {
+	UserID string `json:"user_id"`
+	Reset  bool   `json:"reset"`
+}
+
+func (PasswordSet) EventType() string    { return TypePasswordSet }
 func (UserRegistered) EventType() string { return TypeUserRegistered }
 func (TokenIssued) EventType() string    { return TypeTokenIssued }
 func (TokenRevoked) EventType() string   { return TypeTokenRevoked }
@@ -62,6 +72,8 @@ func Decode(typ string, data []byte) (e Event, ok bool, err error) {
 		e, err = decode[TokenIssued](data)
 	case TypeTokenRevoked:
 		e, err = decode[TokenRevoked](data)
+	case TypePasswordSet:
+		e, err = decode[PasswordSet](data)
 	default:
 		return nil, false, nil
 	}

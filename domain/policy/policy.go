@@ -46,6 +46,9 @@ const (
 	// evaluation, flags, acceptance); owned by its school and province and
 	// readable by the evaluators assigned to it.
 	KindProject Kind = "project"
+	// KindCredential is a user's own login: their password and sessions. Its
+	// Subject, and only its Subject, changes it, whatever their role.
+	KindCredential Kind = "credential"
 )
 
 // Resource is what an action touches, described by who owns it. A resource with
@@ -110,6 +113,13 @@ func Decide(p identity.Principal, a Action, r Resource) error {
 			return nil
 		}
 		return deny(ErrNotFound, "another user's inbox")
+	case r.Kind == KindCredential:
+		// Not even the ministry changes someone's password through this kind; it
+		// resets passwords by administering users.
+		if a != ActionAdminister && r.Subject != "" && r.Subject == p.UserID {
+			return nil
+		}
+		return deny(ErrForbidden, "credentials are their subject's own")
 	case p.Role == identity.RoleMinistry && a == ActionWrite && declarations[r.Kind]:
 		// A province's intent and a school's application are their own
 		// declarations: the ministry returns, reviews and decides on them, but

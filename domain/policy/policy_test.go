@@ -133,6 +133,10 @@ func TestDecideRules(t *testing.T) {
 		{"UnknownRole", identity.Principal{UserID: "x", Role: "root", Organisation: "MOHRSS"}, policy.ActionRead, national, F},
 		{"NoUser", identity.Principal{Role: identity.RoleMinistry, Organisation: "MOHRSS"}, policy.ActionRead, national, F},
 		{"UnknownAction", ministry, policy.Action("delete"), national, F},
+		{"OwnCredentialWritable", auditor, policy.ActionWrite, policy.Resource{Kind: policy.KindCredential, Subject: "a1"}, ok},
+		{"OthersCredentialNotEvenForMinistry", ministry, policy.ActionWrite, policy.Resource{Kind: policy.KindCredential, Subject: "p11"}, F},
+		{"CredentialWithoutSubject", school, policy.ActionWrite, policy.Resource{Kind: policy.KindCredential}, F},
+		{"CredentialNotAdministered", school, policy.ActionAdminister, policy.Resource{Kind: policy.KindCredential, Subject: "s1"}, F},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { check(t, policy.Decide(c.p, c.a, c.r), c.want) })

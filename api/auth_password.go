@@ -1,0 +1,190 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/crypto/argon2"
+
+	"keytask/domain"
+	"keytask/projections"
+)
+
+// argon2id parameters (RFC 9106's second recommendation, with 2 lanes for a
+// small server): about 64 MiB and a few tens of milliseconds per login.
+const (
+	argonTime    = 3
+	argonMemory  = 64 * 1024 // KiB
+	argonThreads = 2
+	argonKeyLen  = 32
+	argonSaltLen = 16
+)
+
+// Password rules. Long passphrases are welcome; the upper bound only keeps a
+// request from making the hash work on megabytes.
+const (
+	minPasswordRunes = 10
+	maxPasswordBytes = 256
+)
+
+// Lockout: after maxFailedLogins wrong passwords in a row an account refuses
+// every login, right or wrong, for lockoutPeriod.
+const (
+	maxFailedLogins = 5
+	lockoutPeriod   = 15 * time.Minute
+)
+
+// hashPassword returns the PHC string of password under a new random salt.
+func hashPassword(password string) (string, error) {
+	salt := make([]byte, argonSaltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("password salt: %w", err)
+	}
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
+// checkPassword reports whether password matches the PHC string, with the
+// parameters the string records, so that raising them later keeps old hashes valid.
+func checkPassword(phc, password string) (bool, error) {
+	parts := strings.Split(phc, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false, errors.New("password hash is not an argon2id PHC string")
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return false, fmt.Errorf("password hash version %q", parts[2])
+	}
+	var m, t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
+		return false, fmt.Errorf("password hash parameters %q: %w", parts[3], err)
+	}
+	b64 := base64.RawStdEncoding
+	salt, err := b64.DecodeString(parts[4])
+	if err != nil {
+		return false, fmt.Errorf("password hash salt: %w", err)
+	}
+	want, err := b64.DecodeString(parts[5])
+	if err != nil {
+		return false, fmt.Errorf("password hash key: %w", err)
+	}
+	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// dummyHash is checked against when a login names no known account, so that
+// the answer takes as long as for a real one and does not reveal which ids exist.
+var dummyHash = func() string {
+	h, err := hashPassword("keytask-no-such-account")
+	if err != nil {
+		panic(err)
+	}
+	return h
+}()
+
+// validatePassword returns a *domain.FieldError for field unless password is acceptable.
+func validatePassword(field, password string) error {
+	switch {
+	case utf8.RuneCountInString(password) < minPasswordRunes:
+		return domain.Invalid(field, fmt.Sprintf("密码至少%d位", minPasswordRunes),
+			fmt.Sprintf("password shorter than %d characters", minPasswordRunes))
+	case len(password) > maxPasswordBytes:
+		return domain.Invalid(field, fmt.Sprintf("密码不能超过%d个字节", maxPasswordBytes),
+			fmt.Sprintf("password longer than %d bytes", maxPasswordBytes))
+	case strings.TrimSpace(password) != password:
+		return domain.Invalid(field, "密码首尾不能有空格", "password has surrounding white space")
+	}
+	return nil
+}
+
+// SetPassword sets the password of a registered user, ends all their sessions
+// (whoever knew the old password is logged out) and lifts any lockout. Errors:
+// *domain.FieldError for field "password" or an unknown "user_id".
+func SetPassword(ctx context.Context, q *pgxpool.Pool, userID, password string) error {
+	if err := validatePassword("password", password); err != nil {
+		return err
+	}
+	if _, err := projections.GetUser(ctx, q, userID); errors.Is(err, projections.ErrUserNotFound) {
+		return domain.Invalid("user_id", "用户不存在", err.Error())
+	} else if err != nil {
+		return err
+	}
+	h, err := hashPassword(password)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, q, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2)
+			ON CONFLICT (user_id) DO UPDATE SET password_hash = $2, changed_at = now(), failed_logins = 0, locked_until = NULL`,
+			userID, h); err != nil {
+			return fmt.Errorf("set password of %s: %w", userID, err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID); err != nil {
+			return fmt.Errorf("end sessions of %s: %w", userID, err)
+		}
+		return nil
+	})
+}
+
+// errLocked is a login refused because the account is locked until the time it holds.
+type errLocked struct{ until time.Time }
+
+func (e errLocked) Error() string { return "account locked until " + e.until.Format(time.RFC3339) }
+
+// errBadLogin is a login with an unknown account or a wrong password; the user
+// is not told which.
+var errBadLogin = errors.New("unknown account or wrong password")
+
+// verifyLogin checks userID's password, counting failures towards the lockout.
+// Errors: errBadLogin, errLocked.
+func verifyLogin(ctx context.Context, q *pgxpool.Pool, userID, password string) error {
+	var (
+		phc    string
+		failed int
+		locked *time.Time
+	)
+	err := q.QueryRow(ctx, `SELECT password_hash, failed_logins, locked_until FROM credentials WHERE user_id = $1`, userID).
+		Scan(&phc, &failed, &locked)
+	if errors.Is(err, pgx.ErrNoRows) {
+		_, _ = checkPassword(dummyHash, password)
+		return errBadLogin
+	}
+	if err != nil {
+		return fmt.Errorf("read credentials of %s: %w", userID, err)
+	}
+	if locked != nil && time.Now().Before(*locked) {
+		return errLocked{until: *locked}
+	}
+	ok, err := checkPassword(phc, password)
+	if err != nil {
+		return fmt.Errorf("credentials of %s: %w", userID, err)
+	}
+	if ok {
+		_, err := q.Exec(ctx, `UPDATE credentials SET failed_logins = 0, locked_until = NULL WHERE user_id = $1`, userID)
+		return err
+	}
+	// One statement, so concurrent wrong guesses all count.
+	var until *time.Time
+	if err := q.QueryRow(ctx, `UPDATE credentials SET
+			failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END,
+			locked_until  = CASE WHEN failed_logins + 1 >= $2 THEN now() + $3::interval ELSE locked_until END
+		WHERE user_id = $1 RETURNING locked_until`, userID, maxFailedLogins, lockoutPeriod.String()).Scan(&until); err != nil {
+		return fmt.Errorf("count failed login of %s: %w", userID, err)
+	}
+	if until != nil && time.Now().Before(*until) {
+		return errLocked{until: *until}
+	}
+	return errBadLogin
+}
