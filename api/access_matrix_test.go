@@ -15,6 +15,7 @@ import (
 
 	"keytask/api"
 	"keytask/domain/identity"
+	"keytask/domain/performance"
 	"keytask/domain/policy"
 	"keytask/domain/selection"
 	"keytask/events"
@@ -88,6 +89,35 @@ var accessMatrix = map[string]string{
 	"POST /api/v1/selection-batches/{batch}/objections/{objection}/adjudicate": "OFFFFFFFF",
 	"POST /api/v1/selection-batches/{batch}/publish":                           "OFFFFFFFF",
 	"POST /api/v1/selection-batches/{batch}/scores":                            "OFFFFFOOF",
+	"GET /api/v1/applications/{id}/explanation":                                "OOONONFFF",
+	"GET /api/v1/audit/diff":                                                   "OOFFFFFFF",
+	"GET /api/v1/audit/history/{kind}/{id}":                                    "OOFFFFFFF",
+	"GET /api/v1/audit/replay":                                                 "OOFFFFFFF",
+	"GET /api/v1/inbox":                                                        "OOOOOOOOO", // each reads their own
+	"POST /api/v1/inbox/read":                                                  "OOOOOOOOO",
+	"POST /api/v1/inbox/{id}/read":                                             "OOOOOOOOO",
+	"PUT /api/v1/inbox/email":                                                  "OOOOOOOOO",
+	"GET /api/v1/performance/{year}":                                           "OOFFFFFFF",
+	"GET /api/v1/performance/{year}/reports":                                   "OOOOOOFFF", // the handler keeps each to its scope
+	"GET /api/v1/performance/{year}/reports/{project}":                         "OOONONFFF",
+	"GET /api/v1/performance/{year}/rollups":                                   "OOOOOOFFF",
+	"GET /api/v1/performance/{year}/rollups.xlsx":                              "OOOOOOFFF",
+	"PUT /api/v1/performance/{year}/reports/{project}/draft":                   "FFFFONFFF", // a declaration: only its school writes it
+	"POST /api/v1/performance/{year}/reports/{project}/submit":                 "FFFFONFFF",
+	"POST /api/v1/performance/{year}/reports/{project}/return":                 "OFFFFFFFF",
+	"POST /api/v1/performance/{year}/reports/{project}/lock":                   "OFFFFFFFF",
+	"GET /api/v1/projects":                                                     "OOOOOOFFO", // the handler keeps each to its scope
+	"GET /api/v1/projects/{project}":                                           "OOONONFFN", // the evaluator is assigned to neither side
+	"GET /api/v1/projects/{project}/timeline":                                  "OOONONFFN",
+	"POST /api/v1/projects/{project}/evaluators":                               "OFFFFFFFF",
+	"POST /api/v1/projects/{project}/evaluations":                              "OFFFFFFFN",
+	"POST /api/v1/projects/{project}/inspections":                              "OFFFFFFFF",
+	"POST /api/v1/projects/{project}/inspections/{inspection}/findings":        "OFFFFFFFF",
+	"POST /api/v1/projects/{project}/flag":                                     "OFFFFFFFF",
+	"POST /api/v1/projects/{project}/rectified":                                "OFFFFFFFF",
+	"POST /api/v1/projects/{project}/revoke":                                   "OFFFFFFFF",
+	"POST /api/v1/projects/{project}/accept":                                   "OFFFFFFFF",
+	"POST /api/v1/selection-batches/{batch}/applications/{id}/resubmit":        "FFFFONFFF",
 	"POST /logout":                                                          "OOOOOOOOO",
 	"GET /account/password":                                                 "OOOOOOOOO",
 	"POST /account/password":                                                "OOOOOOOOO",
@@ -175,6 +205,29 @@ func newMatrixFixture(e *env) matrixFixture {
 	appendBatch("assign", selection.TypeExpertsAssigned, selection.ExpertsAssigned{Round: 1, Assignments: []selection.ExpertAssignment{
 		{Application: f.sides[0]["id"], Experts: []string{"e1"}}, {Application: f.sides[1]["id"], Experts: []string{"e2"}},
 	}})
+	// Each side's application became a project with a 2024 performance report.
+	for i, side := range []struct{ school, province string }{{"11-001", "11"}, {"12-001", "12"}} {
+		app := f.sides[i]["id"]
+		project := selection.ProjectID("b1", app)
+		appendTo := func(stream, typ string, v any) {
+			data, _ := json.Marshal(v)
+			if _, err := e.store.Append(ctx, stream, events.AnyVersion, events.NewEvent{
+				ID: events.DeriveID("matrix", stream, typ), Type: typ, SchemaVersion: 1, Data: data,
+				Metadata: events.Metadata{ActorID: "admin", Role: "ministry"},
+			}); err != nil {
+				e.t.Fatal(err)
+			}
+		}
+		appendTo(selection.ProjectStream(project), selection.TypeProjectCreated, selection.ProjectCreated{
+			ProjectID: project, BatchID: "b1", TaskItem: "2.1", TaskType: "YZYX", Application: app, Province: side.province, Rank: i + 1})
+		appendTo(performance.ReportStream(2024, project), performance.TypeReportOpened, performance.ReportOpened{
+			Year: 2024, ProjectID: project, BatchID: "b1", TaskItem: "2.1", TaskType: "YZYX", Application: app,
+			School: side.school, Province: side.province})
+		f.sides[i]["project"] = project
+		f.sides[i]["year"] = "2024"
+		f.sides[i]["inspection"] = "i1"
+		f.sides[i]["kind"] = "application"
+	}
 	e.projectSelection()
 	if _, err := projections.Rebuild(ctx, e.d.Pool, e.store, projections.SelectionBatches{}, nil); err != nil {
 		e.t.Fatal(err)

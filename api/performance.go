@@ -21,8 +21,8 @@ import (
 // collection (national) and one project's report (its school writes it; its
 // province and school read it; the ministry returns and locks it).
 const (
-	kindPerformanceCollection policy.Kind = "performance-collection"
-	kindPerformanceReport     policy.Kind = "performance-report"
+	kindPerformanceCollection = policy.KindPerformanceCollection
+	kindPerformanceReport     = policy.KindPerformanceReport
 )
 
 func (s *Server) performanceRoutes() []Route {

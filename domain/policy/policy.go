@@ -39,6 +39,11 @@ const (
 	KindReview         Kind = "review"     // an expert's scoring of an application
 	KindEvaluation     Kind = "evaluation" // a third-party evaluation of a project
 	KindAudit          Kind = "audit"      // log verification and replay
+	// KindPerformanceCollection is a year's national collection;
+	// KindPerformanceReport one project's yearly report, a declaration its
+	// school writes and the ministry returns or locks.
+	KindPerformanceCollection Kind = "performance-collection"
+	KindPerformanceReport     Kind = "performance-report"
 	// KindInbox is a user's own notices; Subject is that user. Only the user
 	// reads it and marks it read, whatever the role.
 	KindInbox Kind = "inbox"
@@ -83,7 +88,7 @@ var (
 // assessors are the only roles, besides the ministry, that write assessments: an
 // owner must never score or evaluate itself.
 // declarations are the kinds only their owner writes, even the ministry may not.
-var declarations = map[Kind]bool{KindIntentForm: true, KindApplication: true, KindRecommendation: true}
+var declarations = map[Kind]bool{KindIntentForm: true, KindApplication: true, KindRecommendation: true, KindPerformanceReport: true}
 
 var assessors = map[Kind]identity.Role{
 	KindReview:     identity.RoleExpert,
