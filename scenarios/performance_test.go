@@ -312,7 +312,8 @@ func TestPerformanceCollectionRollups(t *testing.T) {
 		{httpClient{t, hs.URL, tokens[pending.school]}, "POST", pendingPath + "/submit", bad, http.StatusUnprocessableEntity, "spent.school"},
 		{httpClient{t, hs.URL, tokens[pending.school]}, "PUT", pendingPath + "/draft", map[string]any{"spent": map[string]string{"bank": "1"}}, http.StatusUnprocessableEntity, "spent.bank"},
 		{httpClient{t, hs.URL, tokens[pending.school]}, "POST", pendingPath + "/submit", map[string]any{"colour": 1}, http.StatusBadRequest, "colour"},
-		{admin, "POST", pendingPath + "/submit", genReport(rng, pending.taskType), http.StatusConflict, "project_id"},
+		// The report is the school's declaration: the ministry may not submit it.
+		{admin, "POST", pendingPath + "/submit", genReport(rng, pending.taskType), http.StatusForbidden, ""},
 		{admin, "POST", pendingPath + "/return", map[string]string{"reason": "x"}, http.StatusConflict, "project_id"},
 		{httpClient{t, hs.URL, tokens[pending.school]}, "POST", pendingPath + "/lock", nil, http.StatusForbidden, ""},
 	} {
