@@ -108,6 +108,11 @@ func ok() []int { return nil }
 // eventually retries check every 100 ms until it reports done, fails, or the
 // time is up: what a client does while read models catch up.
 func eventually(ctx context.Context, within time.Duration, what string, check func() (bool, error)) error {
+	return poll(ctx, within, 100*time.Millisecond, what, check)
+}
+
+// poll is eventually with its own interval.
+func poll(ctx context.Context, within, every time.Duration, what string, check func() (bool, error)) error {
 	deadline := time.Now().Add(within)
 	for {
 		done, err := check()
@@ -120,7 +125,7 @@ func eventually(ctx context.Context, within time.Duration, what string, check fu
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(every):
 		}
 	}
 }

@@ -19,7 +19,9 @@ const readModelWait = 15 * time.Minute
 // just did to show. Every few seconds it prints the projector's backlog, read
 // from the platform's metrics.
 func (r *Round) awaitReadModel(ctx context.Context, what string, check func() (bool, error)) error {
-	return eventually(ctx, readModelWait, what, func() (bool, error) {
+	// Half a second between looks: a batch's read model is large at national
+	// scale, and reading it often would slow the projector it waits for.
+	return poll(ctx, readModelWait, 500*time.Millisecond, what, func() (bool, error) {
 		done, err := check()
 		if done || err != nil {
 			return done, err
