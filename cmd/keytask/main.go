@@ -66,6 +66,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(
 		newDevCmd(), newServeCmd(), newWorkerCmd(), newProjectorCmd(), newNotifierCmd(),
 		newMigrateCmd(), newAuditCmd(), newProjectionsCmd(), newVersionCmd(),
+		newDemoCmd(),
 	)
 	return root
 }
