@@ -65,7 +65,7 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(
 		newDevCmd(), newServeCmd(), newWorkerCmd(), newProjectorCmd(),
-		newMigrateCmd(), newAuditCmd(), newProjectionsCmd(), newVersionCmd(),
+		newMigrateCmd(), newAuditCmd(), newProjectionsCmd(), newVersionCmd(), newBenchCmd(),
 	)
 	return root
 }
