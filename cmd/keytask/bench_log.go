@@ -2,83 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
-
+	"keytask/bench"
 	"keytask/db"
 	"keytask/events"
 	"keytask/projections"
 )
-
-// The append anchor: the same rows inserted into a bare table with no
-// constraints, one autocommitted statement per append, at the same concurrency.
-const benchPlainTable = `CREATE TABLE plain_events (id uuid, stream_id text, stream_version bigint, type text,
-	schema_version int, data jsonb, metadata jsonb, recorded_at timestamptz)`
-
-var benchEventData = json.RawMessage(`{"province":"11","task":"YZYX","undertake":true,"quantity":12,"funds_yuan":{"school":1200000,"industry":350000,"sponsor":0,"municipal":250000,"provincial":1000000}}`)
-
-func benchNewEvents(stream string, n, base int) []events.NewEvent {
-	out := make([]events.NewEvent, n)
-	for i := range out {
-		out[i] = events.NewEvent{
-			ID: events.DeriveID(stream, fmt.Sprint(base+i)), Type: "IntentDraftSaved", SchemaVersion: 1, Data: benchEventData,
-			Metadata: events.Metadata{ActorID: "user-11", Role: "province", Organisation: "11", CorrelationID: stream, RequestID: "r"},
-		}
-	}
-	return out
-}
-
-func benchPlainInsert(ctx context.Context, pool *pgxpool.Pool, stream string, evs []events.NewEvent, version int64) error {
-	ids := make([]uuid.UUID, len(evs))
-	versions := make([]int64, len(evs))
-	types := make([]string, len(evs))
-	datas := make([]string, len(evs))
-	metas := make([]string, len(evs))
-	for i, e := range evs {
-		ids[i], versions[i], types[i], datas[i] = e.ID, version+int64(i)+1, e.Type, string(e.Data)
-		m, _ := json.Marshal(e.Metadata)
-		metas[i] = string(m)
-	}
-	_, err := pool.Exec(ctx, `INSERT INTO plain_events SELECT id, $2, v, t, 1, d, m, $7
-		FROM unnest($1::uuid[], $3::bigint[], $4::text[], $5::jsonb[], $6::jsonb[]) AS u(id, v, t, d, m)`,
-		ids, stream, versions, types, datas, metas, time.Now())
-	return err
-}
-
-// benchWriters runs ops appends of size events split over writers goroutines,
-// each on its own stream, and returns the events per second.
-func benchWriters(writers, ops, size int, tag string, appendFn func(stream string, evs []events.NewEvent, version int64) error) (float64, error) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var first atomic.Value
-	start := time.Now()
-	for w := 0; w < writers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			stream := fmt.Sprintf("%s-%d-%d", tag, w, time.Now().UnixNano())
-			var version int64
-			for next.Add(1) <= int64(ops) {
-				if err := appendFn(stream, benchNewEvents(stream, size, int(version)), version); err != nil {
-					first.CompareAndSwap(nil, err)
-					return
-				}
-				version += int64(size)
-			}
-		}(w)
-	}
-	wg.Wait()
-	if err, _ := first.Load().(error); err != nil {
-		return 0, err
-	}
-	return float64(ops*size) / time.Since(start).Seconds(), nil
-}
 
 // benchLog measures appends and a rebuild on a database of their own.
 func benchLog(ctx context.Context, url string, o benchOptions) ([]figure, error) {
@@ -88,7 +19,7 @@ func benchLog(ctx context.Context, url string, o benchOptions) ([]figure, error)
 	}
 	defer pool.Close()
 	store := events.NewStore(pool)
-	if _, err := pool.Exec(ctx, benchPlainTable); err != nil {
+	if _, err := pool.Exec(ctx, bench.PlainTable); err != nil {
 		return nil, err
 	}
 	sealed, stopSealer := context.WithCancel(ctx)
@@ -110,7 +41,7 @@ func benchLog(ctx context.Context, url string, o benchOptions) ([]figure, error)
 		{"append, batches of 100", "≥ 0.6 × plain INSERT", 100, batchOps, 0.6},
 	} {
 		plainFn := func(stream string, evs []events.NewEvent, v int64) error {
-			return benchPlainInsert(ctx, pool, stream, evs, v)
+			return bench.PlainInsert(ctx, pool, stream, evs, v)
 		}
 		logFn := func(stream string, evs []events.NewEvent, v int64) error {
 			_, err := store.Append(ctx, stream, v, evs...)
@@ -118,19 +49,19 @@ func benchLog(ctx context.Context, url string, o benchOptions) ([]figure, error)
 		}
 		// Warm both paths, then alternate them in short rounds so that drift in
 		// the machine's speed hits both alike.
-		if _, err := benchWriters(writers, writers, c.size, "warm", plainFn); err != nil {
+		if _, err := bench.Writers(writers, writers, c.size, "warm", plainFn); err != nil {
 			return nil, err
 		}
-		if _, err := benchWriters(writers, writers, c.size, "warmlog", logFn); err != nil {
+		if _, err := bench.Writers(writers, writers, c.size, "warmlog", logFn); err != nil {
 			return nil, err
 		}
 		var plain, log float64
 		for r := 0; r < rounds; r++ {
-			p, err := benchWriters(writers, c.ops/rounds+writers, c.size, fmt.Sprint("plain", r), plainFn)
+			p, err := bench.Writers(writers, c.ops/rounds+writers, c.size, fmt.Sprint("plain", r), plainFn)
 			if err != nil {
 				return nil, err
 			}
-			l, err := benchWriters(writers, c.ops/rounds+writers, c.size, fmt.Sprint("log", r), logFn)
+			l, err := bench.Writers(writers, c.ops/rounds+writers, c.size, fmt.Sprint("log", r), logFn)
 			if err != nil {
 				return nil, fmt.Errorf("append: %w", err)
 			}
