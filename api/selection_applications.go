@@ -361,9 +361,16 @@ func (s *Server) getApplication(w http.ResponseWriter, r *http.Request) error {
 // listApplications answers the applications the principal may read, filtered
 // by task type (task=) and province (province=).
 func (s *Server) listApplications(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
+	q := map[string]string{}
+	for _, k := range []string{"task", "province", "batch", "status"} {
+		v, err := queryText(r, k)
+		if err != nil {
+			return err
+		}
+		q[k] = v
+	}
 	rows, err := projections.ListApplications(r.Context(), s.pool, projections.ApplicationFilter{
-		TaskType: q.Get("task"), Province: q.Get("province"), BatchID: q.Get("batch"), Status: selection.ApplicationStatus(q.Get("status")),
+		TaskType: q["task"], Province: q["province"], BatchID: q["batch"], Status: selection.ApplicationStatus(q["status"]),
 	})
 	if err != nil {
 		return err

@@ -102,7 +102,11 @@ func (s *Server) updateExpert(w http.ResponseWriter, r *http.Request) error {
 // listExperts answers the pool, or with task= only the experts qualified in
 // that task type.
 func (s *Server) listExperts(w http.ResponseWriter, r *http.Request) error {
-	es, err := projections.ListExperts(r.Context(), s.pool, r.URL.Query().Get("task"))
+	task, err := queryText(r, "task")
+	if err != nil {
+		return err
+	}
+	es, err := projections.ListExperts(r.Context(), s.pool, task)
 	if err != nil {
 		return err
 	}

@@ -66,7 +66,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(
 		newDevCmd(), newServeCmd(), newWorkerCmd(), newProjectorCmd(), newNotifierCmd(),
 		newMigrateCmd(), newAuditCmd(), newProjectionsCmd(), newVersionCmd(),
-		newDemoCmd(),
+		newDemoCmd(), newBenchCmd(),
 	)
 	return root
 }
