@@ -368,32 +368,20 @@ func (c *collection) passDeadline(ctx workflow.Context) error {
 }
 
 func (c *collection) appendCollection(ctx workflow.Context, step, typ string, data any, md events.Metadata) error {
-	spec, err := NewEventSpec(ctx, step, typ, data, md)
-	if err != nil {
-		return err
-	}
-	res, err := AppendEvents(ctx, performance.CollectionStream(c.State.Year), c.CollectionVersion, spec)
-	if err != nil {
-		return err
-	}
-	c.CollectionVersion = last(res)
-	return nil
+	return appendOne(ctx, performance.CollectionStream(c.State.Year), &c.CollectionVersion, step, typ, data, md)
 }
 
 // appendReport appends one event to a report's stream; the step name
 // ("submit/<project>/2") counts that report's events.
 func (c *collection) appendReport(ctx workflow.Context, project, step, typ string, data any, md events.Metadata) (int64, error) {
 	c.Steps[project]++
-	spec, err := NewEventSpec(ctx, fmt.Sprintf("%s/%s/%d", step, project, c.Steps[project]), typ, data, md)
+	v := c.ReportVersions[project]
+	err := appendOne(ctx, performance.ReportStream(c.State.Year, project), &v, fmt.Sprintf("%s/%s/%d", step, project, c.Steps[project]), typ, data, md)
 	if err != nil {
 		return 0, err
 	}
-	res, err := AppendEvents(ctx, performance.ReportStream(c.State.Year, project), c.ReportVersions[project], spec)
-	if err != nil {
-		return 0, err
-	}
-	c.ReportVersions[project] = last(res)
-	return c.ReportVersions[project], nil
+	c.ReportVersions[project] = v
+	return v, nil
 }
 
 func by(md events.Metadata) performance.Actor {

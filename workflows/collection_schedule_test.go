@@ -9,6 +9,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -86,6 +87,23 @@ func TestPerformanceScheduleBackfillAndTrigger(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		// What the scheduler did and which runs exist, to tell a lost backfill
+		// from a run that started and failed.
+		if d, err := h.Describe(context.Background()); err == nil {
+			t.Logf("schedule: %d actions, recent %+v, running %+v", d.Info.NumActions,
+				d.Info.RecentActions, d.Info.RunningWorkflows)
+		}
+		list, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{})
+		if err == nil {
+			for _, x := range list.Executions {
+				t.Logf("run %s %s: %s", x.Execution.WorkflowId, x.Type.Name, x.Status)
+			}
+		}
+	})
 	for _, year := range []int{2022, 2023, 2024} {
 		evs := waitFor(t, store, performance.CollectionStream(year), performance.TypeCollectionClosed)
 		var opened performance.CollectionOpened

@@ -259,32 +259,36 @@ func appendOptions() workflow.ActivityOptions {
 }
 
 func (r *intentRound) appendRound(ctx workflow.Context, step, typ string, data any, md events.Metadata) error {
-	spec, err := NewEventSpec(ctx, step, typ, data, md)
-	if err != nil {
-		return err
-	}
-	res, err := AppendEvents(ctx, intent.RoundStream(r.State.RoundID), r.RoundVersion, spec)
-	if err != nil {
-		return err
-	}
-	r.RoundVersion = last(res)
-	return nil
+	return appendOne(ctx, intent.RoundStream(r.State.RoundID), &r.RoundVersion, step, typ, data, md)
 }
 
 // appendForm appends one event to a province's form stream; the step name
 // ("submit/44/3") counts that province's events, so it is unique in the round.
 func (r *intentRound) appendForm(ctx workflow.Context, province, step, typ string, data any, md events.Metadata) (int64, error) {
 	r.Steps[province]++
-	spec, err := NewEventSpec(ctx, fmt.Sprintf("%s/%s/%d", step, province, r.Steps[province]), typ, data, md)
+	v := r.FormVersions[province]
+	err := appendOne(ctx, intent.FormStream(r.State.RoundID, province), &v, fmt.Sprintf("%s/%s/%d", step, province, r.Steps[province]), typ, data, md)
 	if err != nil {
 		return 0, err
 	}
-	res, err := AppendEvents(ctx, intent.FormStream(r.State.RoundID, province), r.FormVersions[province], spec)
+	r.FormVersions[province] = v
+	return v, nil
+}
+
+// appendOne appends one event, its id derived from step, to stream at
+// *version, and moves *version to where it landed; on an error *version is
+// left as it was.
+func appendOne(ctx workflow.Context, stream string, version *int64, step, typ string, data any, md events.Metadata) error {
+	spec, err := NewEventSpec(ctx, step, typ, data, md)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	r.FormVersions[province] = last(res)
-	return r.FormVersions[province], nil
+	res, err := AppendEvents(ctx, stream, *version, spec)
+	if err != nil {
+		return err
+	}
+	*version = last(res)
+	return nil
 }
 
 func last(res activities.AppendResult) int64 {
