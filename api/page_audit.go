@@ -118,7 +118,7 @@ type auditTableRow struct {
 type auditReplayData struct {
 	Asked    bool
 	Position int64
-	AsOf     string // the instant asked for, in Beijing time when it was a time
+	AsOf     string // the instant asked for when it was a time, in Beijing time
 	Tables   []auditTableRow
 	Table    *replayTable
 	Columns  []string
@@ -145,7 +145,7 @@ func (s *Server) auditReplayPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return s.refusedForm(w, r, renamedField(err, map[string]string{"as_of": instantField(q, "")}), "audit_replay.html", title, auditReplayData{})
 	}
-	d := auditReplayData{Asked: true, Position: ans.Position, AsOf: fmt.Sprintf("日志位置 %d", ans.Position), Table: ans.Table}
+	d := auditReplayData{Asked: true, Position: ans.Position, Table: ans.Table}
 	if q.Get("position") == "" {
 		if t, err := time.Parse(time.RFC3339Nano, asOf); err == nil {
 			d.AsOf = "北京时间 " + t.In(shanghai).Format("2006-01-02 15:04:05")
