@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -70,13 +71,23 @@ func withAPIQuery(r *http.Request, q url.Values) *http.Request {
 	return r2
 }
 
-// renamedField moves a refusal naming the API's field onto the page's control.
+// instantLabels name the pages' instant controls in their messages.
+var instantLabels = map[string]string{"position": "日志位置", "at": "北京时间", "from_position": "起点日志位置",
+	"from_at": "起点北京时间", "to_position": "终点日志位置", "to_at": "终点北京时间"}
+
+// renamedField moves a refusal naming the API's field onto the page's
+// control, and names the control in the message as the page does.
 func renamedField(err error, names map[string]string) error {
 	var he *httpError
 	if errors.As(err, &he) {
 		if to, ok := names[he.field]; ok {
 			c := *he
 			c.field = to
+			for api, control := range names {
+				if label, ok := instantLabels[control]; ok {
+					c.message = regexp.MustCompile(` ?\b`+regexp.QuoteMeta(api)+`\b ?`).ReplaceAllLiteralString(c.message, label)
+				}
+			}
 			return &c
 		}
 	}

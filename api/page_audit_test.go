@@ -121,6 +121,14 @@ func TestAuditPages(t *testing.T) {
 		}
 	}
 
+	if body := au.page(fmt.Sprintf("/web/audit/replay?position=%d", after+100), http.StatusBadRequest); !strings.Contains(body, "日志位置超出已封存日志的范围") {
+		t.Errorf("a position past the log is not refused in the page's words: %s", body)
+	}
+
+	if body := au.page(fmt.Sprintf("/web/audit/diff?from_position=%d&to_position=1", after), http.StatusBadRequest); !strings.Contains(body, "终点日志位置应不早于起点日志位置") {
+		t.Errorf("a diff backwards is not refused in the page's words: %s", body)
+	}
+
 	// Diff: the project's row is added between the two instants.
 	diff := au.page(fmt.Sprintf("/web/audit/diff?from_position=%d&to_position=%d", before, after), http.StatusOK)
 	if !strings.Contains(diff, "projects：新增 1 行，删除 0 行") || !strings.Contains(diff, project) {
