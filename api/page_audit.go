@@ -114,7 +114,7 @@ func instantField(q url.Values, prefix string) string {
 }
 
 func (s *Server) auditIndexPage(w http.ResponseWriter, r *http.Request) error {
-	return s.render(w, r, http.StatusOK, "audit_index.html", pageData{Title: "审计", Data: s.historyKinds()})
+	return s.render(w, r, http.StatusOK, "audit_index.html", pageData{Title: "审计"})
 }
 
 // auditTableRow is one read-model table in the replay page.
