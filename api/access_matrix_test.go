@@ -146,6 +146,11 @@ var accessMatrix = map[string]string{
 	"POST /web/selection-batches/{batch}/provinces/{province}/recommend":    "FFONFFFFF",
 	"GET /web/selection-batches/{batch}/review":                             "OOFFFFOON", // the batch's assigned experts; each application is decided again
 	"POST /web/selection-batches/{batch}/review":                            "OFFFFFOOF",
+	"GET /web/audit/{$}":                                                    "OOFFFFFFF",
+	"GET /web/audit/replay":                                                 "OOFFFFFFF",
+	"GET /web/audit/diff":                                                   "OOFFFFFFF",
+	"GET /web/audit/history":                                                "OOFFFFFFF",
+	"GET /web/applications/{id}/explanation":                                "OOONONFFF", // as the API decides
 }
 
 // matrixPrincipals are the columns, side A first in each pair.

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -87,19 +88,38 @@ func (s *Server) withScratch(ctx context.Context, f func(sc *projections.Scratch
 	return f(sc)
 }
 
-// auditReplay rebuilds every read model as of ?as_of= and answers each model's
-// digest and row counts, and with ?table= that table's rows (at most ?limit=).
-func (s *Server) auditReplay(w http.ResponseWriter, r *http.Request) error {
+// replayAnswer is every read model as of an instant: each projection's digest,
+// each table's row count, and optionally one table's rows.
+type replayAnswer struct {
+	AsOf     string                      `json:"as_of"`
+	Position int64                       `json:"position"`
+	Digests  map[string]string           `json:"digests"`
+	Tables   map[string]map[string]int64 `json:"tables"`
+	Table    *replayTable                `json:"table,omitempty"`
+}
+
+// replayTable is one read-model table's rows as of an instant.
+type replayTable struct {
+	Name  string            `json:"name"`
+	Count int64             `json:"count"`
+	Rows  []json.RawMessage `json:"rows"`
+}
+
+// replay rebuilds every read model as of ?as_of= into a scratch and reads the
+// digests, the row counts and, with ?table=, that table's rows (at most
+// ?limit=). The API and the auditor's page both answer with it.
+func (s *Server) replay(r *http.Request) (replayAnswer, error) {
 	a, pos, err := s.asOfParam(r, "as_of")
 	if err != nil {
-		return err
+		return replayAnswer{}, err
 	}
 	limit, err := intParam(r, "limit", defaultAuditRows, maxAuditRows)
 	if err != nil {
-		return err
+		return replayAnswer{}, err
 	}
 	table := r.URL.Query().Get("table")
-	return s.withScratch(r.Context(), func(sc *projections.Scratch) error {
+	var out replayAnswer
+	err = s.withScratch(r.Context(), func(sc *projections.Scratch) error {
 		res, err := sc.ReplayTo(r.Context(), s.store, pos)
 		if err != nil {
 			return err
@@ -108,7 +128,7 @@ func (s *Server) auditReplay(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		body := map[string]any{"as_of": a.String(), "position": res.Position, "digests": res.Digests, "tables": counts}
+		out = replayAnswer{AsOf: a.String(), Position: res.Position, Digests: res.Digests, Tables: counts}
 		if table != "" {
 			n, rows, err := sc.TableRows(r.Context(), table, limit)
 			if errors.Is(err, projections.ErrAsOf) {
@@ -117,38 +137,63 @@ func (s *Server) auditReplay(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-			body["table"] = map[string]any{"name": table, "count": n, "rows": rows}
+			out.Table = &replayTable{Name: table, Count: n, Rows: rows}
 		}
-		writeJSON(w, http.StatusOK, body)
 		return nil
 	})
+	return out, err
 }
 
-// auditDiff compares the read models as of ?from= and ?to=.
-func (s *Server) auditDiff(w http.ResponseWriter, r *http.Request) error {
-	_, from, err := s.asOfParam(r, "from")
+// auditReplay answers replay as JSON.
+func (s *Server) auditReplay(w http.ResponseWriter, r *http.Request) error {
+	out, err := s.replay(r)
 	if err != nil {
 		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// diff compares the read models as of ?from= and ?to= (at most ?rows= rows of
+// each table shown). The API and the auditor's page both answer with it.
+func (s *Server) diff(r *http.Request) (projections.Diff, error) {
+	_, from, err := s.asOfParam(r, "from")
+	if err != nil {
+		return projections.Diff{}, err
 	}
 	_, to, err := s.asOfParam(r, "to")
 	if err != nil {
-		return err
+		return projections.Diff{}, err
 	}
 	if from > to {
-		return badRequest("to", "to 应不早于 from", fmt.Sprintf("from position %d after to position %d", from, to))
+		return projections.Diff{}, badRequest("to", "to 应不早于 from", fmt.Sprintf("from position %d after to position %d", from, to))
 	}
 	rows, err := intParam(r, "rows", 20, maxAuditRows)
 	if err != nil {
+		return projections.Diff{}, err
+	}
+	var d projections.Diff
+	err = s.withScratch(r.Context(), func(sc *projections.Scratch) error {
+		d, err = sc.DiffPositions(r.Context(), s.store, from, to, rows)
+		return err
+	})
+	return d, err
+}
+
+// auditDiff answers diff as JSON.
+func (s *Server) auditDiff(w http.ResponseWriter, r *http.Request) error {
+	d, err := s.diff(r)
+	if err != nil {
 		return err
 	}
-	return s.withScratch(r.Context(), func(sc *projections.Scratch) error {
-		d, err := sc.DiffPositions(r.Context(), s.store, from, to, rows)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, d)
-		return nil
-	})
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+// revealsObjectors reports whether the request's user may see who filed an
+// objection: ministry staff alone.
+func revealsObjectors(r *http.Request) bool {
+	return principal(r.Context()).Role == identity.RoleMinistry
 }
 
 // contentTypeJSONL is JSON Lines, one event per line.
@@ -169,8 +214,7 @@ func (s *Server) auditHistory(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return badRequest("format", "format 应为 json、jsonl 或 xlsx", "format "+format)
 	}
-	reveal := principal(r.Context()).Role == identity.RoleMinistry
-	entries, err := projections.History(r.Context(), s.pool, kind, id, reveal)
+	entries, err := projections.History(r.Context(), s.pool, kind, id, revealsObjectors(r))
 	if err != nil {
 		return err
 	}
@@ -192,21 +236,27 @@ func (s *Server) auditHistory(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// explanation answers why the published result of the application's batch came
-// out as it did for the application.
-func (s *Server) explanation(w http.ResponseWriter, r *http.Request) error {
+// explainApplication answers why the published result of the application's batch came
+// out as it did for the application. The API and the page both answer with it.
+func (s *Server) explainApplication(r *http.Request) (projections.Explanation, error) {
 	a, err := s.loadApplication(r)
 	if err != nil {
-		return err
+		return projections.Explanation{}, err
 	}
-	reveal := principal(r.Context()).Role == identity.RoleMinistry
-	x, err := projections.Explain(r.Context(), s.store, a.BatchID, a.ID, reveal)
+	x, err := projections.Explain(r.Context(), s.store, a.BatchID, a.ID, revealsObjectors(r))
 	switch {
 	case errors.Is(err, projections.ErrNotPublished):
-		return notFound("该申报所在批次尚未公布遴选结果", err.Error())
+		return x, notFound("该申报所在批次尚未公布遴选结果", err.Error())
 	case errors.Is(err, projections.ErrNotRanked):
-		return notFound("该申报未进入专家遴选排名，没有可说明的遴选结果", err.Error())
-	case err != nil:
+		return x, notFound("该申报未进入专家遴选排名，没有可说明的遴选结果", err.Error())
+	}
+	return x, err
+}
+
+// explanation answers explainApplication as JSON.
+func (s *Server) explanation(w http.ResponseWriter, r *http.Request) error {
+	x, err := s.explainApplication(r)
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, x)
