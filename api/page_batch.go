@@ -121,7 +121,8 @@ func (s *Server) boardPage(w http.ResponseWriter, r *http.Request) error {
 	for i, st := range order {
 		d.Stages = append(d.Stages, stageStep{Name: stageNames[st], Done: i < at, Current: i == at})
 	}
-	if next := b.Stage.Next(); next != "" && next != b.Stage {
+	// The notice ends by publication, not by advancing.
+	if next := b.Stage.Next(); next != "" && next != b.Stage && b.Stage != selection.StageNotice {
 		d.Next = stageNames[next]
 	}
 	return s.render(w, r, http.StatusOK, "batch_board.html", pageData{Title: "遴选批次 " + b.BatchID + " 阶段看板", Data: d})

@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
 	"keytask/activities"
@@ -89,7 +90,15 @@ type platform struct {
 	d          *pgtest.DB
 	url        string
 	adminToken string
+	tc         client.Client
+	store      *events.Store
 }
+
+// dilation is how much faster than the server's clock the selection batch's
+// clock runs in the journeys: five working days of public notice (about a
+// week) pass in about a minute, long enough for a person to file an objection
+// on the notice page, short enough to wait for its end.
+const dilation = 10_000
 
 func startPlatform(t *testing.T) *platform {
 	t.Helper()
@@ -109,7 +118,8 @@ func startPlatform(t *testing.T) *platform {
 	}
 	t.Cleanup(tc.Close)
 	w := worker.New(tc, temporalx.TaskQueue, worker.Options{})
-	workflows.Register(w, &activities.Activities{Store: store})
+	workflows.RegisterWith(w, &activities.Activities{Store: store},
+		workflows.Options{Clock: workflows.DilatedClock{Origin: time.Now(), Factor: dilation}})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +139,7 @@ func startPlatform(t *testing.T) *platform {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &platform{t: t, d: d, url: hs.URL, adminToken: token}
+	p := &platform{t: t, d: d, url: hs.URL, adminToken: token, tc: tc, store: store}
 	p.eventually("the admin is projected", func() bool { return p.call("GET", "/api/v1/me", token, "", nil) == http.StatusOK })
 	return p
 }
@@ -188,11 +198,16 @@ func (p *platform) upload(path, token, name string, content []byte) {
 	}
 }
 
-func (p *platform) eventually(what string, ok func() bool) {
+// eventually waits for ok, a minute or as long as within says.
+func (p *platform) eventually(what string, ok func() bool, within ...time.Duration) {
 	p.t.Helper()
-	for deadline := time.Now().Add(60 * time.Second); !ok(); time.Sleep(200 * time.Millisecond) {
+	limit := time.Minute
+	if len(within) > 0 {
+		limit = within[0]
+	}
+	for deadline := time.Now().Add(limit); !ok(); time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			p.t.Fatalf("%s: not within 60s", what)
+			p.t.Fatalf("%s: not within %s", what, limit)
 		}
 	}
 }
@@ -529,9 +544,12 @@ func intentJourney(t *testing.T, p *platform, b *browser) {
 
 func batchJourney(t *testing.T, p *platform, b *browser, bjToken string) {
 	b.t, p.t = t, t
-	deadline := time.Now().Add(48 * time.Hour).Format(time.RFC3339)
+	// On the dilated clock the stage periods are years away, so that only the
+	// public notice ends while the journey runs.
+	deadline := time.Now().Add(dilation * time.Hour).Format(time.RFC3339)
 	p.must("POST", "/api/v1/selection-batches", p.adminToken, `{"batch_id":"2022-yzyx","plan_batch_id":"2022-1","task_item":"2.1",
 		"task_type":"YZYX","quota":2,"province_quotas":{"11":2},"per_application":1,"notice_days":5,"deadline":"`+deadline+`",
+		"period_days":{"qualification":3650,"expert_review":3650},
 		"rubric":{"task_type":"YZYX","criteria":[{"key":"base","name":"建设基础","weight":60,"max":60},{"key":"plan","name":"建设方案","weight":40,"max":40}]}}`)
 	p.must("POST", "/api/v1/experts", p.adminToken, `{"expert_id":"e1","name":"王专家","expertise":{"YZYX":3},"province":"31","load":5}`)
 	p.eventually("the batch is projected", func() bool { return p.call("GET", "/api/v1/selection-batches/2022-yzyx", p.adminToken, "", nil) == 200 })
@@ -658,5 +676,26 @@ func batchJourney(t *testing.T, p *platform, b *browser, bjToken string) {
 		t.Fatalf("adjudication not shown: %s", b.text("main"))
 	}
 	b.screenshot("batch-board-adjudicated")
+
+	// The notice ends by its deadline timer; the board then offers publication.
+	p.eventually("the end of the public notice", func() bool {
+		var rec struct {
+			Stage   string
+			Overdue bool
+		}
+		return p.call("GET", "/api/v1/selection-batches/2022-yzyx", p.adminToken, "", &rec) == 200 && rec.Stage == "notice" && rec.Overdue
+	}, 3*time.Minute)
+	b.open("/web/selection-batches/2022-yzyx")
+	b.screenshot("batch-board-notice-ended")
+	b.submit(`form[action$="/publish"] button`)
+	b.ok("遴选结果已公布")
+	b.screenshot("batch-board-published")
+	b.submit(`a[href="/public/publications/2022-yzyx"]`)
+	if main := b.text("body"); !strings.Contains(main, "北京市工贸技师学院申报优质技工院校") || strings.Contains(main, "张三") {
+		t.Fatalf("publication page: %s", main)
+	}
+	b.screenshot("public-publication")
+	b.printPDF("public-publication-print")
+	b.open("/web/")
 	b.logout()
 }
