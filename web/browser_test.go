@@ -28,6 +28,9 @@ import (
 	"keytask/activities"
 	"keytask/api"
 	"keytask/db/pgtest"
+	"keytask/domain/identity"
+	"keytask/domain/performance"
+	"keytask/domain/selection"
 	"keytask/events"
 	"keytask/projections"
 	"keytask/temporalx"
@@ -438,10 +441,11 @@ const catalogueCSV = `item,code,name,target,unit,kind
 `
 
 const (
-	bjPassword     = "北京人社局密码2022"
-	adminPassword  = "部管理员的密码2022"
-	expertPassword = "专家甲的评审密码01"
-	schoolPassword = "学校申报密码00001"
+	bjPassword      = "北京人社局密码2022"
+	adminPassword   = "部管理员的密码2022"
+	expertPassword  = "专家甲的评审密码01"
+	schoolPassword  = "学校申报密码00001"
+	auditorPassword = "审计员查阅密码2022"
 )
 
 func TestBrowserJourneys(t *testing.T) {
@@ -465,7 +469,12 @@ func TestBrowserJourneys(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	t.Run("BatchThroughNoticeAndObjection", func(t *testing.T) { batchJourney(t, p, b, bjToken) })
+	var application string
+	t.Run("BatchThroughNoticeAndObjection", func(t *testing.T) { application = batchJourney(t, p, b, bjToken) })
+	if t.Failed() {
+		return
+	}
+	t.Run("PerformanceReturnResubmitAudit", func(t *testing.T) { performanceJourney(t, p, b, application) })
 }
 
 func intentJourney(t *testing.T, p *platform, b *browser) {
@@ -542,7 +551,8 @@ func intentJourney(t *testing.T, p *platform, b *browser) {
 	b.logout()
 }
 
-func batchJourney(t *testing.T, p *platform, b *browser, bjToken string) {
+// batchJourney returns the application that the batch published.
+func batchJourney(t *testing.T, p *platform, b *browser, bjToken string) string {
 	b.t, p.t = t, t
 	// On the dilated clock the stage periods are years away, so that only the
 	// public notice ends while the journey runs.
@@ -697,5 +707,131 @@ func batchJourney(t *testing.T, p *platform, b *browser, bjToken string) {
 	b.screenshot("public-publication")
 	b.printPDF("public-publication-print")
 	b.open("/web/")
+	b.logout()
+	return id
+}
+
+// performanceJourney: the published project's school fills in and submits its
+// yearly performance report, the ministry returns it with a reason, the
+// school resubmits, and an auditor reads the report stream's event timeline.
+func performanceJourney(t *testing.T, p *platform, b *browser, application string) {
+	b.t, p.t = t, t
+	p.user("au", "审计署驻部审计局", "auditor", "审计署", auditorPassword)
+	project := selection.ProjectID("2022-yzyx", application)
+	opens := time.Now()
+	year := opens.In(time.FixedZone("CST", 8*3600)).Year()
+	ministry := events.Metadata{ActorID: "admin", Role: string(identity.RoleMinistry), Organisation: identity.MinistryOrganisation}
+	if _, err := p.tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: workflows.PerformanceCollectionWorkflowID(year),
+		TaskQueue: temporalx.TaskQueue}, workflows.PerformanceCollectionWorkflowName,
+		workflows.PerformanceCollectionParams{OpensAt: opens, DeadlineAfter: 30 * 24 * time.Hour, Actor: ministry}); err != nil {
+		t.Fatal(err)
+	}
+	report := fmt.Sprintf("/web/performance/%d/reports/%s", year, project)
+	p.eventually("the report is opened and projected", func() bool {
+		return p.call("GET", fmt.Sprintf("/api/v1/performance/%d/reports/%s", year, project), p.adminToken, "", nil) == 200
+	})
+
+	// The school finds its report from the dashboard and fills it in; the
+	// page adds up each block as it types.
+	b.login("sa", schoolPassword)
+	b.submit(fmt.Sprintf(`a[href="/web/performance/%d"]`, year))
+	b.screenshot("performance-list-school")
+	b.submit(`a[href="` + report + `"]`)
+	b.typeInto(`[name="planned.school"]`, "80")
+	b.typeInto(`[name="planned.provincial"]`, "20.5")
+	b.typeInto(`[name="spent.school"]`, "75.25")
+	b.typeInto(`[name="spent.provincial"]`, "20.5001")
+	if got := b.text("#planned-total"); got != "100.5" {
+		t.Fatalf("live planned total %q, want 100.5", got)
+	}
+	if got := b.text("#spent-total"); got != "95.7501" {
+		t.Fatalf("live spent total %q, want 95.7501", got)
+	}
+	b.submit(`button[value="draft"]`)
+	b.ok("草稿已保存")
+	if got := b.text("#report-status"); got != "草稿" {
+		t.Fatalf("status %q after saving a draft", got)
+	}
+	// Submitting without the required indicators is refused beside the field.
+	b.submit(`button[value="submit"]`)
+	if msg := b.eval(`document.querySelector('[name="indicators.students_enrolled"]').parentElement.innerText.trim()`); !strings.Contains(msg, "请填写在校生人数") {
+		t.Fatalf("no field error for a missing indicator: %q", msg)
+	}
+	if got := b.text("#report-status"); got != "草稿" {
+		t.Fatalf("status %q after a refused submission", got)
+	}
+	b.screenshot("performance-report-field-error")
+	for _, src := range []string{"industry", "sponsor", "municipal"} {
+		b.typeInto(`[name="planned.`+src+`"]`, "0")
+		b.typeInto(`[name="spent.`+src+`"]`, "0")
+	}
+	b.typeInto(`[name="indicators.students_enrolled"]`, "5200")
+	b.typeInto(`[name="indicators.graduate_employment"]`, "97")
+	b.typeInto(`[name="indicators.teachers_trained"]`, "310")
+	b.typeInto("#summary", "完成实训基地改造，新增数控专业实训工位120个。")
+	b.typeInto("#deviation", "省财政投入超出计划1元，为汇率差额。")
+	b.screenshot("performance-report-filled")
+	b.submit(`button[value="submit"]`)
+	b.ok("绩效报告已提交")
+	if got := b.text("#report-status"); got != "已提交" {
+		t.Fatalf("status %q after submitting", got)
+	}
+	b.screenshot("performance-report-submitted")
+	b.logout()
+
+	// The ministry returns it with a reason.
+	b.login("admin", adminPassword)
+	b.open(fmt.Sprintf("/web/performance/%d", year))
+	b.screenshot("performance-list-ministry")
+	b.submit(`a[href="` + report + `"]`)
+	b.typeInto("#reason", "实际投入请附支出凭证")
+	b.submit(`form[action$="/return"] button`)
+	b.ok("已退回")
+	if got := b.text("#report-status"); got != "已退回" {
+		t.Fatalf("status %q after the return", got)
+	}
+	b.screenshot("performance-report-returned-ministry")
+	b.logout()
+
+	// The school reads why, corrects and submits again.
+	b.login("sa", schoolPassword)
+	b.open(report)
+	if alert := b.text(".alert"); !strings.Contains(alert, "实际投入请附支出凭证") {
+		t.Fatalf("return reason not shown: %q", alert)
+	}
+	b.screenshot("performance-report-returned-school")
+	b.typeInto(`[name="spent.provincial"]`, "20.5")
+	b.typeInto("#deviation", "")
+	b.submit(`button[value="submit"]`)
+	b.ok("绩效报告已提交")
+	if got := b.text("#report-status"); got != "已提交" {
+		t.Fatalf("status %q after resubmitting", got)
+	}
+	b.screenshot("performance-report-resubmitted")
+	b.printPDF("performance-report-print")
+	b.logout()
+
+	// An auditor reads the report's stream: who did what, in which role and
+	// organisation, through which workflow.
+	b.login("au", auditorPassword)
+	b.open(report)
+	b.submit(`a[href="/web/streams/` + performance.ReportStream(year, project) + `/timeline"]`)
+	rows := b.eval(`Array.from(document.querySelectorAll("#timeline tbody tr")).map(tr =>
+		Array.from(tr.cells).map(c => c.innerText.trim()).join("|")).join("\n")`)
+	for _, want := range []string{performance.TypeReportOpened, performance.TypeReportSubmitted + "）|sa|技工院校|11-001|",
+		"退回（" + performance.TypeReportReturned + "）|admin|部|", performance.TypeReportDraftSaved} {
+		if !strings.Contains(rows, want) {
+			t.Fatalf("event timeline lacks %q:\n%s", want, rows)
+		}
+	}
+	if n := strings.Count(rows, performance.TypeReportSubmitted); n != 2 {
+		t.Fatalf("%d submissions on the timeline, want 2:\n%s", n, rows)
+	}
+	if !strings.Contains(rows, workflows.PerformanceCollectionWorkflowID(year)) {
+		t.Fatalf("the timeline names no workflow:\n%s", rows)
+	}
+	b.screenshot("audit-event-timeline")
+	b.open("/web/projects/" + project + "/timeline")
+	b.screenshot("project-timeline")
 	b.logout()
 }
