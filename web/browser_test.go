@@ -32,6 +32,7 @@ import (
 	"keytask/domain/performance"
 	"keytask/domain/selection"
 	"keytask/events"
+	"keytask/notifications"
 	"keytask/projections"
 	"keytask/temporalx"
 	"keytask/temporalx/devserver"
@@ -131,9 +132,16 @@ func startPlatform(t *testing.T) *platform {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { defer close(done); pr.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	// The notifier fills the inbox, on its own projector as in production
+	// (the mail it queues is never sent here).
+	notifier, err := projections.NewProjector(d.Pool, store, nil, quiet, notifications.Notifier{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{}, 2)
+	go func() { defer func() { done <- struct{}{} }(); pr.Run(ctx) }()
+	go func() { defer func() { done <- struct{}{} }(); notifier.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; <-done })
 
 	s := api.New(api.Config{Pool: d.Pool, Store: store, Temporal: tc, Registry: prometheus.NewRegistry(), Logger: quiet})
 	hs := httptest.NewServer(s.Handler())
@@ -800,6 +808,19 @@ func performanceJourney(t *testing.T, p *platform, b *browser, application strin
 		t.Fatalf("return reason not shown: %q", alert)
 	}
 	b.screenshot("performance-report-returned-school")
+	// The return reached the school's inbox too.
+	p.eventually("the return reaches the school's inbox", func() bool {
+		b.open("/web/inbox")
+		main := b.text("main")
+		return strings.Contains(main, "执行绩效报告被退回") && strings.Contains(main, "实际投入请附支出凭证")
+	})
+	b.screenshot("inbox-report-returned")
+	b.submit(`form[action="/web/inbox/read"] button`)
+	b.ok("已全部标为已读")
+	if got := b.text("#unread"); got != "0" {
+		t.Fatalf("%s unread after marking all read", got)
+	}
+	b.open(report)
 	b.typeInto(`[name="spent.provincial"]`, "20.5")
 	b.typeInto("#deviation", "")
 	b.submit(`button[value="submit"]`)
@@ -808,6 +829,26 @@ func performanceJourney(t *testing.T, p *platform, b *browser, application strin
 		t.Fatalf("status %q after resubmitting", got)
 	}
 	b.screenshot("performance-report-resubmitted")
+	// The school follows its project's timeline from the report.
+	b.submit(`a[href="/web/projects/` + project + `/timeline"]`)
+	if main := b.text("main"); !strings.Contains(main, "项目公布立项") {
+		t.Fatalf("project timeline: %s", main)
+	}
+	b.screenshot("project-timeline-school")
+	b.logout()
+
+	// The ministry accepts it: locked, it is final.
+	b.login("admin", adminPassword)
+	b.open(report)
+	b.submit(`form[action$="/lock"] button`)
+	b.ok("绩效报告已锁定")
+	if got := b.text("#report-status"); got != "已锁定" {
+		t.Fatalf("status %q after locking", got)
+	}
+	if n := b.eval(`String(document.querySelectorAll("#report-form button, form[action$='/return']").length)`); n != "0" {
+		t.Fatalf("a locked report still offers %s actions", n)
+	}
+	b.screenshot("performance-report-locked")
 	b.printPDF("performance-report-print")
 	b.logout()
 
@@ -831,7 +872,14 @@ func performanceJourney(t *testing.T, p *platform, b *browser, application strin
 		t.Fatalf("the timeline names no workflow:\n%s", rows)
 	}
 	b.screenshot("audit-event-timeline")
+	b.logout()
+
+	// The project's province reads its timeline too.
+	b.login("bj", bjPassword)
 	b.open("/web/projects/" + project + "/timeline")
-	b.screenshot("project-timeline")
+	if main := b.text("main"); !strings.Contains(main, "项目公布立项") || !strings.Contains(main, "selection-batch-2022-yzyx") {
+		t.Fatalf("project timeline: %s", main)
+	}
+	b.screenshot("project-timeline-province")
 	b.logout()
 }
