@@ -116,14 +116,23 @@ func (s *Server) renderReport(w http.ResponseWriter, r *http.Request, status int
 		CanDecide: p.Role == identity.RoleMinistry && row.Status == performance.StatusSubmitted,
 		Auditing:  p.Role == identity.RoleMinistry || p.Role == identity.RoleAuditor}
 	// A draft saved after the last submission is what the school works on.
-	shown := row.Report
+	shown, draft := row.Report, false
 	if row.Draft != nil && (row.Status == performance.StatusDraft || row.Status == performance.StatusOpen || shown == nil) {
-		shown = row.Draft
+		shown, draft = row.Draft, true
 	}
 	if shown != nil {
+		// A draft does not record which sources were left empty; showing
+		// them as 0 would answer for the school, so a draft's zeros show
+		// empty and submission asks for each source again.
+		amount := func(y intent.Yuan) string {
+			if draft && y == 0 {
+				return ""
+			}
+			return y.Wan()
+		}
 		for _, src := range intent.Sources {
-			d.Values["planned."+string(src)] = shown.Planned.Get(src).Wan()
-			d.Values["spent."+string(src)] = shown.Spent.Get(src).Wan()
+			d.Values["planned."+string(src)] = amount(shown.Planned.Get(src))
+			d.Values["spent."+string(src)] = amount(shown.Spent.Get(src))
 		}
 		for k, v := range shown.Indicators {
 			d.Values["indicators."+k] = fmt.Sprint(v)

@@ -760,7 +760,20 @@ func performanceJourney(t *testing.T, p *platform, b *browser, application strin
 	if got := b.text("#report-status"); got != "草稿" {
 		t.Fatalf("status %q after saving a draft", got)
 	}
-	// Submitting without the required indicators is refused beside the field.
+	// Submitting with a source left empty is refused beside the field, and
+	// so, once every source is answered, is a missing required indicator.
+	b.submit(`button[value="submit"]`)
+	if msg := b.eval(`document.querySelector('[name="planned.industry"]').parentElement.innerText.trim()`); !strings.Contains(msg, "没有投入请填 0") {
+		t.Fatalf("no field error for a missing source: %q", msg)
+	}
+	if got := b.text("#planned-total"); got != "100.5" {
+		t.Fatalf("live planned total %q after the refusal, want 100.5", got)
+	}
+	b.screenshot("performance-report-source-missing")
+	for _, src := range []string{"industry", "sponsor", "municipal"} {
+		b.typeInto(`[name="planned.`+src+`"]`, "0")
+		b.typeInto(`[name="spent.`+src+`"]`, "0")
+	}
 	b.submit(`button[value="submit"]`)
 	if msg := b.eval(`document.querySelector('[name="indicators.students_enrolled"]').parentElement.innerText.trim()`); !strings.Contains(msg, "请填写在校生人数") {
 		t.Fatalf("no field error for a missing indicator: %q", msg)
@@ -769,10 +782,6 @@ func performanceJourney(t *testing.T, p *platform, b *browser, application strin
 		t.Fatalf("status %q after a refused submission", got)
 	}
 	b.screenshot("performance-report-field-error")
-	for _, src := range []string{"industry", "sponsor", "municipal"} {
-		b.typeInto(`[name="planned.`+src+`"]`, "0")
-		b.typeInto(`[name="spent.`+src+`"]`, "0")
-	}
 	b.typeInto(`[name="indicators.students_enrolled"]`, "5200")
 	b.typeInto(`[name="indicators.graduate_employment"]`, "97")
 	b.typeInto(`[name="indicators.teachers_trained"]`, "310")
