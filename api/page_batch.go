@@ -95,6 +95,9 @@ type boardData struct {
 	Stages []stageStep
 	Next   string // the stage the batch would advance to, "" at the end
 	Path   string
+	// Stream is the batch's event stream, whose timeline the ministry and
+	// auditors read.
+	Stream string
 }
 
 type stageStep struct {
@@ -114,7 +117,7 @@ func (s *Server) boardPage(w http.ResponseWriter, r *http.Request) error {
 			b.Objections[i].Name, b.Objections[i].Contact = "", ""
 		}
 	}
-	d := boardData{Batch: b, Path: batchPath(b.BatchID)}
+	d := boardData{Batch: b, Path: batchPath(b.BatchID), Stream: selection.SelectionBatchStream(b.BatchID)}
 	order := []selection.Stage{selection.StageRecommendation, selection.StageQualification, selection.StageExpertReview,
 		selection.StageNotice, selection.StagePublished}
 	at := slices.Index(order, b.Stage)

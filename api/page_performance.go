@@ -249,6 +249,9 @@ type timelineData struct {
 	Entries []timelineRow
 	// Project is set on a project's timeline, which names events for people.
 	Project string
+	// Cut says the stream has more events than the page shows.
+	Cut   bool
+	Limit int
 }
 
 type timelineRow struct {
@@ -263,7 +266,7 @@ func (s *Server) projectTimelinePage(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	d := timelineData{Stream: stream, Project: project}
+	d := timelineData{Stream: stream, Project: project, Cut: len(entries) == maxTimelineLimit, Limit: maxTimelineLimit}
 	for _, en := range entries {
 		d.Entries = append(d.Entries, timelineRow{en, tracking.EventLabel(en.EventType)})
 	}
@@ -276,7 +279,7 @@ func (s *Server) streamTimelinePage(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	d := timelineData{Stream: stream}
+	d := timelineData{Stream: stream, Cut: len(entries) == maxTimelineLimit, Limit: maxTimelineLimit}
 	for _, en := range entries {
 		label := tracking.EventLabel(en.EventType)
 		if l, ok := reportEventLabels[en.EventType]; ok {

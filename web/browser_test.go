@@ -881,6 +881,13 @@ func performanceJourney(t *testing.T, p *platform, b *browser, application strin
 		t.Fatalf("the timeline names no workflow:\n%s", rows)
 	}
 	b.screenshot("audit-event-timeline")
+	// The batch's own events, from its stage board.
+	b.open("/web/selection-batches/2022-yzyx")
+	b.submit(`a[href="/web/streams/selection-batch-2022-yzyx/timeline"]`)
+	if rows := b.text("#timeline"); !strings.Contains(rows, selection.TypeSelectionBatchPublished) {
+		t.Fatalf("the batch timeline lacks the publication: %s", rows)
+	}
+	b.screenshot("audit-batch-timeline")
 	b.logout()
 
 	// The project's province reads its timeline too.
