@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -151,6 +152,15 @@ var accessMatrix = map[string]string{
 	"GET /web/audit/diff":                                                   "OOFFFFFFF",
 	"GET /web/audit/history":                                                "OOFFFFFFF",
 	"GET /web/applications/{id}/explanation":                                "OOONONFFF", // as the API decides
+	"GET /web/performance/{year}":                                           "OOOOOOFFF", // the handler keeps each to its scope
+	"GET /web/performance/{year}/reports/{project}":                         "OOONONFFF",
+	"POST /web/performance/{year}/reports/{project}":                        "FFFFONFFF", // a declaration: only its school writes it
+	"POST /web/performance/{year}/reports/{project}/return":                 "OFFFFFFFF",
+	"POST /web/performance/{year}/reports/{project}/lock":                   "OFFFFFFFF",
+	"GET /web/projects/{project}/timeline":                                  "OOONONFFN",
+	"GET /web/streams/{stream}/timeline":                                    "OOOFFFFFF", // user-bj: bj reads their own stream
+	"GET /web/inbox":                                                        "OOOOOOOOO", // each reads their own
+	"POST /web/inbox/read":                                                  "OOOOOOOOO",
 }
 
 // matrixPrincipals are the columns, side A first in each pair.
@@ -351,6 +361,19 @@ func TestScopeByEditingURLsAndFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b := f.sides[0], f.sides[1]
+	reports := []string{performance.ReportStream(2024, a["project"]), performance.ReportStream(2024, b["project"])}
+	reportVersions := func() []int64 {
+		var vs []int64
+		for _, st := range reports {
+			v, err := e.store.StreamVersion(ctx, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vs = append(vs, v)
+		}
+		return vs
+	}
+	reportsBefore := reportVersions()
 	bj := e.browser("10.9.0.1")
 	if rec := bj.login("bj", "足够长的测试密码0001"); rec.Code != http.StatusSeeOther {
 		t.Fatalf("login: %d", rec.Code)
@@ -380,6 +403,11 @@ func TestScopeByEditingURLsAndFields(t *testing.T) {
 	refused(bj, "GET", "/web/selection-batches/b1", nil)
 	refused(bj, "GET", "/web/applications/"+b["id"], nil)
 	refused(bj, "POST", "/web/applications/"+a["id"]+"/submit", url.Values{"csrf_token": {token}}) // a school's declaration
+	refused(bj, "GET", "/web/performance/2024/reports/"+b["project"], nil)
+	refused(bj, "GET", "/web/projects/"+b["project"]+"/timeline", nil)
+	refused(bj, "GET", "/web/streams/user-tj/timeline", nil)
+	refused(bj, "POST", "/web/performance/2024/reports/"+a["project"], url.Values{"csrf_token": {token}, "action": {"submit"}}) // a school's declaration
+	refused(bj, "POST", "/web/performance/2024/reports/"+a["project"]+"/return", url.Values{"csrf_token": {token}, "reason": {"x"}})
 	// An edited form field: province 11's own recommendation form naming
 	// province 12's application.
 	post.Set("rank_"+a["id"], "1")
@@ -398,6 +426,9 @@ func TestScopeByEditingURLsAndFields(t *testing.T) {
 	refused(sa, "GET", "/web/applications/"+b["id"], nil)
 	refused(sa, "POST", "/web/applications/"+b["id"], url.Values{"csrf_token": {token}, "title": {"改名"}})
 	refused(sa, "POST", "/web/applications/"+b["id"]+"/submit", url.Values{"csrf_token": {token}})
+	refused(sa, "GET", "/web/performance/2024/reports/"+b["project"], nil)
+	refused(sa, "POST", "/web/performance/2024/reports/"+b["project"], url.Values{"csrf_token": {token}, "action": {"draft"}, "summary": {"改写"}})
+	refused(sa, "POST", "/web/performance/2024/reports/"+a["project"]+"/lock", url.Values{"csrf_token": {token}})
 	if rec := sa.do("GET", "/web/applications", nil); rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), b["id"]) ||
 		!strings.Contains(rec.Body.String(), a["id"]) {
 		t.Errorf("school A's list: %d, lists B's %v", rec.Code, strings.Contains(rec.Body.String(), b["id"]))
@@ -411,6 +442,9 @@ func TestScopeByEditingURLsAndFields(t *testing.T) {
 	token = e1.csrf("/web/")
 	refused(e1, "POST", "/web/selection-batches/b1/review", url.Values{"csrf_token": {token}, "score_" + b["id"] + "_": {"10"}})
 
+	if after := reportVersions(); !slices.Equal(after, reportsBefore) {
+		t.Fatalf("report streams %v → %v", reportsBefore, after)
+	}
 	if after, err := e.store.StreamVersion(ctx, selection.SelectionBatchStream("b1")); err != nil || after != before {
 		t.Fatalf("batch stream %d → %d, %v", before, after, err)
 	}

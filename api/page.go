@@ -58,6 +58,12 @@ var pageFuncs = template.FuncMap{
 			selection.StatusReturned: "退回补正"}[st]
 	},
 	"outcomeName": outcomeName,
+	"roleLabel": func(r string) string {
+		if l := identity.Role(r).Label(); l != "" {
+			return l
+		}
+		return r
+	},
 }
 
 // pages maps a page's file name to its template set (layout + page).

@@ -95,6 +95,9 @@ type boardData struct {
 	Stages []stageStep
 	Next   string // the stage the batch would advance to, "" at the end
 	Path   string
+	// Stream is the batch's event stream, whose timeline the ministry and
+	// auditors read.
+	Stream string
 }
 
 type stageStep struct {
@@ -114,14 +117,15 @@ func (s *Server) boardPage(w http.ResponseWriter, r *http.Request) error {
 			b.Objections[i].Name, b.Objections[i].Contact = "", ""
 		}
 	}
-	d := boardData{Batch: b, Path: batchPath(b.BatchID)}
+	d := boardData{Batch: b, Path: batchPath(b.BatchID), Stream: selection.SelectionBatchStream(b.BatchID)}
 	order := []selection.Stage{selection.StageRecommendation, selection.StageQualification, selection.StageExpertReview,
 		selection.StageNotice, selection.StagePublished}
 	at := slices.Index(order, b.Stage)
 	for i, st := range order {
 		d.Stages = append(d.Stages, stageStep{Name: stageNames[st], Done: i < at, Current: i == at})
 	}
-	if next := b.Stage.Next(); next != "" && next != b.Stage {
+	// The notice ends by publication, not by advancing.
+	if next := b.Stage.Next(); next != "" && next != b.Stage && b.Stage != selection.StageNotice {
 		d.Next = stageNames[next]
 	}
 	return s.render(w, r, http.StatusOK, "batch_board.html", pageData{Title: "遴选批次 " + b.BatchID + " 阶段看板", Data: d})

@@ -20,7 +20,7 @@ func (s *Server) pageRoutes() []Route {
 	routes := []Route{
 		{Pattern: "GET /web/{$}", Action: policy.ActionRead, Resource: ownDashboard, page: true, handle: s.homePage},
 	}
-	return append(append(append(routes, s.intentPageRoutes()...), s.batchPageRoutes()...), s.applicationPageRoutes()...)
+	return append(append(append(routes, s.intentPageRoutes()...), s.batchPageRoutes()...), append(s.applicationPageRoutes(), s.performancePageRoutes()...)...)
 }
 
 type roundLink struct {
@@ -35,6 +35,7 @@ type batchLink struct {
 type homeData struct {
 	Rounds  []roundLink
 	Batches []batchLink
+	Years   []int // performance collections, newest first
 }
 
 // homePage is the dashboard: the rounds and batches the user works on, with
@@ -81,6 +82,23 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 			d.Batches = append(d.Batches, l)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	if p.Role != identity.RoleExpert && p.Role != identity.RoleEvaluator {
+		rows, err := s.pool.Query(ctx, `SELECT year FROM performance_collections ORDER BY year DESC`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var y int
+			if err := rows.Scan(&y); err != nil {
+				rows.Close()
+				return err
+			}
+			d.Years = append(d.Years, y)
 		}
 		if err := rows.Err(); err != nil {
 			return err

@@ -11,7 +11,7 @@ import (
 	"keytask/events"
 )
 
-const auditorPassword = "审计署审计员密码01"
+const auditJourneyPassword = "审计署审计员密码01"
 
 // cellAfter reads, from the page's tables, the cell right after the cell that
 // says label: a read-model table's row count on the replay page.
@@ -42,7 +42,7 @@ func TestAuditBrowserJourney(t *testing.T) {
 	requireChineseFont(t)
 	p := startPlatform(t)
 	bjToken := p.user("bj", "北京市人力资源和社会保障局", "province", "11", bjPassword)
-	p.user("audit", "审计署审计员", "auditor", "审计署", auditorPassword)
+	p.user("audit", "审计署审计员", "auditor", "审计署", auditJourneyPassword)
 	ctx := context.Background()
 	store := events.NewStore(p.d.Pool)
 	head := func() int64 {
@@ -65,7 +65,7 @@ func TestAuditBrowserJourney(t *testing.T) {
 	after := head()
 
 	b := newBrowser(t, p.url)
-	b.login("audit", auditorPassword)
+	b.login("audit", auditJourneyPassword)
 	b.open("/web/audit/")
 	b.submit(`a[href="/web/audit/replay"]`)
 

@@ -22,12 +22,17 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
 	"keytask/activities"
 	"keytask/api"
 	"keytask/db/pgtest"
+	"keytask/domain/identity"
+	"keytask/domain/performance"
+	"keytask/domain/selection"
 	"keytask/events"
+	"keytask/notifications"
 	"keytask/projections"
 	"keytask/temporalx"
 	"keytask/temporalx/devserver"
@@ -89,7 +94,15 @@ type platform struct {
 	d          *pgtest.DB
 	url        string
 	adminToken string
+	tc         client.Client
+	store      *events.Store
 }
+
+// dilation is how much faster than the server's clock the selection batch's
+// clock runs in the journeys: five working days of public notice (about a
+// week) pass in about a minute, long enough for a person to file an objection
+// on the notice page, short enough to wait for its end.
+const dilation = 10_000
 
 func startPlatform(t *testing.T) *platform {
 	t.Helper()
@@ -109,7 +122,8 @@ func startPlatform(t *testing.T) *platform {
 	}
 	t.Cleanup(tc.Close)
 	w := worker.New(tc, temporalx.TaskQueue, worker.Options{})
-	workflows.Register(w, &activities.Activities{Store: store})
+	workflows.RegisterWith(w, &activities.Activities{Store: store},
+		workflows.Options{Clock: workflows.DilatedClock{Origin: time.Now(), Factor: dilation}})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -118,9 +132,16 @@ func startPlatform(t *testing.T) *platform {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { defer close(done); pr.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	// The notifier fills the inbox, on its own projector as in production
+	// (the mail it queues is never sent here).
+	notifier, err := projections.NewProjector(d.Pool, store, nil, quiet, notifications.Notifier{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{}, 2)
+	go func() { defer func() { done <- struct{}{} }(); pr.Run(ctx) }()
+	go func() { defer func() { done <- struct{}{} }(); notifier.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; <-done })
 
 	s := api.New(api.Config{Pool: d.Pool, Store: store, Temporal: tc, Registry: prometheus.NewRegistry(), Logger: quiet})
 	hs := httptest.NewServer(s.Handler())
@@ -129,7 +150,7 @@ func startPlatform(t *testing.T) *platform {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &platform{t: t, d: d, url: hs.URL, adminToken: token}
+	p := &platform{t: t, d: d, url: hs.URL, adminToken: token, tc: tc, store: store}
 	p.eventually("the admin is projected", func() bool { return p.call("GET", "/api/v1/me", token, "", nil) == http.StatusOK })
 	return p
 }
@@ -188,11 +209,16 @@ func (p *platform) upload(path, token, name string, content []byte) {
 	}
 }
 
-func (p *platform) eventually(what string, ok func() bool) {
+// eventually waits for ok, a minute or as long as within says.
+func (p *platform) eventually(what string, ok func() bool, within ...time.Duration) {
 	p.t.Helper()
-	for deadline := time.Now().Add(60 * time.Second); !ok(); time.Sleep(200 * time.Millisecond) {
+	limit := time.Minute
+	if len(within) > 0 {
+		limit = within[0]
+	}
+	for deadline := time.Now().Add(limit); !ok(); time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			p.t.Fatalf("%s: not within 60s", what)
+			p.t.Fatalf("%s: not within %s", what, limit)
 		}
 	}
 }
@@ -423,10 +449,11 @@ const catalogueCSV = `item,code,name,target,unit,kind
 `
 
 const (
-	bjPassword     = "北京人社局密码2022"
-	adminPassword  = "部管理员的密码2022"
-	expertPassword = "专家甲的评审密码01"
-	schoolPassword = "学校申报密码00001"
+	bjPassword      = "北京人社局密码2022"
+	adminPassword   = "部管理员的密码2022"
+	expertPassword  = "专家甲的评审密码01"
+	schoolPassword  = "学校申报密码00001"
+	auditorPassword = "审计员查阅密码2022"
 )
 
 func TestBrowserJourneys(t *testing.T) {
@@ -450,7 +477,12 @@ func TestBrowserJourneys(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	t.Run("BatchThroughNoticeAndObjection", func(t *testing.T) { batchJourney(t, p, b, bjToken) })
+	var application string
+	t.Run("BatchThroughNoticeAndObjection", func(t *testing.T) { application = batchJourney(t, p, b, bjToken) })
+	if t.Failed() {
+		return
+	}
+	t.Run("PerformanceReturnResubmitAudit", func(t *testing.T) { performanceJourney(t, p, b, application) })
 }
 
 func intentJourney(t *testing.T, p *platform, b *browser) {
@@ -527,11 +559,15 @@ func intentJourney(t *testing.T, p *platform, b *browser) {
 	b.logout()
 }
 
-func batchJourney(t *testing.T, p *platform, b *browser, bjToken string) {
+// batchJourney returns the application that the batch published.
+func batchJourney(t *testing.T, p *platform, b *browser, bjToken string) string {
 	b.t, p.t = t, t
-	deadline := time.Now().Add(48 * time.Hour).Format(time.RFC3339)
+	// On the dilated clock the stage periods are years away, so that only the
+	// public notice ends while the journey runs.
+	deadline := time.Now().Add(dilation * time.Hour).Format(time.RFC3339)
 	p.must("POST", "/api/v1/selection-batches", p.adminToken, `{"batch_id":"2022-yzyx","plan_batch_id":"2022-1","task_item":"2.1",
 		"task_type":"YZYX","quota":2,"province_quotas":{"11":2},"per_application":1,"notice_days":5,"deadline":"`+deadline+`",
+		"period_days":{"qualification":3650,"expert_review":3650},
 		"rubric":{"task_type":"YZYX","criteria":[{"key":"base","name":"建设基础","weight":60,"max":60},{"key":"plan","name":"建设方案","weight":40,"max":40}]}}`)
 	p.must("POST", "/api/v1/experts", p.adminToken, `{"expert_id":"e1","name":"王专家","expertise":{"YZYX":3},"province":"31","load":5}`)
 	p.eventually("the batch is projected", func() bool { return p.call("GET", "/api/v1/selection-batches/2022-yzyx", p.adminToken, "", nil) == 200 })
@@ -658,5 +694,208 @@ func batchJourney(t *testing.T, p *platform, b *browser, bjToken string) {
 		t.Fatalf("adjudication not shown: %s", b.text("main"))
 	}
 	b.screenshot("batch-board-adjudicated")
+
+	// The notice ends by its deadline timer; the board then offers publication.
+	p.eventually("the end of the public notice", func() bool {
+		var rec struct {
+			Stage   string
+			Overdue bool
+		}
+		return p.call("GET", "/api/v1/selection-batches/2022-yzyx", p.adminToken, "", &rec) == 200 && rec.Stage == "notice" && rec.Overdue
+	}, 3*time.Minute)
+	b.open("/web/selection-batches/2022-yzyx")
+	b.screenshot("batch-board-notice-ended")
+	b.submit(`form[action$="/publish"] button`)
+	b.ok("遴选结果已公布")
+	b.screenshot("batch-board-published")
+	b.submit(`a[href="/public/publications/2022-yzyx"]`)
+	if main := b.text("body"); !strings.Contains(main, "北京市工贸技师学院申报优质技工院校") || strings.Contains(main, "张三") {
+		t.Fatalf("publication page: %s", main)
+	}
+	b.screenshot("public-publication")
+	b.printPDF("public-publication-print")
+	b.open("/web/")
+	b.logout()
+	return id
+}
+
+// performanceJourney: the published project's school fills in and submits its
+// yearly performance report, the ministry returns it with a reason, the
+// school resubmits, and an auditor reads the report stream's event timeline.
+func performanceJourney(t *testing.T, p *platform, b *browser, application string) {
+	b.t, p.t = t, t
+	p.user("au", "审计署驻部审计局", "auditor", "审计署", auditorPassword)
+	project := selection.ProjectID("2022-yzyx", application)
+	opens := time.Now()
+	year := opens.In(time.FixedZone("CST", 8*3600)).Year()
+	ministry := events.Metadata{ActorID: "admin", Role: string(identity.RoleMinistry), Organisation: identity.MinistryOrganisation}
+	if _, err := p.tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: workflows.PerformanceCollectionWorkflowID(year),
+		TaskQueue: temporalx.TaskQueue}, workflows.PerformanceCollectionWorkflowName,
+		workflows.PerformanceCollectionParams{OpensAt: opens, DeadlineAfter: 30 * 24 * time.Hour, Actor: ministry}); err != nil {
+		t.Fatal(err)
+	}
+	report := fmt.Sprintf("/web/performance/%d/reports/%s", year, project)
+	p.eventually("the report is opened and projected", func() bool {
+		return p.call("GET", fmt.Sprintf("/api/v1/performance/%d/reports/%s", year, project), p.adminToken, "", nil) == 200
+	})
+
+	// The school finds its report from the dashboard and fills it in; the
+	// page adds up each block as it types.
+	b.login("sa", schoolPassword)
+	b.submit(fmt.Sprintf(`a[href="/web/performance/%d"]`, year))
+	b.screenshot("performance-list-school")
+	b.submit(`a[href="` + report + `"]`)
+	b.typeInto(`[name="planned.school"]`, "80")
+	b.typeInto(`[name="planned.provincial"]`, "20.5")
+	b.typeInto(`[name="spent.school"]`, "75.25")
+	b.typeInto(`[name="spent.provincial"]`, "20.5001")
+	if got := b.text("#planned-total"); got != "100.5" {
+		t.Fatalf("live planned total %q, want 100.5", got)
+	}
+	if got := b.text("#spent-total"); got != "95.7501" {
+		t.Fatalf("live spent total %q, want 95.7501", got)
+	}
+	b.submit(`button[value="draft"]`)
+	b.ok("草稿已保存")
+	if got := b.text("#report-status"); got != "草稿" {
+		t.Fatalf("status %q after saving a draft", got)
+	}
+	// Submitting with a source left empty is refused beside the field, and
+	// so, once every source is answered, is a missing required indicator.
+	b.submit(`button[value="submit"]`)
+	if msg := b.eval(`document.querySelector('[name="planned.industry"]').parentElement.innerText.trim()`); !strings.Contains(msg, "没有投入请填 0") {
+		t.Fatalf("no field error for a missing source: %q", msg)
+	}
+	if got := b.text("#planned-total"); got != "100.5" {
+		t.Fatalf("live planned total %q after the refusal, want 100.5", got)
+	}
+	b.screenshot("performance-report-source-missing")
+	for _, src := range []string{"industry", "sponsor", "municipal"} {
+		b.typeInto(`[name="planned.`+src+`"]`, "0")
+		b.typeInto(`[name="spent.`+src+`"]`, "0")
+	}
+	b.submit(`button[value="submit"]`)
+	if msg := b.eval(`document.querySelector('[name="indicators.students_enrolled"]').parentElement.innerText.trim()`); !strings.Contains(msg, "请填写在校生人数") {
+		t.Fatalf("no field error for a missing indicator: %q", msg)
+	}
+	if got := b.text("#report-status"); got != "草稿" {
+		t.Fatalf("status %q after a refused submission", got)
+	}
+	b.screenshot("performance-report-field-error")
+	b.typeInto(`[name="indicators.students_enrolled"]`, "5200")
+	b.typeInto(`[name="indicators.graduate_employment"]`, "97")
+	b.typeInto(`[name="indicators.teachers_trained"]`, "310")
+	b.typeInto("#summary", "完成实训基地改造，新增数控专业实训工位120个。")
+	b.typeInto("#deviation", "省财政投入超出计划1元，为汇率差额。")
+	b.screenshot("performance-report-filled")
+	b.submit(`button[value="submit"]`)
+	b.ok("绩效报告已提交")
+	if got := b.text("#report-status"); got != "已提交" {
+		t.Fatalf("status %q after submitting", got)
+	}
+	b.screenshot("performance-report-submitted")
+	b.logout()
+
+	// The ministry returns it with a reason.
+	b.login("admin", adminPassword)
+	b.open(fmt.Sprintf("/web/performance/%d", year))
+	b.screenshot("performance-list-ministry")
+	b.submit(`a[href="` + report + `"]`)
+	b.typeInto("#reason", "实际投入请附支出凭证")
+	b.submit(`form[action$="/return"] button`)
+	b.ok("已退回")
+	if got := b.text("#report-status"); got != "已退回" {
+		t.Fatalf("status %q after the return", got)
+	}
+	b.screenshot("performance-report-returned-ministry")
+	b.logout()
+
+	// The school reads why, corrects and submits again.
+	b.login("sa", schoolPassword)
+	b.open(report)
+	if alert := b.text(".alert"); !strings.Contains(alert, "实际投入请附支出凭证") {
+		t.Fatalf("return reason not shown: %q", alert)
+	}
+	b.screenshot("performance-report-returned-school")
+	// The return reached the school's inbox too.
+	p.eventually("the return reaches the school's inbox", func() bool {
+		b.open("/web/inbox")
+		main := b.text("main")
+		return strings.Contains(main, "执行绩效报告被退回") && strings.Contains(main, "实际投入请附支出凭证")
+	})
+	b.screenshot("inbox-report-returned")
+	b.submit(`form[action="/web/inbox/read"] button`)
+	b.ok("已全部标为已读")
+	if got := b.text("#unread"); got != "0" {
+		t.Fatalf("%s unread after marking all read", got)
+	}
+	b.open(report)
+	b.typeInto(`[name="spent.provincial"]`, "20.5")
+	b.typeInto("#deviation", "")
+	b.submit(`button[value="submit"]`)
+	b.ok("绩效报告已提交")
+	if got := b.text("#report-status"); got != "已提交" {
+		t.Fatalf("status %q after resubmitting", got)
+	}
+	b.screenshot("performance-report-resubmitted")
+	// The school follows its project's timeline from the report.
+	b.submit(`a[href="/web/projects/` + project + `/timeline"]`)
+	if main := b.text("main"); !strings.Contains(main, "项目公布立项") {
+		t.Fatalf("project timeline: %s", main)
+	}
+	b.screenshot("project-timeline-school")
+	b.logout()
+
+	// The ministry accepts it: locked, it is final.
+	b.login("admin", adminPassword)
+	b.open(report)
+	b.submit(`form[action$="/lock"] button`)
+	b.ok("绩效报告已锁定")
+	if got := b.text("#report-status"); got != "已锁定" {
+		t.Fatalf("status %q after locking", got)
+	}
+	if n := b.eval(`String(document.querySelectorAll("#report-form button, form[action$='/return']").length)`); n != "0" {
+		t.Fatalf("a locked report still offers %s actions", n)
+	}
+	b.screenshot("performance-report-locked")
+	b.printPDF("performance-report-print")
+	b.logout()
+
+	// An auditor reads the report's stream: who did what, in which role and
+	// organisation, through which workflow.
+	b.login("au", auditorPassword)
+	b.open(report)
+	b.submit(`a[href="/web/streams/` + performance.ReportStream(year, project) + `/timeline"]`)
+	rows := b.eval(`Array.from(document.querySelectorAll("#timeline tbody tr")).map(tr =>
+		Array.from(tr.cells).map(c => c.innerText.trim()).join("|")).join("\n")`)
+	for _, want := range []string{performance.TypeReportOpened, performance.TypeReportSubmitted + "）|sa|技工院校|11-001|",
+		"退回（" + performance.TypeReportReturned + "）|admin|部|", performance.TypeReportDraftSaved} {
+		if !strings.Contains(rows, want) {
+			t.Fatalf("event timeline lacks %q:\n%s", want, rows)
+		}
+	}
+	if n := strings.Count(rows, performance.TypeReportSubmitted); n != 2 {
+		t.Fatalf("%d submissions on the timeline, want 2:\n%s", n, rows)
+	}
+	if !strings.Contains(rows, workflows.PerformanceCollectionWorkflowID(year)) {
+		t.Fatalf("the timeline names no workflow:\n%s", rows)
+	}
+	b.screenshot("audit-event-timeline")
+	// The batch's own events, from its stage board.
+	b.open("/web/selection-batches/2022-yzyx")
+	b.submit(`a[href="/web/streams/selection-batch-2022-yzyx/timeline"]`)
+	if rows := b.text("#timeline"); !strings.Contains(rows, selection.TypeSelectionBatchPublished) {
+		t.Fatalf("the batch timeline lacks the publication: %s", rows)
+	}
+	b.screenshot("audit-batch-timeline")
+	b.logout()
+
+	// The project's province reads its timeline too.
+	b.login("bj", bjPassword)
+	b.open("/web/projects/" + project + "/timeline")
+	if main := b.text("main"); !strings.Contains(main, "项目公布立项") || !strings.Contains(main, "selection-batch-2022-yzyx") {
+		t.Fatalf("project timeline: %s", main)
+	}
+	b.screenshot("project-timeline-province")
 	b.logout()
 }
