@@ -78,6 +78,9 @@ func TestAuditPages(t *testing.T) {
 	project := selection.ProjectID(sb.batch, sb.a)
 
 	au := e.loggedIn("audit", "10.7.0.1")
+	if body := au.page("/web/", http.StatusOK); !strings.Contains(body, `href="/web/audit/"`) {
+		t.Error("the auditor's home page does not link to the audit pages")
+	}
 	if body := au.page("/web/audit/", http.StatusOK); !strings.Contains(body, `href="/web/audit/replay"`) || !strings.Contains(body, `href="/web/audit/diff"`) {
 		t.Errorf("the audit index lacks its links: %s", body)
 	}
