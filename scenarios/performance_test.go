@@ -220,7 +220,23 @@ func TestPerformanceCollectionRollups(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := fmt.Sprintf("/api/v1/performance/%d", year)
-	waitFor(t, "collection opened", time.Minute, func() bool { return admin.do("GET", base, nil, nil) == http.StatusOK })
+	// The collection opens its reports in batches and refuses report commands
+	// until it has opened them all; schools start once every report is listed.
+	active := 0
+	for _, pr := range projects {
+		if pr.active {
+			active++
+		}
+	}
+	waitFor(t, "every report opened", time.Minute, func() bool {
+		var list struct{ Reports []json.RawMessage }
+		if admin.do("GET", base+"/reports", nil, &list) != http.StatusOK || len(list.Reports) != active {
+			return false
+		}
+		v, err := p.tc.QueryWorkflow(ctx, workflows.PerformanceCollectionWorkflowID(year), "", workflows.QueryPerformanceCollection)
+		var st workflows.PerformanceCollectionStatus
+		return err == nil && v.Get(&st) == nil && len(st.Reports) == active
+	})
 
 	// What each school sent last, by project; late ones wait for the deadline.
 	var mu sync.Mutex
