@@ -435,13 +435,18 @@ func TestDrillKillProjector(t *testing.T) {
 	e := newEnv(t)
 	e.worker()
 	p := e.process("projector")
-	rounds := []string{"kp1", "kp2"}
+	rounds := []string{"kp1", "kp2", "kp3", "kp4", "kp5", "kp6"}
 	for _, r := range rounds {
 		e.openRound(r)
 	}
 	stop := make(chan struct{})
 	kills := killRepeatedly(t, p, 8, e.checkpointSum, stop)
-	e.roundLoad(rounds...)
+	// One round after another, so the events keep coming while the projector
+	// is killed and started again; all at once they are written before its
+	// second start.
+	for _, r := range rounds {
+		e.roundLoad(r)
+	}
 	close(stop)
 	if n := <-kills; n < 2 {
 		t.Errorf("the projector was killed only %d times: the load ended too soon to drill anything", n)
