@@ -53,7 +53,7 @@ var Scales = map[string]Scale{
 	// Two provinces' worth: one large, one small.
 	"small": {Name: "small", Provinces: []string{"44", "63"}, Schools: 30, Applications: 90, Experts: 30,
 		IntentWindow: 20 * time.Second, ReachNotice: 2 * time.Minute,
-		CollectionWindow: 10 * time.Second, CollectionPerReport: 100 * time.Millisecond, CollectionClose: 8 * time.Second, Seed: 2022},
+		CollectionWindow: 6 * time.Second, CollectionPerReport: 100 * time.Millisecond, CollectionClose: 5 * time.Second, Seed: 2022},
 }
 
 // schoolWeight is a plausible relative number of technical schools (技工院校)
