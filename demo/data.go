@@ -38,16 +38,22 @@ type Scale struct {
 	// their public notices; with the holiday calendar's last covered day it
 	// sets how fast the batches' clock runs (see Factor).
 	ReachNotice time.Duration
-	Seed        uint64
+	// A yearly performance collection's reports are due CollectionWindow plus
+	// CollectionPerReport per report after it opens, and it closes
+	// CollectionClose after that.
+	CollectionWindow, CollectionPerReport, CollectionClose time.Duration
+	Seed                                                   uint64
 }
 
 // Scales are the named scales of `keytask demo --scale`.
 var Scales = map[string]Scale{
 	"national": {Name: "national", Provinces: slices.Sorted(maps.Keys(identity.Provinces)), Schools: 2500,
-		Applications: 6000, Experts: 1000, IntentWindow: 40 * time.Second, ReachNotice: 4 * time.Minute, Seed: 2022},
+		Applications: 6000, Experts: 1000, IntentWindow: 40 * time.Second, ReachNotice: 4 * time.Minute,
+		CollectionWindow: 20 * time.Second, CollectionPerReport: 60 * time.Millisecond, CollectionClose: 15 * time.Second, Seed: 2022},
 	// Two provinces' worth: one large, one small.
 	"small": {Name: "small", Provinces: []string{"44", "63"}, Schools: 30, Applications: 90, Experts: 30,
-		IntentWindow: 20 * time.Second, ReachNotice: 2 * time.Minute, Seed: 2022},
+		IntentWindow: 20 * time.Second, ReachNotice: 2 * time.Minute,
+		CollectionWindow: 6 * time.Second, CollectionPerReport: 100 * time.Millisecond, CollectionClose: 5 * time.Second, Seed: 2022},
 }
 
 // schoolWeight is a plausible relative number of technical schools (技工院校)

@@ -26,6 +26,9 @@ type Config struct {
 	// batches' clock is dilated so that a public notice of working days passes
 	// in seconds.
 	StartBatchClock func(ctx context.Context, clock workflows.DilatedClock) error
+	// StartCollection starts a backfilled year's performance collection as
+	// production starts collections: through the yearly Temporal Schedule.
+	StartCollection func(ctx context.Context, c Collection) error
 	// Workers is how many users act at once; 0 means 8.
 	Workers int
 }
@@ -38,9 +41,10 @@ type Phase struct {
 	Run func(ctx context.Context, r *Round) (string, error)
 }
 
-// Phases is the whole first round, in order.
+// Phases is the whole first round, in order, ending with the yearly
+// performance collections of the published projects.
 func Phases() []Phase {
-	return []Phase{
+	return append([]Phase{
 		{"任务批次与联络员", planAndLiaisons},
 		{"承接意向：各省填报提交", intentSubmissions},
 		{"人员：学校与专家注册", people},
@@ -54,7 +58,7 @@ func Phases() []Phase {
 		{"排序、确认并进入公示", ranking},
 		{"公示与异议处理", notice},
 		{"公布名单", publication},
-	}
+	}, collectionPhases()...)
 }
 
 // Round is a round in progress: who is who, and what the API answered.
@@ -77,6 +81,7 @@ type Round struct {
 	recommendedIDs map[string][]string
 	maxLag         int64
 	lagShown       time.Time
+	collections    []CollectionResult
 }
 
 // BatchResult is what a batch came to.
@@ -93,12 +98,13 @@ type BatchResult struct {
 
 // Result is the outcome of a whole round.
 type Result struct {
-	Batches  []BatchResult
-	Requests int64
-	Phases   []PhaseTime
-	Total    time.Duration
-	Factor   int64
-	MaxLag   int64 // the largest projector backlog seen while waiting, in events
+	Batches     []BatchResult
+	Collections []CollectionResult
+	Requests    int64
+	Phases      []PhaseTime
+	Total       time.Duration
+	Factor      int64
+	MaxLag      int64 // the largest projector backlog seen while waiting, in events
 }
 
 // PhaseTime is how long one phase took.
@@ -151,6 +157,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Requests = r.c.sent.Load()
 	res.Factor = r.clock.Factor
 	res.MaxLag = r.maxLag
+	res.Collections = r.collections
 	for _, id := range slices.Sorted(maps.Keys(r.results)) {
 		res.Batches = append(res.Batches, *r.results[id])
 	}
@@ -170,6 +177,12 @@ func (res *Result) Report(w io.Writer) {
 	fmt.Fprintf(w, "\n%-14s %6s %6s %6s %6s %6s %6s %6s\n", "遴选批次", "申报", "推荐", "合格", "不合格", "拟入选", "异议成立", "公布")
 	for _, b := range res.Batches {
 		fmt.Fprintf(w, "%-18s %6d %6d %6d %6d %6d %6d %6d\n", b.Batch, b.Applied, b.Recommended, b.Passed, b.Failed, b.Selected, b.Upheld, b.Published)
+	}
+	if len(res.Collections) > 0 {
+		fmt.Fprintf(w, "\n%-8s %6s %6s %6s %6s %6s %6s %6s\n", "绩效年度", "报告", "退回重报", "锁定", "逾期", "未报", "通报省份", "提醒")
+		for _, c := range res.Collections {
+			fmt.Fprintf(w, "%-12d %6d %6d %6d %6d %6d %6d %6d\n", c.Year, c.Reports, c.Returned, c.Locked, c.Late, c.Missing, c.Escalated, c.Reminders)
+		}
 	}
 	fmt.Fprintf(w, "\n各阶段用时：\n")
 	for _, p := range res.Phases {

@@ -453,16 +453,20 @@ func TestDrillKillProjector(t *testing.T) {
 	e := newEnv(t)
 	e.worker()
 	p := e.process("projector")
-	rounds := []string{"kp1", "kp2", "kp3", "kp4"}
+	rounds := []string{"kp1", "kp2", "kp3", "kp4", "kp5", "kp6"}
 	for _, r := range rounds {
 		e.openRound(r)
 	}
 	stop := make(chan struct{})
 	kills := killRepeatedly(t, p, 8, e.checkpointSum, stop)
-	e.roundLoad(rounds...)
-	// The kills go on while the projector works through what the load left
-	// behind, not only while commands arrive: a fast load would otherwise end
-	// before a restarted projector has applied anything.
+	// One round after another, so the events keep coming while the projector
+	// is killed and started again; all at once they are written before its
+	// second start.
+	for _, r := range rounds {
+		e.roundLoad(r)
+	}
+	// The kills also go on while the projector works through what the load
+	// left behind.
 	e.untilCaughtUp(time.Minute)
 	close(stop)
 	if n := <-kills; n < 2 {

@@ -51,7 +51,10 @@ func newDemoCmd() *cobra.Command {
 HTTP server) on a scratch database, then play a whole first round through the HTTP API as its users would:
 the plan batch, liaisons, an intent round that every province submits and the ministry files, and every
 selection batch of the plan from recommendation through qualification, expert assignment, scoring,
-ranking, public notice and objections to publication. Prints the progress and wall time of each phase
+ranking, public notice and objections to publication; then three yearly performance collections (2022-2024)
+of the published projects, started by backfilling the yearly collection schedule, in which schools draft and
+submit their reports, the ministry returns and locks some, a few are missing at the deadline (marked late,
+escalated to their provinces, one submitted late), and the roll-ups are checked against the demo's own sums. Prints the progress and wall time of each phase
 and of the whole round; exits non-zero on any failure.
 
 Scales: national (32 provinces, about 2,500 schools, 6,000 applications, 1,000 experts) and small (two
@@ -174,7 +177,8 @@ func runDemo(ctx context.Context, cmd *cobra.Command, o demoOptions) error {
 	}
 	httpLevel.Set(slog.LevelWarn)
 	res, runErr := demo.Run(runCtx, demo.Config{URL: base, AdminToken: token, Data: data, Out: out, Workers: o.workers,
-		StartBatchClock: func(ctx context.Context, c workflows.DilatedClock) error { return w.start(c) }})
+		StartBatchClock: func(ctx context.Context, c workflows.DilatedClock) error { return w.start(c) },
+		StartCollection: func(ctx context.Context, c demo.Collection) error { return startDemoCollection(ctx, p, cfg, c) }})
 	if runErr == nil {
 		res.Report(out)
 		fmt.Fprintf(out, "检查日志完整性：KEYTASK_DATABASE_URL='%s' keytask audit verify\n", cfg.DatabaseURL)
@@ -228,6 +232,37 @@ func (d *demoWorker) stop() {
 		d.w.Stop()
 		d.w = nil
 	}
+}
+
+// startDemoCollection starts a past year's performance collection as an
+// operator would after installing keytask late: the yearly schedule is
+// ensured, then backfilled for the year. A backfilled run keeps the year's
+// nominal start, so the schedule's deadline is set to reach c.Deadline from
+// it; the workflow itself applies its rules to that deadline unchanged.
+func startDemoCollection(ctx context.Context, p *platform, cfg config.Config, c demo.Collection) error {
+	at, err := cfg.CollectionSchedule()
+	if err != nil {
+		return err
+	}
+	if at.Off {
+		// The demo collects its years whatever the deployment's setting.
+		at.Month, at.Day, at.Hour, at.Minute = 12, 1, 9, 0
+	}
+	shanghai, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		return err
+	}
+	nominal := time.Date(c.Year, time.Month(at.Month), at.Day, at.Hour, at.Minute, 0, 0, shanghai)
+	s := workflows.PerformanceSchedule{Month: at.Month, Day: at.Day, Hour: at.Hour, Minute: at.Minute,
+		DeadlineAfter: c.Deadline.Sub(nominal), Reminders: []time.Duration{c.RemindBefore}, CloseAfter: c.CloseAfter,
+		TaskQueue: temporalx.TaskQueue}
+	if s.DeadlineAfter <= c.RemindBefore {
+		return fmt.Errorf("collection %d: deadline %s is not after its nominal start %s", c.Year, c.Deadline, nominal)
+	}
+	if err := workflows.EnsurePerformanceSchedule(ctx, p.tc, s); err != nil {
+		return err
+	}
+	return workflows.BackfillPerformance(ctx, p.tc, s, c.Year)
 }
 
 // recreateDatabase drops and creates the scratch database.

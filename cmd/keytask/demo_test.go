@@ -3,6 +3,7 @@ package main_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +15,9 @@ import (
 
 	"keytask/db/pgtest"
 	"keytask/demo"
+	"keytask/domain/performance"
 	"keytask/projections"
+	"keytask/workflows"
 )
 
 // syncBuffer collects a process's output while the test reads it.
@@ -37,7 +40,8 @@ func (s *syncBuffer) String() string {
 
 // `keytask demo --scale small` plays a whole round through the API on a fresh
 // database; while it keeps serving, every batch's list is published and on its
-// public page; afterwards the log verifies, and a second demo on the same
+// public page, and the three yearly collections the schedule started are
+// closed with late, missing, returned and escalated reports; afterwards the log verifies, and a second demo on the same
 // database is refused.
 func TestDemoSmall(t *testing.T) {
 	if testing.Short() {
@@ -78,7 +82,7 @@ wait:
 			}
 		}
 	}
-	for _, want := range []string{"[13/13] 公布名单 完成", "整轮用时", "倍加速"} {
+	for _, want := range []string{"[13/16] 公布名单 完成", "[16/16] 2024年度执行绩效采集 完成", "整轮用时", "倍加速"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the output lacks %q:\n%s", want, out)
 		}
@@ -119,6 +123,8 @@ wait:
 		published += len(rec.Published)
 	}
 
+	checkCollections(t, d, base, token, published)
+
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -157,4 +163,60 @@ wait:
 		t.Fatalf("the refused demo appended %d events", after-before)
 	}
 	t.Logf("%d projects published; %s", published, strings.TrimSpace(string(vout)))
+	t.Logf("the demo's output:\n%s", out)
+}
+
+// checkCollections checks the yearly collections the demo played: each was
+// started by the schedule's backfill for its own year, opened a report per
+// published project, closed with reports late and missing and escalated, saw
+// returns in its log, and its roll-ups add up to its summary.
+func checkCollections(t *testing.T, d *pgtest.DB, base, token string, published int) {
+	t.Helper()
+	for _, year := range demo.CollectionYears {
+		path := fmt.Sprintf("%s/api/v1/performance/%d", base, year)
+		status, body := get(t, path, token)
+		if status != 200 {
+			t.Fatalf("collection %d: %d %s", year, status, body)
+		}
+		var c projections.PerformanceCollectionRow
+		if err := json.Unmarshal([]byte(body), &c); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(c.WorkflowID, workflows.PerformanceScheduleID+"-") || c.WorkflowID == workflows.PerformanceCollectionWorkflowID(year) {
+			t.Errorf("collection %d ran as %s, not as a run of the schedule", year, c.WorkflowID)
+		}
+		s := c.Summary
+		if c.Stage != "closed" || s == nil || c.Projects != published || s.Projects != published ||
+			s.Missing == 0 || s.Late <= s.Missing || s.Submitted+s.Missing != published || len(c.Escalations) == 0 || c.Reminders < s.Missing {
+			t.Fatalf("collection %d: %s", year, body)
+		}
+		status, body = get(t, path+"/rollups", token)
+		if status != 200 {
+			t.Fatalf("roll-ups %d: %d %s", year, status, body)
+		}
+		var r struct {
+			Rollups []struct{ Reports, Submitted, Late int } `json:"rollups"`
+		}
+		if err := json.Unmarshal([]byte(body), &r); err != nil {
+			t.Fatal(err)
+		}
+		reports, submitted, late := 0, 0, 0
+		for _, g := range r.Rollups {
+			reports, submitted, late = reports+g.Reports, submitted+g.Submitted, late+g.Late
+		}
+		if reports != published || submitted != s.Submitted || late != s.Late {
+			t.Errorf("roll-ups %d sum to %d reports, %d submitted, %d late; the summary says %d, %d, %d",
+				year, reports, submitted, late, published, s.Submitted, s.Late)
+		}
+		var returned int
+		if err := d.Owner.QueryRow(t.Context(), `SELECT count(*) FROM events WHERE type = $1 AND stream_id LIKE $2`,
+			performance.TypeReportReturned, performance.ReportStream(year, "%")).Scan(&returned); err != nil {
+			t.Fatal(err)
+		}
+		if returned == 0 {
+			t.Errorf("collection %d: no report was returned", year)
+		}
+		t.Logf("collection %d: %d reports, %d submitted, %d late, %d missing, %d returned, escalated to %d provinces",
+			year, s.Projects, s.Submitted, s.Late, s.Missing, returned, len(c.Escalations))
+	}
 }
