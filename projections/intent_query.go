@@ -143,7 +143,9 @@ func readRound(pl *pipeline, roundID string) (Round, error) {
 		return r, fmt.Errorf("items of round %s: %w", roundID, err)
 	}
 	if rows, err = pl.next(); err == nil {
-		r.Provinces, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (RoundProvince, error) {
+		// Sized for every province at once: growing the slice row by row
+		// is most of what reading a round allocates.
+		r.Provinces, err = pgx.AppendRows(make([]RoundProvince, 0, len(identity.Provinces)), rows, func(row pgx.CollectableRow) (RoundProvince, error) {
 			var p RoundProvince
 			var status string
 			err := row.Scan(&p.Code, &status, &p.Late, &p.Extension, &p.ExtendedBy)
