@@ -56,10 +56,64 @@ func (r Round) EffectiveDeadline(province string) time.Time {
 	return r.Deadline
 }
 
+// The queries that read a round, sent together (see pipeline): each takes the
+// round's id as $1.
+const (
+	roundSQL = `SELECT round_id, batch_id, deadline, reminder_offsets, stage, opened_at, opened_by,
+		closed_at, filed_at, filed_by FROM intent_rounds WHERE round_id = $1`
+	roundItemsSQL     = `SELECT item, code, name, target, unit, kind FROM intent_round_items WHERE round_id = $1 ORDER BY position`
+	roundProvincesSQL = `SELECT p.province, coalesce(f.status, 'none'), coalesce(f.late, false), p.extension, p.extended_by
+		FROM intent_round_provinces p
+		LEFT JOIN intent_forms f ON f.round_id = p.round_id AND f.province = p.province
+		WHERE p.round_id = $1 ORDER BY p.province COLLATE "C"`
+	roundRemindersSQL = `SELECT province, offset_ns, sent_at FROM intent_round_reminders WHERE round_id = $1
+		ORDER BY sent_at, offset_ns DESC, province COLLATE "C"`
+	// The liaisons are another projection's; reading them here only adds
+	// contact details, so a liaison registered a moment ago may be missing.
+	// All of the round's provinces' are read, so that the query does not
+	// depend on the round's and can be sent with them.
+	roundLiaisonsSQL = `SELECT l.province, l.name, l.phone, l.email FROM liaisons l
+		JOIN intent_round_provinces p ON p.province = l.province WHERE p.round_id = $1`
+)
+
 // GetRound returns a round with its catalogue and provinces. Errors: ErrRoundNotFound.
 func GetRound(ctx context.Context, q Querier, roundID string) (Round, error) {
-	rows, err := q.Query(ctx, `SELECT round_id, batch_id, deadline, reminder_offsets, stage, opened_at, opened_by,
-		closed_at, filed_at, filed_by FROM intent_rounds WHERE round_id = $1`, roundID)
+	pl := newPipeline(ctx, q)
+	pl.queue(roundSQL, roundID)
+	pl.queue(roundItemsSQL, roundID)
+	pl.queue(roundProvincesSQL, roundID)
+	pl.queue(roundRemindersSQL, roundID)
+	defer pl.close()
+	r, err := readRound(pl, roundID)
+	if err != nil {
+		return r, err
+	}
+	at := make(map[string]int, len(r.Provinces))
+	for i, p := range r.Provinces {
+		at[p.Code] = i
+	}
+	rows, err := pl.next()
+	if err != nil {
+		return r, fmt.Errorf("reminders of round %s: %w", roundID, err)
+	}
+	var code string
+	var offset int64
+	var sent time.Time
+	if _, err := pgx.ForEachRow(rows, []any{&code, &offset, &sent}, func() error {
+		if i, ok := at[code]; ok {
+			r.Provinces[i].Reminders = append(r.Provinces[i].Reminders, Reminder{Offset: time.Duration(offset), SentAt: sent.UTC()})
+		}
+		return nil
+	}); err != nil {
+		return r, fmt.Errorf("reminders of round %s: %w", roundID, err)
+	}
+	return r, nil
+}
+
+// readRound reads the answers to roundSQL, roundItemsSQL and roundProvincesSQL,
+// in that order, from pl: a round without its reminders.
+func readRound(pl *pipeline, roundID string) (Round, error) {
+	rows, err := pl.next()
 	if err != nil {
 		return Round{}, fmt.Errorf("get round %s: %w", roundID, err)
 	}
@@ -82,51 +136,74 @@ func GetRound(ctx context.Context, q Querier, roundID string) (Round, error) {
 	if err != nil {
 		return r, fmt.Errorf("get round %s: %w", roundID, err)
 	}
-	rows, err = q.Query(ctx, `SELECT item, code, name, target, unit, kind FROM intent_round_items WHERE round_id = $1 ORDER BY position`, roundID)
+	if rows, err = pl.next(); err == nil {
+		r.Items, err = pgx.CollectRows(rows, scanTaskItem)
+	}
 	if err != nil {
 		return r, fmt.Errorf("items of round %s: %w", roundID, err)
 	}
-	if r.Items, err = pgx.CollectRows(rows, scanTaskItem); err != nil {
-		return r, fmt.Errorf("items of round %s: %w", roundID, err)
+	if rows, err = pl.next(); err == nil {
+		// Sized for every province at once: growing the slice row by row
+		// is most of what reading a round allocates.
+		r.Provinces, err = pgx.AppendRows(make([]RoundProvince, 0, len(identity.Provinces)), rows, func(row pgx.CollectableRow) (RoundProvince, error) {
+			var p RoundProvince
+			var status string
+			err := row.Scan(&p.Code, &status, &p.Late, &p.Extension, &p.ExtendedBy)
+			p.Name, p.Status, p.Extension = identity.Provinces[p.Code], intent.Status(status), utc(p.Extension)
+			return p, err
+		})
 	}
-	rows, err = q.Query(ctx, `SELECT p.province, coalesce(f.status, 'none'), coalesce(f.late, false), p.extension, p.extended_by
-		FROM intent_round_provinces p
-		LEFT JOIN intent_forms f ON f.round_id = p.round_id AND f.province = p.province
-		WHERE p.round_id = $1 ORDER BY p.province COLLATE "C"`, roundID)
 	if err != nil {
 		return r, fmt.Errorf("provinces of round %s: %w", roundID, err)
-	}
-	r.Provinces, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (RoundProvince, error) {
-		var p RoundProvince
-		var status string
-		err := row.Scan(&p.Code, &status, &p.Late, &p.Extension, &p.ExtendedBy)
-		p.Name, p.Status, p.Extension = identity.Provinces[p.Code], intent.Status(status), utc(p.Extension)
-		return p, err
-	})
-	if err != nil {
-		return r, fmt.Errorf("provinces of round %s: %w", roundID, err)
-	}
-	at := make(map[string]int, len(r.Provinces))
-	for i, p := range r.Provinces {
-		at[p.Code] = i
-	}
-	rows, err = q.Query(ctx, `SELECT province, offset_ns, sent_at FROM intent_round_reminders WHERE round_id = $1
-		ORDER BY sent_at, offset_ns DESC, province COLLATE "C"`, roundID)
-	if err != nil {
-		return r, fmt.Errorf("reminders of round %s: %w", roundID, err)
-	}
-	var code string
-	var offset int64
-	var sent time.Time
-	if _, err := pgx.ForEachRow(rows, []any{&code, &offset, &sent}, func() error {
-		if i, ok := at[code]; ok {
-			r.Provinces[i].Reminders = append(r.Provinces[i].Reminders, Reminder{Offset: time.Duration(offset), SentAt: sent.UTC()})
-		}
-		return nil
-	}); err != nil {
-		return r, fmt.Errorf("reminders of round %s: %w", roundID, err)
 	}
 	return r, nil
+}
+
+// pipeline sends several queries in one round trip to the database where the
+// Querier can (a pool, a connection or a transaction all can), and one after
+// another where it cannot. A read of a round is half a dozen small keyed
+// queries: sent one by one, each waits for a connection and a round trip, and
+// under load those waits, not the queries, are what a request spends its time on.
+type pipeline struct {
+	ctx     context.Context
+	q       Querier
+	batch   pgx.Batch
+	results pgx.BatchResults // once sent
+	sent    int              // queries answered so far
+}
+
+// batchSender is what pipelines queries; pgxpool.Pool, pgx.Conn and pgx.Tx are.
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+func newPipeline(ctx context.Context, q Querier) *pipeline { return &pipeline{ctx: ctx, q: q} }
+
+// queue adds a query; all are queued before the first next.
+func (p *pipeline) queue(sql string, args ...any) { p.batch.Queue(sql, args...) }
+
+// next returns the rows of the next query in the order queued. They must be
+// read or closed before the next call.
+func (p *pipeline) next() (pgx.Rows, error) {
+	if p.sent >= p.batch.Len() {
+		return nil, fmt.Errorf("pipeline: %d queries queued, a %dth asked for", p.batch.Len(), p.sent+1)
+	}
+	qq := p.batch.QueuedQueries[p.sent]
+	p.sent++
+	if b, ok := p.q.(batchSender); ok {
+		if p.results == nil {
+			p.results = b.SendBatch(p.ctx, &p.batch)
+		}
+		return p.results.Query()
+	}
+	return p.q.Query(p.ctx, qq.SQL, qq.Arguments...)
+}
+
+// close ends the pipeline; the answers not read are discarded.
+func (p *pipeline) close() {
+	if p.results != nil {
+		_ = p.results.Close()
+	}
 }
 
 func utc(t *time.Time) *time.Time {
@@ -181,7 +258,19 @@ type FormView struct {
 // anything yet has status none and empty lines. Errors: ErrRoundNotFound (also
 // for a province the round does not expect).
 func GetForm(ctx context.Context, q Querier, roundID, province string) (FormView, error) {
-	r, err := GetRound(ctx, q, roundID)
+	pl := newPipeline(ctx, q)
+	pl.queue(roundSQL, roundID)
+	pl.queue(roundItemsSQL, roundID)
+	pl.queue(roundProvincesSQL, roundID)
+	pl.queue(`SELECT status, late, return_reason, returned_at, version, changed_at, changed_by, submitted_at,
+			`+fundColumns+`, total
+		FROM intent_forms WHERE round_id = $1 AND province = $2`, roundID, province)
+	pl.queue(`SELECT item, undertake, quantity, `+fundColumns+`, total
+		FROM intent_form_lines WHERE round_id = $1 AND province = $2`, roundID, province)
+	pl.queue(`SELECT seq, text, recorded_at, actor_id FROM intent_feedback
+		WHERE round_id = $1 AND province = $2 ORDER BY seq`, roundID, province)
+	defer pl.close()
+	r, err := readRound(pl, roundID)
 	if err != nil {
 		return FormView{}, err
 	}
@@ -195,9 +284,7 @@ func GetForm(ctx context.Context, q Querier, roundID, province string) (FormView
 	if !found {
 		return FormView{}, fmt.Errorf("form of %s in round %s: %w", province, roundID, ErrRoundNotFound)
 	}
-	rows, err := q.Query(ctx, `SELECT status, late, return_reason, returned_at, version, changed_at, changed_by, submitted_at,
-			`+fundColumns+`, total
-		FROM intent_forms WHERE round_id = $1 AND province = $2`, roundID, province)
+	rows, err := pl.next()
 	if err != nil {
 		return v, fmt.Errorf("form of %s in round %s: %w", province, roundID, err)
 	}
@@ -216,8 +303,7 @@ func GetForm(ctx context.Context, q Querier, roundID, province string) (FormView
 		return v, fmt.Errorf("form of %s in round %s: %w", province, roundID, err)
 	}
 	lines := map[string]FormLine{}
-	rows, err = q.Query(ctx, `SELECT item, undertake, quantity, `+fundColumns+`, total
-		FROM intent_form_lines WHERE round_id = $1 AND province = $2`, roundID, province)
+	rows, err = pl.next()
 	if err != nil {
 		return v, fmt.Errorf("lines of %s in round %s: %w", province, roundID, err)
 	}
@@ -237,17 +323,14 @@ func GetForm(ctx context.Context, q Querier, roundID, province string) (FormView
 		l.TaskItem = it
 		v.Lines[i] = l
 	}
-	rows, err = q.Query(ctx, `SELECT seq, text, recorded_at, actor_id FROM intent_feedback
-		WHERE round_id = $1 AND province = $2 ORDER BY seq`, roundID, province)
-	if err != nil {
-		return v, fmt.Errorf("feedback to %s in round %s: %w", province, roundID, err)
+	if rows, err = pl.next(); err == nil {
+		v.Feedback, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Feedback, error) {
+			var fb Feedback
+			err := row.Scan(&fb.Seq, &fb.Text, &fb.RecordedAt, &fb.ActorID)
+			fb.RecordedAt = fb.RecordedAt.UTC()
+			return fb, err
+		})
 	}
-	v.Feedback, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Feedback, error) {
-		var fb Feedback
-		err := row.Scan(&fb.Seq, &fb.Text, &fb.RecordedAt, &fb.ActorID)
-		fb.RecordedAt = fb.RecordedAt.UTC()
-		return fb, err
-	})
 	if err != nil {
 		return v, fmt.Errorf("feedback to %s in round %s: %w", province, roundID, err)
 	}
@@ -363,14 +446,21 @@ type MissingProvince struct {
 // money per source, from submitted forms only (see IntentRounds). Errors:
 // ErrRoundNotFound.
 func GetSummary(ctx context.Context, q Querier, roundID string) (Summary, error) {
-	r, err := GetRound(ctx, q, roundID)
+	pl := newPipeline(ctx, q)
+	pl.queue(roundSQL, roundID)
+	pl.queue(roundItemsSQL, roundID)
+	pl.queue(roundProvincesSQL, roundID)
+	pl.queue(`SELECT position, provinces, quantity, `+fundColumns+`, total
+		FROM intent_summary WHERE round_id = $1 ORDER BY position`, roundID)
+	pl.queue(roundLiaisonsSQL, roundID)
+	defer pl.close()
+	r, err := readRound(pl, roundID)
 	if err != nil {
 		return Summary{}, err
 	}
 	s := Summary{RoundID: r.RoundID, BatchID: r.BatchID, Stage: r.Stage, Deadline: r.Deadline, Expected: len(r.Provinces),
 		Submitted: []Province{}}
-	rows, err := q.Query(ctx, `SELECT position, provinces, quantity, `+fundColumns+`, total
-		FROM intent_summary WHERE round_id = $1 ORDER BY position`, roundID)
+	rows, err := pl.next()
 	if err != nil {
 		return s, fmt.Errorf("summary of round %s: %w", roundID, err)
 	}
@@ -393,7 +483,7 @@ func GetSummary(ctx context.Context, q Querier, roundID string) (Summary, error)
 	}); err != nil {
 		return s, fmt.Errorf("summary of round %s: %w", roundID, err)
 	}
-	if s.Missing, err = missing(ctx, q, r); err != nil {
+	if s.Missing, err = missing(pl, r); err != nil {
 		return s, err
 	}
 	for _, p := range r.Provinces {
@@ -407,28 +497,29 @@ func GetSummary(ctx context.Context, q Querier, roundID string) (Summary, error)
 // MissingProvinces returns the provinces of a round without a submitted form,
 // by code. Errors: ErrRoundNotFound.
 func MissingProvinces(ctx context.Context, q Querier, roundID string) ([]MissingProvince, error) {
-	r, err := GetRound(ctx, q, roundID)
+	pl := newPipeline(ctx, q)
+	pl.queue(roundSQL, roundID)
+	pl.queue(roundItemsSQL, roundID)
+	pl.queue(roundProvincesSQL, roundID)
+	pl.queue(roundLiaisonsSQL, roundID)
+	defer pl.close()
+	r, err := readRound(pl, roundID)
 	if err != nil {
 		return nil, err
 	}
-	return missing(ctx, q, r)
+	return missing(pl, r)
 }
 
-func missing(ctx context.Context, q Querier, r Round) ([]MissingProvince, error) {
+// missing lists the round's provinces without a submitted form, with the
+// contacts that pl's next answer (roundLiaisonsSQL) holds.
+func missing(pl *pipeline, r Round) ([]MissingProvince, error) {
 	out := []MissingProvince{}
-	var codes []string
 	for _, p := range r.Provinces {
 		if p.Status != intent.StatusSubmitted {
 			out = append(out, MissingProvince{Province: p.Province, Status: p.Status, Extension: p.Extension})
-			codes = append(codes, p.Code)
 		}
 	}
-	if len(codes) == 0 {
-		return out, nil
-	}
-	// The liaisons are another projection's; reading them here only adds
-	// contact details, so a liaison registered a moment ago may be missing.
-	rows, err := q.Query(ctx, `SELECT province, name, phone, email FROM liaisons WHERE province = ANY($1)`, codes)
+	rows, err := pl.next()
 	if err != nil {
 		return nil, fmt.Errorf("liaisons of missing provinces: %w", err)
 	}

@@ -30,6 +30,10 @@ type benchOptions struct {
 	ReadRate  int           // requests per second on the read endpoint (and its anchor)
 	WriteRate int           // requests per second on the write endpoint (and its anchor)
 	Duration  time.Duration // of each API load phase
+	// Profile, when set, is a directory where the read phase's CPU profile and
+	// the allocations made during it are written (read-cpu.pprof; read-allocs.pprof
+	// against read-allocs-base.pprof, for go tool pprof -base).
+	Profile string
 }
 
 // figure is one measured number beside its anchor, measured in the same run.
@@ -56,6 +60,7 @@ type benchReport struct {
 	GoVer    string    `json:"go"`
 	Figures  []figure  `json:"figures"`
 	Warnings []string  `json:"warnings,omitempty"`
+	Notes    []string  `json:"notes,omitempty"` // what explains a figure, such as waits for a database connection
 }
 
 func newBenchCmd() *cobra.Command {
@@ -95,6 +100,7 @@ every figure; the anchors, measured in the same run, are what to compare with.
 	cmd.Flags().IntVar(&o.ReadRate, "read-rate", 500, "requests per second on the read endpoint")
 	cmd.Flags().IntVar(&o.WriteRate, "write-rate", 20, "requests per second on the write endpoint (each is a Temporal update)")
 	cmd.Flags().DurationVar(&o.Duration, "duration", 10*time.Second, "length of each API load phase")
+	cmd.Flags().StringVar(&o.Profile, "profile", "", "directory to write CPU and allocation profiles of the API read phase to")
 	return cmd
 }
 
@@ -131,8 +137,8 @@ func runBench(ctx context.Context, cfg config.Config, o benchOptions, log *slog.
 		return rep, err
 	}
 	defer dropPlat()
-	fs, warns, err := benchPlatform(ctx, cfg, platDB, o, log)
-	rep.Warnings = append(rep.Warnings, warns...)
+	fs, warns, notes, err := benchPlatform(ctx, cfg, platDB, o, log)
+	rep.Warnings, rep.Notes = append(rep.Warnings, warns...), append(rep.Notes, notes...)
 	if err != nil {
 		return rep, err
 	}
@@ -241,6 +247,9 @@ func printBench(w io.Writer, rep benchReport) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f (%s is better)\t%s\t%s\n", f.Name, num(f.Value), f.Unit, f.Anchor, num(f.AnchorValue), f.Ratio, f.Better, f.Target, m)
 	}
 	_ = tw.Flush()
+	for _, note := range rep.Notes {
+		fmt.Fprintln(w, "note:", note)
+	}
 	for _, warn := range rep.Warnings {
 		fmt.Fprintln(w, "warning:", warn)
 	}

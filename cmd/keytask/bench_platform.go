@@ -11,12 +11,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -65,28 +68,28 @@ var benchProvinces = []string{"11", "12", "13", "14", "15", "21", "22", "23", "3
 // benchPlatform runs the whole platform in this process — embedded Temporal in
 // memory, worker, projector, sealer, HTTP on loopback — over its own database,
 // and measures Temporal, the API and memory.
-func benchPlatform(ctx context.Context, cfg config.Config, dbURL string, o benchOptions, log *slog.Logger) ([]figure, []string, error) {
+func benchPlatform(ctx context.Context, cfg config.Config, dbURL string, o benchOptions, log *slog.Logger) ([]figure, []string, []string, error) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dataDir, err := os.MkdirTemp("", "keytask-bench-")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer os.RemoveAll(dataDir)
 	cfg.DatabaseURL, cfg.DataDir = dbURL, dataDir
 	if _, err := loadLogKey(cfg, true); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 
 	sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	srv, err := devserver.Start(sctx, devserver.Options{SearchAttributes: workflows.SearchAttributes(), Logger: quiet})
 	if err != nil {
-		return nil, nil, fmt.Errorf("embedded Temporal server: %w", err)
+		return nil, nil, nil, fmt.Errorf("embedded Temporal server: %w", err)
 	}
 	defer srv.Stop() //nolint:errcheck // a scratch server
 	p, err := openPlatform(ctx, cfg, srv.FrontendAddr(), quiet)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer p.close()
 
@@ -100,13 +103,13 @@ func benchPlatform(ctx context.Context, cfg config.Config, dbURL string, o bench
 	bare.RegisterWorkflow(benchBareWorkflow)
 	bare.RegisterActivity(benchNoop)
 	if err := bare.Start(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer bare.Stop()
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	hs := &http.Server{Handler: api.New(api.Config{Pool: p.pool, Store: p.store, Registry: p.reg, Temporal: p.tc, Logger: quiet}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second}
@@ -116,32 +119,32 @@ func benchPlatform(ctx context.Context, cfg config.Config, dbURL string, o bench
 		Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 0}}}
 	token, _, err := api.SeedAdmin(ctx, p.store, dataDir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	h.admin = token
 	if err := h.until(ctx, "the administrator's account", "GET", "/api/v1/me", token, nil); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	baseRSS, _ := memoryKB()
 
 	var out []figure
-	var warns []string
+	var warns, notes []string
 	f, err := benchTemporal(ctx, p.tc, h, o)
 	if err != nil {
-		return nil, nil, fmt.Errorf("temporal: %w", err)
+		return nil, nil, nil, fmt.Errorf("temporal: %w", err)
 	}
 	out = append(out, f)
-	fs, w, err := benchAPI(ctx, h, o)
+	fs, w, n, err := benchAPI(ctx, h, p.pool, o)
 	if err != nil {
-		return nil, nil, fmt.Errorf("api: %w", err)
+		return nil, nil, nil, fmt.Errorf("api: %w", err)
 	}
-	out, warns = append(out, fs...), append(warns, w...)
+	out, warns, notes = append(out, fs...), append(warns, w...), append(notes, n...)
 
 	_, peak := memoryKB()
 	out = append(out, figure{Name: "peak memory (RSS, whole process incl. embedded Temporal)", Value: peak / 1024, Unit: "MiB",
 		Anchor: "RSS once everything had started", AnchorValue: baseRSS / 1024, Better: "lower"})
 	log.Debug("bench platform done")
-	return out, warns, nil
+	return out, warns, notes, nil
 }
 
 // benchTemporal measures Temporal tasks (workflow and activity tasks) per
@@ -257,17 +260,17 @@ func countTasks(ctx context.Context, tc client.Client, ids []string) (int, error
 // benchAPI loads a read endpoint and a write endpoint at fixed rates, each
 // beside /healthz loaded at the same rate for as long: the cost of HTTP on
 // loopback and of this process's scheduling.
-func benchAPI(ctx context.Context, h *benchHTTP, o benchOptions) ([]figure, []string, error) {
+func benchAPI(ctx context.Context, h *benchHTTP, pool *pgxpool.Pool, o benchOptions) ([]figure, []string, []string, error) {
 	const round = "bench-0"
 	read := "/api/v1/intent-rounds/" + round + "/summary"
 	if err := h.until(ctx, "the round's summary", "GET", read, h.admin, nil); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	// The writes go to a round of their own, where no province has submitted.
 	const writeRound = "bench-api"
 	if _, err := h.do(ctx, "POST", "/api/v1/intent-rounds", h.admin, map[string]any{"round_id": writeRound, "batch_id": "bench",
 		"deadline": time.Now().Add(30 * 24 * time.Hour).Format(time.RFC3339)}, http.StatusCreated); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	// Province users for the writes: each saves its own draft through the API.
 	tokens := map[string]string{}
@@ -275,45 +278,60 @@ func benchAPI(ctx context.Context, h *benchHTTP, o benchOptions) ([]figure, []st
 		res, err := h.do(ctx, "POST", "/api/v1/users", h.admin, map[string]any{"user_id": "bench-tj-" + prov, "name": "基准测试省厅" + prov,
 			"role": "province", "organisation": prov, "token_label": "bench"}, http.StatusCreated)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		var reg struct {
 			Token string `json:"token"`
 		}
 		if err := json.Unmarshal(res, &reg); err != nil || reg.Token == "" {
-			return nil, nil, fmt.Errorf("register a province user: %s", res)
+			return nil, nil, nil, fmt.Errorf("register a province user: %s", res)
 		}
 		tokens[prov] = reg.Token
 		if err := h.until(ctx, "the province user", "GET", "/api/v1/me", reg.Token, nil); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	provs := benchProvinces[:4]
 
 	var out []figure
-	var warns []string
+	var warns, notes []string
 	for _, c := range []struct {
-		name   string
-		rate   int
-		req    func(i int) (method, path, token string, body any)
-		target float64
+		name    string
+		rate    int
+		req     func(i int) (method, path, token string, body any)
+		target  float64
+		profile string // the file name prefix of the phase's profiles, if any
 	}{
 		{fmt.Sprintf("API read GET …/intent-rounds/{round}/summary at %d req/s", o.ReadRate), o.ReadRate,
-			func(int) (string, string, string, any) { return "GET", read, h.admin, nil }, 20},
+			func(int) (string, string, string, any) { return "GET", read, h.admin, nil }, 20, "read"},
 		{fmt.Sprintf("API write PUT …/provinces/{p}/draft (a Temporal update) at %d req/s", o.WriteRate), o.WriteRate,
 			func(i int) (string, string, string, any) {
 				prov := provs[i%len(provs)]
 				return "PUT", "/api/v1/intent-rounds/" + writeRound + "/provinces/" + prov + "/draft", tokens[prov], benchForm(i + 2)
-			}, 0},
+			}, 0, ""},
 	} {
 		anchor, _, _, err := h.load(ctx, c.rate, o.Duration, func(int) (string, string, string, any) { return "GET", "/healthz", "", nil })
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
+		var stopProfile func() error
+		if o.Profile != "" && c.profile != "" {
+			if stopProfile, err = startProfile(o.Profile, c.profile); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+		before := pool.Stat()
 		lat, failed, why, err := h.load(ctx, c.rate, o.Duration, c.req)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
+		after := pool.Stat()
+		if stopProfile != nil {
+			if err := stopProfile(); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+		notes = append(notes, poolNote(c.name, before, after))
 		if failed > 0 {
 			warns = append(warns, fmt.Sprintf("%s: %d of %d requests failed, e.g. %s", c.name, failed, len(lat), why))
 		}
@@ -329,7 +347,58 @@ func benchAPI(ctx context.Context, h *benchHTTP, o benchOptions) ([]figure, []st
 		}
 		out = append(out, f50, f99)
 	}
-	return out, warns, nil
+	return out, warns, notes, nil
+}
+
+// poolNote says how often the phase's requests, and everything else in the
+// process, waited for one of the pool's connections and for how long: a pool
+// too small for the load shows here before it shows as latency.
+func poolNote(phase string, before, after *pgxpool.Stat) string {
+	acquires := after.AcquireCount() - before.AcquireCount()
+	waited := after.EmptyAcquireCount() - before.EmptyAcquireCount()
+	wait := after.EmptyAcquireWaitTime() - before.EmptyAcquireWaitTime()
+	return fmt.Sprintf("%s: %d connection acquires, %d waited for a free connection (%s in all); pool of %d",
+		phase, acquires, waited, wait.Round(time.Millisecond), after.MaxConns())
+}
+
+// startProfile starts a CPU profile into dir/name-cpu.pprof and writes the
+// allocations so far to dir/name-allocs-base.pprof; the function it returns
+// stops the CPU profile and writes dir/name-allocs.pprof, so that
+// go tool pprof -base name-allocs-base.pprof name-allocs.pprof shows what the
+// phase allocated.
+func startProfile(dir, name string) (func() error, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	writeAllocs := func(file string) error {
+		f, err := os.Create(filepath.Join(dir, file))
+		if err != nil {
+			return err
+		}
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	if err := writeAllocs(name + "-allocs-base.pprof"); err != nil {
+		return nil, err
+	}
+	cpu, err := os.Create(filepath.Join(dir, name+"-cpu.pprof"))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(cpu); err != nil {
+		cpu.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := cpu.Close(); err != nil {
+			return err
+		}
+		return writeAllocs(name + "-allocs.pprof")
+	}, nil
 }
 
 func quantile(ms []float64, q float64) float64 {
@@ -434,12 +503,20 @@ func (h *benchHTTP) load(ctx context.Context, rate int, d time.Duration, next fu
 			defer wg.Done()
 			res, err := h.c.Do(req)
 			if err == nil {
-				b, _ := io.ReadAll(res.Body)
-				res.Body.Close()
+				// A success's body is only drained: the generator shares the
+				// server's process and heap, and copying every answer would
+				// add garbage collections, and so stalls, that the server
+				// itself does not cause.
 				ok[i] = res.StatusCode < 300
-				if !ok[i] {
+				if ok[i] {
+					if _, err = io.Copy(io.Discard, res.Body); err != nil {
+						ok[i] = false
+					}
+				} else {
+					b, _ := io.ReadAll(res.Body)
 					err = fmt.Errorf("%d %s", res.StatusCode, strings.TrimSpace(string(b)))
 				}
+				res.Body.Close()
 			}
 			lat[i] = float64(time.Since(due).Microseconds()) / 1000
 			if err != nil {

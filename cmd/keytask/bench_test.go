@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -57,8 +59,10 @@ func TestBenchQuick(t *testing.T) {
 		CPUs    int           `json:"cpus"`
 		Seconds float64       `json:"seconds"`
 		Figures []benchFigure `json:"figures"`
+		Notes   []string      `json:"notes"`
 	}
-	out := runBenchCmd(t, "--json")
+	profiles := t.TempDir()
+	out := runBenchCmd(t, "--json", "--profile", profiles)
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("--json is not JSON: %v\n%s", err, out)
 	}
@@ -92,6 +96,23 @@ func TestBenchQuick(t *testing.T) {
 	if n := kinds["API read"] + kinds["API write"]; n != 4 {
 		t.Errorf("%d API figures, want p50 and p99 for a read and a write", n)
 	}
+	// Each API phase says how its requests waited for database connections.
+	pools := 0
+	for _, n := range rep.Notes {
+		if strings.HasPrefix(n, "API ") && strings.Contains(n, "connection acquires") {
+			pools++
+		}
+	}
+	if pools != 2 {
+		t.Errorf("%d notes on the pool, want one per API phase: %q", pools, rep.Notes)
+	}
+	// --profile leaves the read phase's profiles, each a gzipped pprof file.
+	for _, name := range []string{"read-cpu.pprof", "read-allocs-base.pprof", "read-allocs.pprof"} {
+		b, err := os.ReadFile(filepath.Join(profiles, name))
+		if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("profile %s: %d bytes, %v", name, len(b), err)
+		}
+	}
 
 	table := runBenchCmd(t)
 	lines := strings.Split(strings.TrimSpace(table), "\n")
@@ -106,7 +127,7 @@ func TestBenchQuick(t *testing.T) {
 	}
 	rows := 0
 	for _, l := range lines[header+1:] {
-		if strings.HasPrefix(l, "warning:") {
+		if strings.HasPrefix(l, "warning:") || strings.HasPrefix(l, "note:") {
 			continue
 		}
 		if len(strings.Fields(l)) < 6 {
