@@ -487,14 +487,28 @@ func resolveAddr(addr string) (string, int, error) {
 // before the server binds it, which is racy in principle but is what every
 // embedded Temporal (CLI, temporaltest) does: the server wants port numbers
 // in its config, not listeners.
+//
+// The kernel may hand a just-released port out again, so a port this process
+// has already been given is never returned twice: the UI's port, picked first,
+// could otherwise become one of the server's internal ports before the UI
+// binds it.
 func freePort(host string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, err
+	for range 100 {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if _, given := portsGiven.LoadOrStore(port, struct{}{}); !given {
+			return port, nil
+		}
 	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("devserver: no free port that this process has not used already")
 }
+
+// portsGiven holds every port freePort has returned in this process.
+var portsGiven sync.Map
 
 // checkFree reports whether host:port can be listened on right now.
 func checkFree(host string, port int) error {
