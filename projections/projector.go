@@ -399,7 +399,11 @@ type rowQuerier interface {
 func newestEvent(ctx context.Context, q rowQuerier) (events.Order, bool, error) {
 	var o events.Order
 	var txText string
-	err := q.QueryRow(ctx, `SELECT tx_id::text, seq FROM events ORDER BY tx_id DESC, seq DESC LIMIT 1`).Scan(&txText, &o.Seq)
+	// The sort names the table's column (e.tx_id): an unqualified tx_id would
+	// mean the output column tx_id::text, sorted as text, where '999' comes
+	// after '1000' and an older event passes for the newest.
+	err := q.QueryRow(ctx, `SELECT e.tx_id::text AS tx_text, e.seq FROM events e
+		ORDER BY e.tx_id DESC, e.seq DESC LIMIT 1`).Scan(&txText, &o.Seq)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, false, nil
 	}
