@@ -3,10 +3,12 @@ package api
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"keytask/events"
 	"keytask/workflows"
@@ -32,15 +34,29 @@ func (s *Server) sendUpdate(r *http.Request, workflowID, name string, arg, resul
 	if key != "" {
 		id = events.DeriveID("update", meta.ActorID, workflowID, name, key).String()
 	}
-	h, err := s.tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID:   workflowID,
-		UpdateID:     id,
-		UpdateName:   name,
-		Args:         []any{arg},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		err = h.Get(ctx, result)
+	// A run about to continue as new refuses updates as busy for a moment;
+	// the refusal recorded nothing, so the same update is sent again.
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		h, uerr := s.tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+			WorkflowID:   workflowID,
+			UpdateID:     id,
+			UpdateName:   name,
+			Args:         []any{arg},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		})
+		if uerr == nil {
+			uerr = h.Get(ctx, result)
+		}
+		var ae *temporal.ApplicationError
+		if !errors.As(uerr, &ae) || ae.Type() != workflows.UpdateBusyErrorType {
+			err = uerr
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return false, unavailable("update refused as busy until the request ended")
+		case <-time.After(wait):
+		}
 	}
 	if err == nil {
 		return false, nil

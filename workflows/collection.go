@@ -429,6 +429,8 @@ func (c *collection) refuse(rule func() error) error {
 		return RejectionError(domain.Conflict("", "绩效采集正在开启，请稍后再试", "collection is opening"))
 	case c.ending:
 		return RejectionError(domain.Conflict("", fmt.Sprintf("%d年度绩效采集已结束，不再受理", c.State.Year), "collection is completing"))
+	case c.updates >= collectionUpdatesPerRun:
+		return BusyError("collection is continuing as new")
 	}
 	return RejectionError(rule())
 }

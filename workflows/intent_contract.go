@@ -89,11 +89,22 @@ type IntentRoundParams struct {
 // plan's yearly cycle.
 const DefaultFeedbackPeriod = 365 * 24 * time.Hour
 
-// Error types of refused updates; see "Refusals" above.
+// Error types of refused updates; see "Refusals" above. UpdateBusyErrorType
+// refuses an update only for a moment (the run is about to continue as new);
+// the caller sends it again.
 const (
 	UpdateFieldErrorType    = "FieldError"
 	UpdateConflictErrorType = "ConflictError"
+	UpdateBusyErrorType     = "Busy"
 )
+
+// BusyError refuses an update that the next run will take: a run stops
+// admitting updates once it is due to continue as new, or its running
+// handlers would never all finish under a steady stream of commands, and
+// Temporal refuses every update past a run's limit of distinct updates.
+func BusyError(detail string) error {
+	return temporal.NewApplicationErrorWithOptions("busy: "+detail, UpdateBusyErrorType, temporal.ApplicationErrorOptions{NonRetryable: true})
+}
 
 // UpdateRejection is the detail of a refused update.
 type UpdateRejection struct {
