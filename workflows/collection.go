@@ -45,16 +45,33 @@ var shanghai = time.FixedZone("CST", 8*3600)
 type collection struct {
 	PerformanceCollectionCarry
 	params  PerformanceCollectionParams
-	mu      workflow.Mutex
 	opening bool // reports are being opened: refuse commands until they are
 	updates int
 	ending  bool
+
+	// Commands on different reports run side by side: each touches only its
+	// own report's state and stream, so one school's append need not wait for
+	// another's. Commands on one report, and everything that reads or writes
+	// the whole collection (opening, reminders, the deadline, the close), run
+	// alone. Runs begun before this existed serialise every command, as they
+	// did then, so that their histories replay (see perReport).
+	perReport bool
+	busy      map[string]bool // reports with a command in flight
+	inflight  int             // commands in flight
+	exclusive bool            // the whole collection is held
+	// collMu serialises the commands' appends to the collection stream (a
+	// late submission's mark), whose expected version they share.
+	collMu workflow.Mutex
 }
+
+// reportConcurrencyChange names the version marker of per-report commands.
+const reportConcurrencyChange = "collection-per-report-commands"
 
 // PerformanceCollectionWorkflow runs one year's performance collection; see
 // collection_contract.go.
 func PerformanceCollectionWorkflow(ctx workflow.Context, p PerformanceCollectionParams) (PerformanceCollectionResult, error) {
-	c := &collection{params: p, mu: workflow.NewMutex(ctx)}
+	c := &collection{params: p, busy: map[string]bool{}, collMu: workflow.NewMutex(ctx)}
+	c.perReport = workflow.GetVersion(ctx, reportConcurrencyChange, workflow.DefaultVersion, 1) == 1
 	if p.Carry != nil {
 		c.PerformanceCollectionCarry = *p.Carry
 		if err := c.register(ctx); err != nil {
@@ -90,12 +107,12 @@ func PerformanceCollectionWorkflow(ctx workflow.Context, p PerformanceCollection
 	if err := workflow.UpsertTypedSearchAttributes(ctx, YearKey.ValueSet(int64(year)), StageKey.ValueSet("opening")); err != nil {
 		return PerformanceCollectionResult{}, err
 	}
-	if err := c.mu.Lock(ctx); err != nil {
+	if err := c.lockAll(ctx); err != nil {
 		return PerformanceCollectionResult{}, err
 	}
 	skipped, err := c.open(ctx)
 	c.opening = false
-	c.mu.Unlock()
+	c.unlockAll()
 	if err != nil || skipped {
 		return PerformanceCollectionResult{Year: year, Skipped: skipped}, err
 	}
@@ -233,11 +250,11 @@ func (c *collection) run(ctx workflow.Context) (PerformanceCollectionResult, err
 				return PerformanceCollectionResult{}, err
 			}
 		}
-		if err := c.mu.Lock(ctx); err != nil {
+		if err := c.lockAll(ctx); err != nil {
 			return PerformanceCollectionResult{}, err
 		}
 		err := c.tick(ctx)
-		c.mu.Unlock()
+		c.unlockAll()
 		if err != nil {
 			return PerformanceCollectionResult{}, err
 		}
@@ -367,7 +384,14 @@ func (c *collection) passDeadline(ctx workflow.Context) error {
 	return c.upsert(ctx)
 }
 
+// appendCollection appends one event to the collection stream. Commands
+// running side by side take turns; whole-collection work holds every command
+// off already.
 func (c *collection) appendCollection(ctx workflow.Context, step, typ string, data any, md events.Metadata) error {
+	if err := c.collMu.Lock(ctx); err != nil {
+		return err
+	}
+	defer c.collMu.Unlock()
 	return appendOne(ctx, performance.CollectionStream(c.State.Year), &c.CollectionVersion, step, typ, data, md)
 }
 
@@ -435,18 +459,50 @@ func (c *collection) refuse(rule func() error) error {
 	return RejectionError(rule())
 }
 
-func (c *collection) command(ctx workflow.Context, body func(now time.Time) error) error {
-	if err := c.mu.Lock(ctx); err != nil {
+// command runs body once no other command holds the report (or, in a run
+// that serialises commands, any report) and the collection is not held whole.
+func (c *collection) command(ctx workflow.Context, project string, body func(now time.Time) error) error {
+	err := workflow.Await(ctx, func() bool {
+		if c.exclusive {
+			return false
+		}
+		if !c.perReport {
+			return c.inflight == 0
+		}
+		return !c.busy[project]
+	})
+	if err != nil {
 		return err
 	}
-	defer c.mu.Unlock()
+	c.busy[project] = true
+	c.inflight++
+	defer func() {
+		delete(c.busy, project)
+		c.inflight--
+	}()
 	c.updates++
 	return body(workflow.Now(ctx))
 }
 
+// lockAll holds the whole collection: new commands wait, and it returns once
+// those in flight have finished.
+func (c *collection) lockAll(ctx workflow.Context) error {
+	if err := workflow.Await(ctx, func() bool { return !c.exclusive }); err != nil {
+		return err
+	}
+	c.exclusive = true
+	if err := workflow.Await(ctx, func() bool { return c.inflight == 0 }); err != nil {
+		c.exclusive = false
+		return err
+	}
+	return nil
+}
+
+func (c *collection) unlockAll() { c.exclusive = false }
+
 func (c *collection) saveDraft(ctx workflow.Context, cmd ReportCommand) (ReportResult, error) {
 	var out ReportResult
-	err := c.command(ctx, func(now time.Time) error {
+	err := c.command(ctx, cmd.ProjectID, func(now time.Time) error {
 		e, err := c.State.SaveDraft(cmd.ProjectID, by(cmd.Actor), cmd.Input, now)
 		if err != nil {
 			return RejectionError(err)
@@ -463,7 +519,7 @@ func (c *collection) saveDraft(ctx workflow.Context, cmd ReportCommand) (ReportR
 
 func (c *collection) submit(ctx workflow.Context, cmd ReportCommand) (ReportResult, error) {
 	var out ReportResult
-	err := c.command(ctx, func(now time.Time) error {
+	err := c.command(ctx, cmd.ProjectID, func(now time.Time) error {
 		e, err := c.State.Submit(cmd.ProjectID, by(cmd.Actor), cmd.Input, now)
 		if err != nil {
 			return RejectionError(err)
@@ -492,7 +548,7 @@ func (c *collection) submit(ctx workflow.Context, cmd ReportCommand) (ReportResu
 }
 
 func (c *collection) returnReport(ctx workflow.Context, cmd ReportReturnCommand) error {
-	return c.command(ctx, func(now time.Time) error {
+	return c.command(ctx, cmd.ProjectID, func(now time.Time) error {
 		e, err := c.State.Return(cmd.ProjectID, by(cmd.Actor), cmd.Reason)
 		if err != nil {
 			return RejectionError(err)
@@ -505,7 +561,7 @@ func (c *collection) returnReport(ctx workflow.Context, cmd ReportReturnCommand)
 }
 
 func (c *collection) lock(ctx workflow.Context, cmd ReportLockCommand) error {
-	return c.command(ctx, func(now time.Time) error {
+	return c.command(ctx, cmd.ProjectID, func(now time.Time) error {
 		e, err := c.State.Lock(cmd.ProjectID, by(cmd.Actor))
 		if err != nil {
 			return RejectionError(err)
