@@ -1,13 +1,17 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
+	"sync"
 
 	"keytask/domain"
 	"keytask/domain/policy"
@@ -80,11 +84,38 @@ func (s *Server) explain(r *http.Request, err error) (errorBody, int) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
+	// The body is encoded whole before anything is sent: a value that cannot
+	// be encoded still gets an honest 500, and the response goes out in one
+	// write with its length instead of through chunked encoding.
+	buf := jsonBuffers.Get().(*bytes.Buffer)
+	defer putJSONBuffer(buf)
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false) // Chinese and "<令牌>" stay readable
-	_ = enc.Encode(v)        // the status is sent; a broken connection has nobody to tell
+	if err := enc.Encode(v); err != nil {
+		slog.Error("encode response", "err", err)
+		buf.Reset()
+		status = http.StatusInternalServerError
+		buf.WriteString(`{"error":"服务器内部错误，请稍后重试"}` + "\n")
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes()) // the status is sent; a broken connection has nobody to tell
+}
+
+// jsonBuffers keeps response buffers between requests; a busy read endpoint
+// would otherwise allocate and grow one per response.
+var jsonBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putJSONBuffer returns buf to the pool unless one large export grew it: the
+// pool should not pin megabytes for the small responses that follow.
+func putJSONBuffer(buf *bytes.Buffer) {
+	if buf.Cap() > 1<<20 {
+		return
+	}
+	buf.Reset()
+	jsonBuffers.Put(buf)
 }
 
 // maxBody bounds a JSON request body; no command comes near it.
