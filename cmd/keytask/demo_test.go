@@ -82,7 +82,7 @@ wait:
 			}
 		}
 	}
-	for _, want := range []string{"[13/16] 公布名单 完成", "[16/16] 2024年度执行绩效采集 完成", "整轮用时", "倍加速"} {
+	for _, want := range []string{"[13/14] 公布名单 完成", "[14/14] 2022—2024年度执行绩效采集（3 个年度并行回填） 完成", "整轮用时", "倍加速"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the output lacks %q:\n%s", want, out)
 		}
