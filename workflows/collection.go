@@ -49,12 +49,30 @@ type collection struct {
 	opening bool // reports are being opened: refuse commands until they are
 	updates int
 	ending  bool
+	// perRun is collectionUpdatesPerRun unless registered otherwise.
+	perRun int
 }
 
 // PerformanceCollectionWorkflow runs one year's performance collection; see
-// collection_contract.go.
+// collection_contract.go. A run handles collectionUpdatesPerRun updates; see
+// performanceCollectionWorkflow for another bound.
 func PerformanceCollectionWorkflow(ctx workflow.Context, p PerformanceCollectionParams) (PerformanceCollectionResult, error) {
-	c := &collection{params: p, mu: workflow.NewMutex(ctx)}
+	return runPerformanceCollection(ctx, p, collectionUpdatesPerRun)
+}
+
+// performanceCollectionWorkflow is the collection's workflow function with
+// perRun updates per run (0 for the default), as RegisterWith registers it.
+func performanceCollectionWorkflow(perRun int) func(workflow.Context, PerformanceCollectionParams) (PerformanceCollectionResult, error) {
+	if perRun <= 0 {
+		return PerformanceCollectionWorkflow
+	}
+	return func(ctx workflow.Context, p PerformanceCollectionParams) (PerformanceCollectionResult, error) {
+		return runPerformanceCollection(ctx, p, perRun)
+	}
+}
+
+func runPerformanceCollection(ctx workflow.Context, p PerformanceCollectionParams, perRun int) (PerformanceCollectionResult, error) {
+	c := &collection{params: p, mu: workflow.NewMutex(ctx), perRun: perRun}
 	if p.Carry != nil {
 		c.PerformanceCollectionCarry = *p.Carry
 		if err := c.register(ctx); err != nil {
@@ -249,7 +267,7 @@ func (c *collection) drain(ctx workflow.Context) error {
 }
 
 func (c *collection) continueAsNew(ctx workflow.Context) bool {
-	return c.updates >= collectionUpdatesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+	return c.updates >= c.perRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()
 }
 
 // nextWake is the next reminder, the deadline, or the close.
@@ -429,7 +447,7 @@ func (c *collection) refuse(rule func() error) error {
 		return RejectionError(domain.Conflict("", "绩效采集正在开启，请稍后再试", "collection is opening"))
 	case c.ending:
 		return RejectionError(domain.Conflict("", fmt.Sprintf("%d年度绩效采集已结束，不再受理", c.State.Year), "collection is completing"))
-	case c.updates >= collectionUpdatesPerRun:
+	case c.updates >= c.perRun:
 		return BusyError("collection is continuing as new")
 	}
 	return RejectionError(rule())
