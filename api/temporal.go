@@ -36,6 +36,7 @@ func (s *Server) sendUpdate(r *http.Request, workflowID, name string, arg, resul
 	}
 	// A run about to continue as new refuses updates as busy for a moment;
 	// the refusal recorded nothing, so the same update is sent again.
+	busy := false
 	for wait := 20 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		h, uerr := s.tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 			WorkflowID:   workflowID,
@@ -49,9 +50,15 @@ func (s *Server) sendUpdate(r *http.Request, workflowID, name string, arg, resul
 		}
 		var ae *temporal.ApplicationError
 		if !errors.As(uerr, &ae) || ae.Type() != workflows.UpdateBusyErrorType {
+			if uerr != nil && busy && ctx.Err() != nil {
+				// The request ended while sending a refused update again:
+				// the same answer as when it ends between two sends.
+				return false, unavailable("update refused as busy until the request ended")
+			}
 			err = uerr
 			break
 		}
+		busy = true
 		select {
 		case <-ctx.Done():
 			return false, unavailable("update refused as busy until the request ended")

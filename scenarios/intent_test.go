@@ -40,6 +40,12 @@ type platform struct {
 
 func startPlatform(t *testing.T) *platform {
 	t.Helper()
+	return startPlatformWith(t, workflows.Options{})
+}
+
+// startPlatformWith is startPlatform with the workflows registered with o.
+func startPlatformWith(t *testing.T, o workflows.Options) *platform {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	d := pgtest.New(t)
@@ -56,7 +62,7 @@ func startPlatform(t *testing.T) *platform {
 	}
 	t.Cleanup(tc.Close)
 	w := worker.New(tc, temporalx.TaskQueue, worker.Options{})
-	workflows.Register(w, &activities.Activities{Store: store})
+	workflows.RegisterWith(w, &activities.Activities{Store: store}, o)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

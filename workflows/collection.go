@@ -62,15 +62,33 @@ type collection struct {
 	// collMu serialises the commands' appends to the collection stream (a
 	// late submission's mark), whose expected version they share.
 	collMu workflow.Mutex
+	// perRun is collectionUpdatesPerRun unless registered otherwise.
+	perRun int
 }
 
 // reportConcurrencyChange names the version marker of per-report commands.
 const reportConcurrencyChange = "collection-per-report-commands"
 
 // PerformanceCollectionWorkflow runs one year's performance collection; see
-// collection_contract.go.
+// collection_contract.go. A run handles collectionUpdatesPerRun updates; see
+// performanceCollectionWorkflow for another bound.
 func PerformanceCollectionWorkflow(ctx workflow.Context, p PerformanceCollectionParams) (PerformanceCollectionResult, error) {
-	c := &collection{params: p, busy: map[string]bool{}, collMu: workflow.NewMutex(ctx)}
+	return runPerformanceCollection(ctx, p, collectionUpdatesPerRun)
+}
+
+// performanceCollectionWorkflow is the collection's workflow function with
+// perRun updates per run (0 for the default), as RegisterWith registers it.
+func performanceCollectionWorkflow(perRun int) func(workflow.Context, PerformanceCollectionParams) (PerformanceCollectionResult, error) {
+	if perRun <= 0 {
+		return PerformanceCollectionWorkflow
+	}
+	return func(ctx workflow.Context, p PerformanceCollectionParams) (PerformanceCollectionResult, error) {
+		return runPerformanceCollection(ctx, p, perRun)
+	}
+}
+
+func runPerformanceCollection(ctx workflow.Context, p PerformanceCollectionParams, perRun int) (PerformanceCollectionResult, error) {
+	c := &collection{params: p, busy: map[string]bool{}, collMu: workflow.NewMutex(ctx), perRun: perRun}
 	c.perReport = workflow.GetVersion(ctx, reportConcurrencyChange, workflow.DefaultVersion, 1) == 1
 	if p.Carry != nil {
 		c.PerformanceCollectionCarry = *p.Carry
@@ -266,7 +284,7 @@ func (c *collection) drain(ctx workflow.Context) error {
 }
 
 func (c *collection) continueAsNew(ctx workflow.Context) bool {
-	return c.updates >= collectionUpdatesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+	return c.updates >= c.perRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()
 }
 
 // nextWake is the next reminder, the deadline, or the close.
@@ -453,7 +471,7 @@ func (c *collection) refuse(rule func() error) error {
 		return RejectionError(domain.Conflict("", "绩效采集正在开启，请稍后再试", "collection is opening"))
 	case c.ending:
 		return RejectionError(domain.Conflict("", fmt.Sprintf("%d年度绩效采集已结束，不再受理", c.State.Year), "collection is completing"))
-	case c.updates >= collectionUpdatesPerRun:
+	case c.updates >= c.perRun:
 		return BusyError("collection is continuing as new")
 	}
 	return RejectionError(rule())

@@ -58,12 +58,18 @@ type collTest struct {
 // log; the store stamps events with the test clock.
 func newCollTest(t *testing.T, pool *events.Store, start time.Time, id string) *collTest {
 	t.Helper()
+	return newCollTestWith(t, pool, start, id, workflows.Options{})
+}
+
+// newCollTestWith is newCollTest with the workflows registered with o.
+func newCollTestWith(t *testing.T, pool *events.Store, start time.Time, id string, o workflows.Options) *collTest {
+	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	ct := &collTest{t: t, env: newTestEnv(&s), start: start}
 	ct.store = events.NewStore(pool.Pool(), events.WithClock(ct.env.Now))
 	ct.env.SetStartTime(start)
 	ct.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: id})
-	workflows.Register(ct.env, &activities.Activities{Store: ct.store})
+	workflows.RegisterWith(ct.env, &activities.Activities{Store: ct.store}, o)
 	ct.env.OnUpsertTypedSearchAttributes(mock.Anything).Return(nil)
 	return ct
 }

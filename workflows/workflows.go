@@ -50,6 +50,10 @@ type Options struct {
 	// Clock is the selection batch's clock; nil is workflow time. A test
 	// against a real server sets a DilatedClock to see weeks pass in seconds.
 	Clock Clock
+	// CollectionUpdatesPerRun is how many updates a performance collection
+	// run handles before it continues as new; 0 is the default (400). A test
+	// sets a few to see many runs, and the busy refusals between them.
+	CollectionUpdatesPerRun int
 }
 
 // RegisterWith is Register with options.
@@ -57,7 +61,7 @@ func RegisterWith(r worker.Registry, a *activities.Activities, o Options) {
 	r.RegisterActivity(a)
 	r.RegisterWorkflowWithOptions(IntentRoundWorkflow, workflow.RegisterOptions{Name: IntentRoundWorkflowName})
 	r.RegisterWorkflowWithOptions(selectionBatchWorkflow(o.Clock), workflow.RegisterOptions{Name: SelectionBatchWorkflowName})
-	r.RegisterWorkflowWithOptions(PerformanceCollectionWorkflow, workflow.RegisterOptions{Name: PerformanceCollectionWorkflowName})
+	r.RegisterWorkflowWithOptions(performanceCollectionWorkflow(o.CollectionUpdatesPerRun), workflow.RegisterOptions{Name: PerformanceCollectionWorkflowName})
 }
 
 // EventID derives an event id from the workflow's id and a step name that is
