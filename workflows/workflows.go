@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"keytask/activities"
+	"keytask/domain/calendar"
 	"keytask/events"
 )
 
@@ -50,13 +51,22 @@ type Options struct {
 	// Clock is the selection batch's clock; nil is workflow time. A test
 	// against a real server sets a DilatedClock to see weeks pass in seconds.
 	Clock Clock
+	// Calendar is the holiday calendar public notices are counted on; nil is
+	// the embedded one (calendar.Default). A process that loads an
+	// operator's holiday file (calendar.Load, KEYTASK_HOLIDAYS) passes it
+	// here rather than swapping a package-level calendar: the workflow reads
+	// only what it was registered with, so what a replay computes does not
+	// depend on which code ran first at startup. Replay stays deterministic
+	// across restarts that load a longer file because calendar.Extend never
+	// changes a year once loaded: a notice counted before counts the same.
+	Calendar *calendar.Calendar
 }
 
 // RegisterWith is Register with options.
 func RegisterWith(r worker.Registry, a *activities.Activities, o Options) {
 	r.RegisterActivity(a)
 	r.RegisterWorkflowWithOptions(IntentRoundWorkflow, workflow.RegisterOptions{Name: IntentRoundWorkflowName})
-	r.RegisterWorkflowWithOptions(selectionBatchWorkflow(o.Clock), workflow.RegisterOptions{Name: SelectionBatchWorkflowName})
+	r.RegisterWorkflowWithOptions(selectionBatchWorkflow(o.Clock, o.Calendar), workflow.RegisterOptions{Name: SelectionBatchWorkflowName})
 	r.RegisterWorkflowWithOptions(PerformanceCollectionWorkflow, workflow.RegisterOptions{Name: PerformanceCollectionWorkflowName})
 }
 
