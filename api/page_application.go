@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"keytask/attachments"
 	"keytask/domain"
@@ -286,8 +285,8 @@ func (s *Server) postAttachment(w http.ResponseWriter, r *http.Request) error {
 	if fh.Size > s.files.MaxSize() {
 		return fail(attachments.TooLarge(s.files.MaxSize()))
 	}
-	if !a.Editable(time.Now()) {
-		_, _, err := selection.AddAttachment(a, selection.ApplicationAttachmentAdded{}, time.Now())
+	if now := s.batchNow(); !a.Editable(now) {
+		_, _, err := selection.AddAttachment(a, selection.ApplicationAttachmentAdded{}, now)
 		return fail(err)
 	}
 	file, err := fh.Open()
@@ -301,7 +300,7 @@ func (s *Server) postAttachment(w http.ResponseWriter, r *http.Request) error {
 	}
 	att, added, err := selection.AddAttachment(a, selection.ApplicationAttachmentAdded{
 		AttachmentID: stored.SHA256[:16], Name: fh.Filename, MediaType: stored.MediaType, Size: stored.Size, SHA256: stored.SHA256,
-	}, time.Now())
+	}, s.batchNow())
 	if err != nil {
 		return fail(err)
 	}

@@ -92,7 +92,7 @@ func (s *Server) noticeBatch(r *http.Request) (projections.SelectionBatchRecord,
 
 func (s *Server) renderNotice(w http.ResponseWriter, status int, b projections.SelectionBatchRecord, errs, form map[string]string, filed string) error {
 	page := noticePage{BatchID: b.BatchID, TaskItem: b.TaskItem, TaskType: b.TaskType, Start: b.Notice.Start, End: b.Notice.End,
-		WorkingDays: b.Notice.WorkingDays, Open: b.Stage == selection.StageNotice && time.Now().Before(b.Notice.End),
+		WorkingDays: b.Notice.WorkingDays, Open: b.Stage == selection.StageNotice && s.batchNow().Before(b.Notice.End),
 		List: publicList(b, b.Notice.List), Errors: errs, Form: form, Filed: filed, Token: form[formToken]}
 	if page.Token == "" {
 		// A fresh form for a fresh objection; a form answered with errors keeps

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 
 	"keytask/attachments"
 	"keytask/domain"
@@ -236,7 +235,7 @@ func (s *Server) editApplication(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx, meta := r.Context(), metadata(r.Context())
-	edited, changed, err := selection.Edit(a, req.Title, req.Fields, time.Now())
+	edited, changed, err := selection.Edit(a, req.Title, req.Fields, s.batchNow())
 	if err != nil {
 		return err
 	}
@@ -267,8 +266,9 @@ func (s *Server) attachFile(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx, meta := r.Context(), metadata(r.Context())
-	if !a.Editable(time.Now()) {
-		_, _, err := selection.AddAttachment(a, selection.ApplicationAttachmentAdded{}, time.Now())
+	// The correction window a returned application is edited in is the batch's.
+	if now := s.batchNow(); !a.Editable(now) {
+		_, _, err := selection.AddAttachment(a, selection.ApplicationAttachmentAdded{}, now)
 		return err
 	}
 	// Too large is 413, with the store's message that names the limit.
@@ -303,7 +303,7 @@ func (s *Server) attachFile(w http.ResponseWriter, r *http.Request) error {
 		}
 		att, added, err := selection.AddAttachment(a, selection.ApplicationAttachmentAdded{
 			AttachmentID: stored.SHA256[:16], Name: part.FileName(), MediaType: stored.MediaType, Size: stored.Size, SHA256: stored.SHA256,
-		}, time.Now())
+		}, s.batchNow())
 		if err != nil {
 			return err
 		}
@@ -334,7 +334,7 @@ func (s *Server) submitApplication(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	ctx, meta := r.Context(), metadata(r.Context())
-	sub, err := selection.Submit(a, time.Now())
+	sub, err := selection.Submit(a, s.batchNow())
 	if err != nil {
 		return err
 	}

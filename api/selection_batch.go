@@ -147,7 +147,7 @@ func (s *Server) openSelectionBatch(w http.ResponseWriter, r *http.Request) erro
 	}
 	// The workflow decides with the same rule; deciding here first answers a
 	// bad request with its field and starts nothing.
-	if _, _, err := selection.OpenBatch(o, time.Now()); err != nil {
+	if _, _, err := selection.OpenBatch(o, s.batchNow()); err != nil {
 		return err
 	}
 	wid := workflows.SelectionBatchWorkflowID(o.BatchID)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +41,12 @@ type Config struct {
 	// SecureCookies marks cookies Secure even on plain HTTP: for a server behind
 	// a proxy that terminates TLS.
 	SecureCookies bool
+	// BatchTime maps a wall-clock instant to the selection batches' clock;
+	// nil is the identity, which is what production runs on. A site whose
+	// worker runs the batches on a workflows.DilatedClock sets its At here,
+	// so that the API compares the times a batch recorded (a notice's end, a
+	// correction window) with the batch's present, not with the wall clock.
+	BatchTime func(time.Time) time.Time
 }
 
 // Server serves keytask's HTTP API.
@@ -57,6 +64,15 @@ type Server struct {
 
 	secureCookies bool
 	logins        *loginLimiter
+	batchTime     func(time.Time) time.Time
+}
+
+// batchNow is the selection batches' present moment (see Config.BatchTime).
+func (s *Server) batchNow() time.Time {
+	if s.batchTime == nil {
+		return time.Now()
+	}
+	return s.batchTime(time.Now())
 }
 
 // Route is one endpoint and the access rule it declares. A route is either Public
@@ -92,7 +108,8 @@ func New(cfg Config) *Server {
 		panic("api: Config.Pool and Config.Store are required")
 	}
 	s := &Server{pool: cfg.Pool, store: cfg.Store, reg: cfg.Registry, ready: cfg.Ready, tc: cfg.Temporal, log: cfg.Logger,
-		files: attachments.NewStore(cfg.Pool, cfg.MaxAttachmentSize), secureCookies: cfg.SecureCookies, logins: newLoginLimiter()}
+		files: attachments.NewStore(cfg.Pool, cfg.MaxAttachmentSize), secureCookies: cfg.SecureCookies, logins: newLoginLimiter(),
+		batchTime: cfg.BatchTime}
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
 	}

@@ -43,6 +43,10 @@ type Config struct {
 	SMTPPassword string
 	// SMTPSecurity is "starttls" (required), "tls" (implicit) or "none".
 	SMTPSecurity string
+	// Holidays is an operator's holiday file (CSV like the embedded
+	// holidays-cn.csv) merged with the embedded arrangements by every process
+	// that counts public notices; empty means the embedded ones alone.
+	Holidays string
 }
 
 // Setting documents one environment variable.
@@ -69,6 +73,7 @@ var Settings = []Setting{
 	{"KEYTASK_COLLECTION_DEADLINE_AFTER", "30d", "from the start to the reports' deadline (days as `30d`, or a Go duration)"},
 	{"KEYTASK_COLLECTION_REMINDERS", "14d,7d,3d,1d", "reminders to schools that have not submitted, before the deadline"},
 	{"KEYTASK_COLLECTION_CLOSE_AFTER", "30d", "from the deadline to the collection's close and summary"},
+	{"KEYTASK_HOLIDAYS", "(empty: only the embedded 2022–2026 arrangements)", "CSV file (date,kind,name) of further years' official holiday arrangements, merged with the embedded ones at startup"},
 }
 
 func env(name, def string) (string, bool) {
@@ -102,6 +107,12 @@ func FromEnv() Config {
 	c.SMTPUsername, _ = env("KEYTASK_SMTP_USERNAME", "")
 	c.SMTPPassword, _ = env("KEYTASK_SMTP_PASSWORD", "")
 	c.SMTPSecurity, _ = env("KEYTASK_SMTP_SECURITY", "starttls")
+	c.Holidays, _ = env("KEYTASK_HOLIDAYS", "")
+	if c.Holidays != "" {
+		if abs, err := filepath.Abs(c.Holidays); err == nil {
+			c.Holidays = abs
+		}
+	}
 	return c
 }
 

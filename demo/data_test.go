@@ -3,12 +3,14 @@ package demo
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"keytask/domain/calendar"
 	"keytask/domain/intent"
 	"keytask/domain/selection"
+	"keytask/workflows"
 )
 
 func TestGenerateNational(t *testing.T) {
@@ -138,29 +140,64 @@ func TestMarksWithinRubric(t *testing.T) {
 }
 
 func TestBatchClock(t *testing.T) {
-	sh, _ := time.LoadLocation("Asia/Shanghai")
-	now := time.Date(2026, 11, 28, 12, 0, 0, 0, sh)
-	c, err := BatchClock(now, 4*time.Minute)
+	sh := calendar.Shanghai
+	cal := calendar.Default()
+	const reach = 4 * time.Minute
+	// noticeFits checks that a notice started anywhere within reach of now,
+	// read on the clock, is counted inside the calendar.
+	noticeFits := func(t *testing.T, c workflows.DilatedClock, now time.Time) {
+		t.Helper()
+		for _, wall := range []time.Time{now, now.Add(reach / 2), now.Add(reach)} {
+			if _, err := cal.Notice(c.At(wall), 5); err != nil {
+				t.Fatalf("clock %+v: a notice at wall %s (batch %s): %v", c, wall, c.At(wall), err)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		now        time.Time
+		wantOrigin time.Time
+	}{
+		// Early in a covered year the batches run from now itself.
+		{time.Date(2026, 3, 1, 10, 0, 0, 0, sh), time.Date(2026, 3, 1, 10, 0, 0, 0, sh)},
+		// Too close to the calendar's end, and past it: a year earlier, still
+		// at full speed.
+		{time.Date(2026, 11, 28, 12, 0, 0, 0, sh), time.Date(2025, 11, 28, 12, 0, 0, 0, sh)},
+		{time.Date(2026, 12, 25, 9, 30, 0, 0, sh), time.Date(2025, 12, 25, 9, 30, 0, 0, sh)},
+		{time.Date(2027, 3, 1, 9, 0, 0, 0, sh), time.Date(2026, 3, 1, 9, 0, 0, 0, sh)},
+		// Two years past the calendar: two years back.
+		{time.Date(2028, 12, 30, 9, 0, 0, 0, sh), time.Date(2025, 12, 30, 9, 0, 0, 0, sh)},
+	} {
+		t.Run(tc.now.Format("2006-01-02"), func(t *testing.T) {
+			c, err := BatchClock(tc.now, reach, cal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Factor != 50_000 {
+				t.Fatalf("factor %d, want 50000", c.Factor)
+			}
+			if !c.Origin.Equal(tc.wantOrigin) || !c.At(tc.now).Equal(tc.wantOrigin) {
+				t.Fatalf("origin %s (reads %s at now), want %s", c.Origin, c.At(tc.now), tc.wantOrigin)
+			}
+			if got := c.At(tc.now.Add(time.Second)).Sub(c.At(tc.now)); got != 50_000*time.Second {
+				t.Fatalf("a second of wall time is %s on the clock", got)
+			}
+			noticeFits(t, c, tc.now)
+		})
+	}
+	// With the next year's arrangement loaded, 2027 runs from now again.
+	ext, err := cal.Extend(strings.NewReader("date,kind,name\n2027-01-01,holiday,元旦\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A notice started when the reach is used up still ends within the calendar.
-	start := now.Add(4 * time.Minute * time.Duration(c.Factor))
-	if _, err := calendar.Default().Notice(start, 5); err != nil {
-		t.Fatalf("factor %d: a notice from %s: %v", c.Factor, start, err)
+	now := time.Date(2027, 3, 1, 9, 0, 0, 0, sh)
+	if c, err := BatchClock(now, reach, ext); err != nil || !c.Origin.Equal(now) || c.Factor != 50_000 {
+		t.Fatalf("on a calendar through 2027: %+v, %v", c, err)
 	}
-	if c.Factor < 1000 || c.Origin != now {
-		t.Fatalf("clock %+v", c)
-	}
-	early, err := BatchClock(time.Date(2026, 3, 1, 0, 0, 0, 0, sh), time.Minute)
-	if err != nil || early.Factor != 50_000 {
-		t.Fatalf("early in the year: %+v, %v", early, err)
-	}
-	if _, err := BatchClock(time.Date(2026, 12, 30, 0, 0, 0, 0, sh), time.Minute); err == nil {
-		t.Fatal("a clock two days before the calendar ends")
-	}
-	if _, err := BatchClock(time.Date(2031, 1, 1, 0, 0, 0, 0, sh), time.Minute); err == nil {
-		t.Fatal("a clock beyond the calendar")
+	// A reach longer than what is left of any one year goes back further.
+	now = time.Date(2026, 12, 25, 9, 0, 0, 0, sh)
+	c, err := BatchClock(now, 15*time.Minute, cal)
+	if err != nil || c.Factor != 50_000 || !c.Origin.Equal(time.Date(2024, 12, 25, 9, 0, 0, 0, sh)) {
+		t.Fatalf("a reach of 520 days: %+v, %v", c, err)
 	}
 }
 

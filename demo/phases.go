@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"keytask/domain/calendar"
 	"keytask/domain/identity"
 	"keytask/domain/scoring"
 	"keytask/projections"
@@ -261,7 +262,7 @@ func (r *Round) forBatches(ctx context.Context, f func(ctx context.Context, b *B
 }
 
 func openBatches(ctx context.Context, r *Round) (string, error) {
-	clock, err := BatchClock(time.Now(), r.d.Scale.ReachNotice)
+	clock, err := BatchClock(time.Now(), r.d.Scale.ReachNotice, r.cfg.Calendar)
 	if err != nil {
 		return "", err
 	}
@@ -269,11 +270,13 @@ func openBatches(ctx context.Context, r *Round) (string, error) {
 		return "", err
 	}
 	r.clock = clock
-	fmt.Fprintf(r.cfg.Out, "        遴选批次的时钟按 %d 倍加速运行（仅用于演示）：公示期 5 个工作日约 %.0f 秒后届满\n",
-		clock.Factor, (7 * 24 * time.Hour / time.Duration(clock.Factor)).Seconds())
+	now := clock.At(time.Now())
+	fmt.Fprintf(r.cfg.Out, "        遴选批次的时钟按 %d 倍加速运行（仅用于演示），从 %s 起算：公示期 5 个工作日约 %.0f 秒后届满\n",
+		clock.Factor, now.In(calendar.Shanghai).Format("2006-01-02 15:04"), (7 * 24 * time.Hour / time.Duration(clock.Factor)).Seconds())
 	// Stage deadlines far enough that the dilated clock never reaches them
-	// before the ministry advances.
-	deadline := time.Now().Add(60 * 24 * time.Hour).Format(time.RFC3339)
+	// before the ministry advances. They are the batches' times, which may lie
+	// in an earlier year than the wall clock's (see BatchClock).
+	deadline := now.Add(60 * 24 * time.Hour).Format(time.RFC3339)
 	err = r.forBatches(ctx, func(ctx context.Context, b *Batch) error {
 		_, err := r.c.must(ctx, "POST", "/api/v1/selection-batches", r.admin, map[string]any{
 			"batch_id": b.ID, "plan_batch_id": r.d.PlanID, "task_item": b.Item.Item, "task_type": b.Item.Code, "quota": b.Quota,

@@ -22,10 +22,15 @@ type Config struct {
 	Data       *Data
 	Out        io.Writer // progress and timings
 	// StartBatchClock is called once before the selection batches open with the
-	// clock their workflows must run on; it (re)starts the worker with it. The
-	// batches' clock is dilated so that a public notice of working days passes
-	// in seconds.
+	// clock their workflows must run on; it (re)starts the worker with it and
+	// makes the API read the batches' present through clock.At. The batches'
+	// clock is dilated so that a public notice of working days passes in
+	// seconds, and may run in an earlier year than the wall clock (see
+	// BatchClock).
 	StartBatchClock func(ctx context.Context, clock workflows.DilatedClock) error
+	// Calendar is the holiday calendar the worker counts notices on; nil is
+	// the embedded one.
+	Calendar *calendar.Calendar
 	// StartCollection starts a backfilled year's performance collection as
 	// production starts collections: through the yearly Temporal Schedule.
 	StartCollection func(ctx context.Context, c Collection) error
@@ -198,33 +203,11 @@ func (res *Result) Report(w io.Writer) {
 	}
 }
 
-// BatchClock chooses the selection batches' clock at now: as fast as 50,000
-// times real time, but slow enough that the public notices, which start within
-// reach of now and need working days from the holiday calendar, begin at
-// least nine days before the calendar's last covered day.
-func BatchClock(now time.Time, reach time.Duration) (workflows.DilatedClock, error) {
-	const fastest = 50_000
-	cal := calendar.Default()
-	last := now.Year()
-	if !cal.Covers(last) {
-		return workflows.DilatedClock{}, fmt.Errorf("the holiday calendar does not cover %d: public notices cannot be counted in working days", last)
-	}
-	for cal.Covers(last + 1) {
-		last++
-	}
-	shanghai, err := time.LoadLocation("Asia/Shanghai")
-	if err != nil {
-		return workflows.DilatedClock{}, err
-	}
-	// Five working days take at most seven calendar days around the new year
-	// (the calendar lists the holidays); nine keep a margin.
-	room := time.Date(last, 12, 31, 0, 0, 0, 0, shanghai).Add(-9 * 24 * time.Hour).Sub(now)
-	if room <= 0 || reach <= 0 {
-		return workflows.DilatedClock{}, fmt.Errorf("the holiday calendar ends %d-12-31: too close to count a public notice", last)
-	}
-	f := min(int64(fastest), int64(room/reach))
-	if f < 1 {
-		f = 1
-	}
-	return workflows.DilatedClock{Origin: now, Factor: f}, nil
+// BatchClock chooses the selection batches' clock for a round at wall time
+// now whose public notices start within reach (wall time) of now: as fast as
+// 50,000 times real time, in a period cal covers (see
+// workflows.CoveredDilatedClock), so that the round takes as long whatever
+// today's date.
+func BatchClock(now time.Time, reach time.Duration, cal *calendar.Calendar) (workflows.DilatedClock, error) {
+	return workflows.CoveredDilatedClock(cal, now, reach, 50_000)
 }

@@ -47,6 +47,10 @@ import (
 // minutes away.
 const dilation = 50_000
 
+// reachNotice bounds the wall time from the site's start to the public
+// notice, which must be counted inside the holiday calendar.
+const reachNotice = 3 * time.Minute
+
 // site is keytask serving its HTTP API, with the worker (on a dilated batch
 // clock) and the projector, on an embedded Temporal server and a fresh
 // database.
@@ -78,7 +82,13 @@ func startSite(t *testing.T) *site {
 	}
 	t.Cleanup(tc.Close)
 	w := worker.New(tc, temporalx.TaskQueue, worker.Options{})
-	clock := workflows.DilatedClock{Origin: time.Now(), Factor: dilation}
+	// The batch's clock runs in a year the holiday calendar covers whatever
+	// today's date (see CoveredDilatedClock); the API reads the batch's
+	// present through the same clock.
+	clock, err := workflows.CoveredDilatedClock(nil, time.Now(), reachNotice, dilation)
+	if err != nil {
+		t.Fatal(err)
+	}
 	workflows.RegisterWith(w, &activities.Activities{Store: store}, workflows.Options{Clock: clock})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
@@ -93,7 +103,7 @@ func startSite(t *testing.T) *site {
 	t.Cleanup(func() { cancel(); <-done })
 	go store.RunSealer(ctx, 200*time.Millisecond, nil)
 
-	hs := httptest.NewServer(api.New(api.Config{Pool: d.Pool, Store: store, Temporal: tc, Logger: quiet}).Handler())
+	hs := httptest.NewServer(api.New(api.Config{Pool: d.Pool, Store: store, Temporal: tc, Logger: quiet, BatchTime: clock.At}).Handler())
 	t.Cleanup(hs.Close)
 	admin, _, err := api.SeedAdmin(ctx, store, t.TempDir())
 	if err != nil {
@@ -321,7 +331,7 @@ func TestSelectionBatchNational(t *testing.T) {
 		"batch_id": batch, "plan_batch_id": "2022-1", "task_item": "2.1", "task_type": "YZYX", "quota": quota,
 		"province_quotas": quotas, "per_application": 3, "notice_days": 5, "correction_window_days": 365,
 		"period_days": map[string]int{"qualification": 365, "expert_review": 365}, "rubric": rubric, "outlier_threshold": 25,
-		"deadline": time.Now().Add(400 * 24 * time.Hour).Format(time.RFC3339),
+		"deadline": s.clock.(workflows.DilatedClock).At(time.Now()).Add(400 * 24 * time.Hour).Format(time.RFC3339),
 	})
 	s.must(http.StatusOK, "POST", path+"/quota", s.admin, map[string]any{"province": raised, "quota": 3, "reason": "该省优质院校较多，经研究增加推荐名额"})
 

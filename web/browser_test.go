@@ -96,6 +96,7 @@ type platform struct {
 	adminToken string
 	tc         client.Client
 	store      *events.Store
+	clock      workflows.DilatedClock // the selection batches'
 }
 
 // dilation is how much faster than the server's clock the selection batch's
@@ -103,6 +104,11 @@ type platform struct {
 // week) pass in about a minute, long enough for a person to file an objection
 // on the notice page, short enough to wait for its end.
 const dilation = 10_000
+
+// reachNotice bounds the wall time from the platform's start to the last
+// public notice of the journeys, which must be counted inside the holiday
+// calendar.
+const reachNotice = 10 * time.Minute
 
 func startPlatform(t *testing.T) *platform {
 	t.Helper()
@@ -121,9 +127,15 @@ func startPlatform(t *testing.T) *platform {
 		t.Fatal(err)
 	}
 	t.Cleanup(tc.Close)
+	// The batch's clock runs in a year the holiday calendar covers whatever
+	// today's date (see CoveredDilatedClock); the API reads the batch's
+	// present through the same clock.
+	clock, err := workflows.CoveredDilatedClock(nil, time.Now(), reachNotice, dilation)
+	if err != nil {
+		t.Fatal(err)
+	}
 	w := worker.New(tc, temporalx.TaskQueue, worker.Options{})
-	workflows.RegisterWith(w, &activities.Activities{Store: store},
-		workflows.Options{Clock: workflows.DilatedClock{Origin: time.Now(), Factor: dilation}})
+	workflows.RegisterWith(w, &activities.Activities{Store: store}, workflows.Options{Clock: clock})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -143,14 +155,14 @@ func startPlatform(t *testing.T) *platform {
 	go func() { defer func() { done <- struct{}{} }(); notifier.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done; <-done })
 
-	s := api.New(api.Config{Pool: d.Pool, Store: store, Temporal: tc, Registry: prometheus.NewRegistry(), Logger: quiet})
+	s := api.New(api.Config{Pool: d.Pool, Store: store, Temporal: tc, Registry: prometheus.NewRegistry(), Logger: quiet, BatchTime: clock.At})
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(hs.Close)
 	token, _, err := api.SeedAdmin(ctx, store, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &platform{t: t, d: d, url: hs.URL, adminToken: token, tc: tc, store: store}
+	p := &platform{t: t, d: d, url: hs.URL, adminToken: token, tc: tc, store: store, clock: clock}
 	p.eventually("the admin is projected", func() bool { return p.call("GET", "/api/v1/me", token, "", nil) == http.StatusOK })
 	return p
 }
@@ -564,7 +576,7 @@ func batchJourney(t *testing.T, p *platform, b *browser, bjToken string) string 
 	b.t, p.t = t, t
 	// On the dilated clock the stage periods are years away, so that only the
 	// public notice ends while the journey runs.
-	deadline := time.Now().Add(dilation * time.Hour).Format(time.RFC3339)
+	deadline := p.clock.At(time.Now()).Add(dilation * time.Hour).Format(time.RFC3339)
 	p.must("POST", "/api/v1/selection-batches", p.adminToken, `{"batch_id":"2022-yzyx","plan_batch_id":"2022-1","task_item":"2.1",
 		"task_type":"YZYX","quota":2,"province_quotas":{"11":2},"per_application":1,"notice_days":5,"deadline":"`+deadline+`",
 		"period_days":{"qualification":3650,"expert_review":3650},

@@ -10,6 +10,7 @@ import (
 
 	"keytask/activities"
 	"keytask/domain"
+	"keytask/domain/calendar"
 	"keytask/domain/selection"
 	"keytask/events"
 )
@@ -24,6 +25,7 @@ type selectionBatch struct {
 	SelectionBatchCarry
 	params  SelectionBatchParams
 	clock   Clock
+	cal     *calendar.Calendar
 	mu      workflow.Mutex // one command or timer action at a time
 	updates int
 }
@@ -33,20 +35,24 @@ type selectionBatch struct {
 // published. It runs on workflow time; see selectionBatchWorkflow for another
 // clock.
 func SelectionBatchWorkflow(ctx workflow.Context, p SelectionBatchParams) error {
-	return runSelectionBatch(ctx, p, WorkflowClock{})
+	return runSelectionBatch(ctx, p, WorkflowClock{}, calendar.Default())
 }
 
 // selectionBatchWorkflow is the batch's workflow function on clock (nil for
-// workflow time), as RegisterWith registers it.
-func selectionBatchWorkflow(clock Clock) func(workflow.Context, SelectionBatchParams) error {
+// workflow time) and holiday calendar cal (nil for the embedded one), as
+// RegisterWith registers it.
+func selectionBatchWorkflow(clock Clock, cal *calendar.Calendar) func(workflow.Context, SelectionBatchParams) error {
 	if clock == nil {
-		return SelectionBatchWorkflow
+		clock = WorkflowClock{}
 	}
-	return func(ctx workflow.Context, p SelectionBatchParams) error { return runSelectionBatch(ctx, p, clock) }
+	if cal == nil {
+		cal = calendar.Default()
+	}
+	return func(ctx workflow.Context, p SelectionBatchParams) error { return runSelectionBatch(ctx, p, clock, cal) }
 }
 
-func runSelectionBatch(ctx workflow.Context, p SelectionBatchParams, clock Clock) error {
-	b := &selectionBatch{params: p, clock: clock, mu: workflow.NewMutex(ctx)}
+func runSelectionBatch(ctx workflow.Context, p SelectionBatchParams, clock Clock, cal *calendar.Calendar) error {
+	b := &selectionBatch{params: p, clock: clock, cal: cal, mu: workflow.NewMutex(ctx)}
 	if p.Carry != nil {
 		b.SelectionBatchCarry = *p.Carry
 		b.Runs++
@@ -246,14 +252,14 @@ func (b *selectionBatch) register(ctx workflow.Context) error {
 		{UpdateAdvanceStage,
 			func(ctx workflow.Context, c AdvanceCommand) error {
 				if err := simple(b, ctx, "advance", selection.TypeStageAdvanced, c.Actor, func(now time.Time) (selection.StageAdvanced, error) {
-					return s.Advance(c.From, c.To, now)
+					return s.AdvanceOn(b.cal, c.From, c.To, now)
 				}); err != nil {
 					return err
 				}
 				return b.upsert(ctx)
 			},
 			func(ctx workflow.Context, c AdvanceCommand) error {
-				return validate(b, func(now time.Time) (selection.StageAdvanced, error) { return s.Advance(c.From, c.To, now) })(ctx)
+				return validate(b, func(now time.Time) (selection.StageAdvanced, error) { return s.AdvanceOn(b.cal, c.From, c.To, now) })(ctx)
 			}},
 		{UpdateReopenStage,
 			func(ctx workflow.Context, c ReopenCommand) error {

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"keytask/activities"
+	"keytask/domain/calendar"
 	"keytask/events"
 )
 
@@ -54,13 +55,22 @@ type Options struct {
 	// run handles before it continues as new; 0 is the default (400). A test
 	// sets a few to see many runs, and the busy refusals between them.
 	CollectionUpdatesPerRun int
+	// Calendar is the holiday calendar public notices are counted on; nil is
+	// the embedded one (calendar.Default). A process that loads an
+	// operator's holiday file (calendar.Load, KEYTASK_HOLIDAYS) passes it
+	// here rather than swapping a package-level calendar: the workflow reads
+	// only what it was registered with, so what a replay computes does not
+	// depend on which code ran first at startup. Replay stays deterministic
+	// across restarts that load a longer file because calendar.Extend never
+	// changes a year once loaded: a notice counted before counts the same.
+	Calendar *calendar.Calendar
 }
 
 // RegisterWith is Register with options.
 func RegisterWith(r worker.Registry, a *activities.Activities, o Options) {
 	r.RegisterActivity(a)
 	r.RegisterWorkflowWithOptions(IntentRoundWorkflow, workflow.RegisterOptions{Name: IntentRoundWorkflowName})
-	r.RegisterWorkflowWithOptions(selectionBatchWorkflow(o.Clock), workflow.RegisterOptions{Name: SelectionBatchWorkflowName})
+	r.RegisterWorkflowWithOptions(selectionBatchWorkflow(o.Clock, o.Calendar), workflow.RegisterOptions{Name: SelectionBatchWorkflowName})
 	r.RegisterWorkflowWithOptions(performanceCollectionWorkflow(o.CollectionUpdatesPerRun), workflow.RegisterOptions{Name: PerformanceCollectionWorkflowName})
 }
 

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -147,8 +148,17 @@ func runDemo(ctx context.Context, cmd *cobra.Command, o demoOptions) error {
 	if err != nil {
 		return fmt.Errorf("--http %s: %w", o.httpAddr, err)
 	}
+	// The batches' clock is chosen when they open; until then the API reads
+	// the wall clock, which no batch time is compared with yet.
+	var batchClock atomic.Pointer[workflows.DilatedClock]
+	batchTime := func(t time.Time) time.Time {
+		if c := batchClock.Load(); c != nil {
+			return c.At(t)
+		}
+		return t
+	}
 	hs := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: api.New(api.Config{Pool: p.pool, Store: p.store, Registry: p.reg,
-		Ready: p.temporalReady, Temporal: p.tc, Logger: httpLog.With("component", "http")}).Handler()}
+		Ready: p.temporalReady, Temporal: p.tc, Logger: httpLog.With("component", "http"), BatchTime: batchTime}).Handler()}
 	g.goRun("sealer", func() error { return p.runSealer(runCtx) })
 	g.goRun("projector", func() error { return p.runProjector(runCtx) })
 	g.goRun("http", func() error {
@@ -177,7 +187,11 @@ func runDemo(ctx context.Context, cmd *cobra.Command, o demoOptions) error {
 	}
 	httpLevel.Set(slog.LevelWarn)
 	res, runErr := demo.Run(runCtx, demo.Config{URL: base, AdminToken: token, Data: data, Out: out, Workers: o.workers,
-		StartBatchClock: func(ctx context.Context, c workflows.DilatedClock) error { return w.start(c) },
+		Calendar: p.cal,
+		StartBatchClock: func(ctx context.Context, c workflows.DilatedClock) error {
+			batchClock.Store(&c)
+			return w.start(c)
+		},
 		StartCollection: func(ctx context.Context, c demo.Collection) error { return startDemoCollection(ctx, p, cfg, c) }})
 	if runErr == nil {
 		res.Report(out)
@@ -217,7 +231,7 @@ func (d *demoWorker) start(clock workflows.Clock) error {
 		d.w.Stop()
 	}
 	w := worker.New(d.p.tc, temporalx.TaskQueue, worker.Options{})
-	workflows.RegisterWith(w, &activities.Activities{Store: d.p.store}, workflows.Options{Clock: clock})
+	workflows.RegisterWith(w, &activities.Activities{Store: d.p.store}, workflows.Options{Clock: clock, Calendar: d.p.cal})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}

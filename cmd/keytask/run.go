@@ -21,6 +21,7 @@ import (
 	"keytask/api"
 	"keytask/config"
 	"keytask/db"
+	"keytask/domain/calendar"
 	"keytask/events"
 	"keytask/metrics"
 	"keytask/projections"
@@ -37,6 +38,10 @@ type platform struct {
 	pool  *pgxpool.Pool
 	store *events.Store
 	tc    client.Client
+	// cal is the holiday calendar public notices are counted on: the embedded
+	// arrangements and the operator's KEYTASK_HOLIDAYS file. It is handed to
+	// the worker at registration, never kept in a package variable.
+	cal *calendar.Calendar
 }
 
 func newStore(pool *pgxpool.Pool, reg prometheus.Registerer, key []byte) *events.Store {
@@ -63,6 +68,14 @@ func projectionNames() string {
 func openPlatform(ctx context.Context, cfg config.Config, temporalAddr string, log *slog.Logger) (*platform, error) {
 	p := &platform{cfg: cfg, log: log, reg: metrics.New()}
 	var err error
+	// A bad holiday file stops the process before it serves anything: a worker
+	// on a shorter calendar than its peers would refuse notices they accept.
+	if p.cal, err = calendar.Load(cfg.Holidays); err != nil {
+		return nil, err
+	}
+	if first, last := p.cal.Coverage(); cfg.Holidays != "" {
+		log.Info("holiday calendar", "file", cfg.Holidays, "first_year", first, "last_year", last)
+	}
 	if p.pool, err = db.Open(ctx, cfg.DatabaseURL); err != nil {
 		return nil, err
 	}
@@ -133,7 +146,7 @@ func (p *platform) runSealer(ctx context.Context) error {
 
 func (p *platform) runWorker(ctx context.Context) error {
 	w := worker.New(p.tc, temporalx.TaskQueue, worker.Options{})
-	workflows.Register(w, &activities.Activities{Store: p.store})
+	workflows.RegisterWith(w, &activities.Activities{Store: p.store}, workflows.Options{Calendar: p.cal})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}

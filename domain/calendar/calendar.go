@@ -42,7 +42,8 @@ type Day struct {
 // concurrent use.
 type Calendar struct {
 	days        map[Date]Day
-	first, last int // covered years, inclusive
+	rows        map[Date]row // where each date was read from, for errors
+	first, last int          // covered years, inclusive
 }
 
 //go:embed holidays-cn.csv
@@ -86,7 +87,7 @@ func Parse(r io.Reader) (*Calendar, error) {
 		return nil, domain.Invalid("holidays", "CSV 表头应为 date,kind,name",
 			fmt.Sprintf("header is %q, want date,kind,name", shorten(strings.Join(header, ","))))
 	}
-	c := &Calendar{days: map[Date]Day{}}
+	c := &Calendar{days: map[Date]Day{}, rows: map[Date]row{}}
 	years := map[int]bool{}
 	for i := 0; ; i++ {
 		rec, err := cr.Read()
@@ -125,6 +126,7 @@ func Parse(r io.Reader) (*Calendar, error) {
 				fmt.Sprintf("line %d: date %s listed twice", line, d))
 		}
 		c.days[d] = Day{Date: d, Kind: kind, Name: name}
+		c.rows[d] = row{index: i, line: line}
 		years[d.Year()] = true
 	}
 	if len(c.days) == 0 {
@@ -143,6 +145,9 @@ func Parse(r io.Reader) (*Calendar, error) {
 	}
 	return c, nil
 }
+
+// row is where a date was read: its data row (from 0) and CSV line.
+type row struct{ index, line int }
 
 func csvError(err error) error {
 	return domain.Invalid("holidays", "CSV 格式错误："+err.Error(), "read CSV: "+err.Error())
@@ -193,8 +198,8 @@ func (e *NotCoveredError) Error() string {
 
 // Message is the error for users, in Simplified Chinese.
 func (e *NotCoveredError) Message() string {
-	return fmt.Sprintf("系统尚未收录%d年的节假日安排（已收录%d—%d年），无法按工作日计算到 %s；请先导入国务院办公厅公布的%d年节假日安排",
-		e.Date.Year(), e.First, e.Last, e.Date, e.Date.Year())
+	return fmt.Sprintf("系统尚未加载%d年的节假日安排（已加载%d—%d年），无法按工作日计算到 %s；请系统管理员按国务院办公厅公布的%d年节假日安排，通过 %s 加载后重试",
+		e.Date.Year(), e.First, e.Last, e.Date, e.Date.Year(), HolidaysEnv)
 }
 
 // As lets callers and the HTTP layer treat the error as a *domain.ConflictError.

@@ -372,10 +372,16 @@ func (s BatchState) Resubmit(application string, now time.Time) (CorrectionResub
 	return CorrectionResubmitted{Application: application}, nil
 }
 
-// Advance decides on the ministry moving the batch from the current stage to
-// the next, when what the current stage was for is done. The public notice
-// ends by Publish, not Advance.
+// Advance is AdvanceOn the embedded holiday calendar (calendar.Default).
 func (s BatchState) Advance(from, to Stage, now time.Time) (StageAdvanced, error) {
+	return s.AdvanceOn(calendar.Default(), from, to, now)
+}
+
+// AdvanceOn decides on the ministry moving the batch from the current stage to
+// the next, when what the current stage was for is done; the public notice's
+// working days are counted on cal. The public notice ends by Publish, not
+// Advance.
+func (s BatchState) AdvanceOn(cal *calendar.Calendar, from, to Stage, now time.Time) (StageAdvanced, error) {
 	switch {
 	case from != s.Stage:
 		return StageAdvanced{}, conflict(fmt.Sprintf("批次当前处于%s阶段，而非%s阶段，请刷新后重试", s.Stage.Zh(), from.Zh()),
@@ -424,7 +430,7 @@ func (s BatchState) Advance(from, to Stage, now time.Time) (StageAdvanced, error
 		if s.Confirmed == nil {
 			return StageAdvanced{}, conflict("拟遴选名单尚未经部确认，不能进入公示", "advance refused: ranking not confirmed")
 		}
-		n, err := calendar.Default().Notice(now, s.NoticeDays)
+		n, err := cal.Notice(now, s.NoticeDays)
 		if err != nil {
 			return StageAdvanced{}, err
 		}
