@@ -36,6 +36,7 @@ var targets = []struct {
 	{"domain/selection", "FuzzSubmitScores", 20000},
 	{"domain/scoring", "FuzzTotal", 20000},
 	{"domain/scoring", "FuzzPointsText", 20000},
+	{"domain/performance", "FuzzReportInput", 20000},
 	// The api package's test binary embeds Temporal, and fuzzing's coverage map
 	// spans all of it: each input costs milliseconds there.
 	{"api", "FuzzDecodeIntentForm", 300},
