@@ -43,6 +43,11 @@ var targets = []struct {
 	{"api", "FuzzObjectionForm", 300},
 	{"api", "FuzzTimelineQuery", 300},
 	{"api", "FuzzListApplicationsQuery", 300},
+	{"api", "FuzzDecodeReport", 300},
+	{"api", "FuzzReportForm", 300},
+	{"api", "FuzzPerformanceQuery", 300},
+	{"api", "FuzzAuditAsOf", 300},
+	{"api", "FuzzProjectsQuery", 300},
 }
 
 var fuzzFunc = regexp.MustCompile(`(?m)^func (Fuzz\w*)\(\w+ \*testing\.F\)`)
