@@ -58,7 +58,11 @@ func (s *Server) performanceListPage(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	rows, err := projections.PerformanceReports(r.Context(), s.pool, year, performanceFilter(r))
+	f, err := performanceFilter(r)
+	if err != nil {
+		return err
+	}
+	rows, err := projections.PerformanceReports(r.Context(), s.pool, year, f)
 	if err != nil {
 		return err
 	}

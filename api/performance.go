@@ -64,9 +64,15 @@ func performanceScope(r *http.Request, p identity.Principal) (policy.Resource, e
 
 // performanceFilter reads the query's filters and narrows them to the
 // principal's scope.
-func performanceFilter(r *http.Request) projections.PerformanceFilter {
-	q := r.URL.Query()
-	f := projections.PerformanceFilter{Province: q.Get("province"), TaskType: q.Get("task_type")}
+func performanceFilter(r *http.Request) (projections.PerformanceFilter, error) {
+	var f projections.PerformanceFilter
+	var err error
+	if f.Province, err = queryText(r, "province"); err != nil {
+		return f, err
+	}
+	if f.TaskType, err = queryText(r, "task_type"); err != nil {
+		return f, err
+	}
 	p := principal(r.Context())
 	switch p.Role {
 	case identity.RoleProvince:
@@ -74,7 +80,7 @@ func performanceFilter(r *http.Request) projections.PerformanceFilter {
 	case identity.RoleSchool:
 		f.School = p.Organisation
 	}
-	return f
+	return f, nil
 }
 
 func pathYear(r *http.Request) (int, error) {
@@ -205,7 +211,11 @@ func (s *Server) performanceRollups(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	rows, err := projections.PerformanceRollups(r.Context(), s.pool, year, performanceFilter(r))
+	f, err := performanceFilter(r)
+	if err != nil {
+		return err
+	}
+	rows, err := projections.PerformanceRollups(r.Context(), s.pool, year, f)
 	if err != nil {
 		return err
 	}
@@ -218,7 +228,10 @@ func (s *Server) performanceXLSX(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f := performanceFilter(r)
+	f, err := performanceFilter(r)
+	if err != nil {
+		return err
+	}
 	rows, err := projections.PerformanceRollups(r.Context(), s.pool, year, f)
 	if err != nil {
 		return err
@@ -236,7 +249,11 @@ func (s *Server) listPerformanceReports(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
-	rows, err := projections.PerformanceReports(r.Context(), s.pool, year, performanceFilter(r))
+	f, err := performanceFilter(r)
+	if err != nil {
+		return err
+	}
+	rows, err := projections.PerformanceReports(r.Context(), s.pool, year, f)
 	if err != nil {
 		return err
 	}

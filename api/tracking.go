@@ -130,8 +130,12 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) error {
 	if status != "" && status.Label() == "" {
 		return badRequest("status", "status 应为 active、flagged、revoked、accepted 之一", fmt.Sprintf("unknown status %q", status))
 	}
+	province, err := queryText(r, "province")
+	if err != nil {
+		return err
+	}
 	p := principal(r.Context())
-	f := projections.ProjectFilter{Province: q.Get("province"), Status: status}
+	f := projections.ProjectFilter{Province: province, Status: status}
 	switch p.Role {
 	case identity.RoleEvaluator:
 		f.Evaluator = p.UserID

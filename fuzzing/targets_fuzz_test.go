@@ -36,12 +36,18 @@ var targets = []struct {
 	{"domain/selection", "FuzzSubmitScores", 20000},
 	{"domain/scoring", "FuzzTotal", 20000},
 	{"domain/scoring", "FuzzPointsText", 20000},
+	{"domain/performance", "FuzzReportInput", 20000},
 	// The api package's test binary embeds Temporal, and fuzzing's coverage map
 	// spans all of it: each input costs milliseconds there.
 	{"api", "FuzzDecodeIntentForm", 300},
 	{"api", "FuzzObjectionForm", 300},
 	{"api", "FuzzTimelineQuery", 300},
 	{"api", "FuzzListApplicationsQuery", 300},
+	{"api", "FuzzDecodeReport", 300},
+	{"api", "FuzzReportForm", 300},
+	{"api", "FuzzPerformanceQuery", 300},
+	{"api", "FuzzAuditAsOf", 300},
+	{"api", "FuzzProjectsQuery", 300},
 }
 
 var fuzzFunc = regexp.MustCompile(`(?m)^func (Fuzz\w*)\(\w+ \*testing\.F\)`)

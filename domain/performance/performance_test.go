@@ -100,6 +100,9 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"no summary", "summary", "请填写年度建设进展", func(in *performance.ReportInput) { in.Summary = "  " }, false},
 		{"overspent", "deviation", "学校自筹实际投入 120 万元超过计划投入 100 万元", func(in *performance.ReportInput) { in.Spent["school"] = raw("120") }, false},
 		{"long deviation", "deviation", "偏差说明不能超过", func(in *performance.ReportInput) { in.Deviation = strings.Repeat("超", 1001) }, true},
+		// Postgres refuses NUL in the read models' text and jsonb columns.
+		{"NUL in summary", "summary", "年度建设进展含有无效字符", func(in *performance.ReportInput) { in.Summary = "进展\x00" }, true},
+		{"NUL in deviation", "deviation", "偏差说明含有无效字符", func(in *performance.ReportInput) { in.Deviation = "\x00" }, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -164,6 +167,9 @@ func TestReportLifecycle(t *testing.T) {
 	var fe *domain.FieldError
 	if _, err := c.Return("p1", ministry, " "); !errors.As(err, &fe) || fe.Field != "reason" {
 		t.Fatalf("return without reason: %v", err)
+	}
+	if _, err := c.Return("p1", ministry, "经费\x00不符"); !errors.As(err, &fe) || fe.Field != "reason" || !strings.Contains(fe.Message, "无效字符") {
+		t.Fatalf("return with a NUL in its reason: %v", err)
 	}
 	ret, err := c.Return("p1", ministry, "经费数据与财务报表不一致")
 	must(t, err, c.Apply(ret))

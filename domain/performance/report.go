@@ -82,9 +82,15 @@ func Validate(cat Catalogue, taskType string, in ReportInput, complete bool) (Re
 	case complete && n == 0:
 		return Report{}, domain.Invalid("summary", "请填写年度建设进展", "summary missing")
 	}
+	if err := storable("summary", "年度建设进展", r.Summary); err != nil {
+		return Report{}, err
+	}
 	if n := utf8.RuneCountInString(r.Deviation); n > MaxDeviationRunes {
 		return Report{}, domain.Invalid("deviation", fmt.Sprintf("偏差说明不能超过 %d 字（现为 %d 字）", MaxDeviationRunes, n),
 			fmt.Sprintf("deviation has %d runes, above %d", n, MaxDeviationRunes))
+	}
+	if err := storable("deviation", "偏差说明", r.Deviation); err != nil {
+		return Report{}, err
 	}
 	if complete && r.Deviation == "" {
 		for _, s := range intent.Sources {
@@ -203,6 +209,16 @@ func moneyError(field, what string, err error) error {
 		msg = what + "须为非负数，单位万元，最多4位小数"
 	}
 	return domain.Invalid(field, msg, fmt.Sprintf("%s: %v", field, err))
+}
+
+// storable refuses a text holding NUL (JSON "\u0000"): the event log keeps it,
+// but Postgres refuses it in the read models' text and jsonb columns, so the
+// projection would stop at the event for good.
+func storable(field, what, s string) error {
+	if strings.ContainsRune(s, 0) {
+		return domain.Invalid(field, what+"含有无效字符（空字符），请删除后重新填写", field+" holds a NUL character")
+	}
+	return nil
 }
 
 // clip shortens a client's string before it is echoed.

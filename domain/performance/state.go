@@ -179,6 +179,9 @@ func (c *Collection) Return(projectID string, by Actor, reason string) (ReportRe
 		return ReportReturned{}, domain.Invalid("reason", fmt.Sprintf("退回理由不能超过 %d 字（现为 %d 字）", MaxReasonRunes, n),
 			fmt.Sprintf("reason has %d runes, above %d", n, MaxReasonRunes))
 	}
+	if err := storable("reason", "退回理由", reason); err != nil {
+		return ReportReturned{}, err
+	}
 	return ReportReturned{Year: c.Year, ProjectID: r.ProjectID, Submission: r.Submissions, Reason: reason}, nil
 }
 
