@@ -49,7 +49,7 @@ type Scale struct {
 var Scales = map[string]Scale{
 	"national": {Name: "national", Provinces: slices.Sorted(maps.Keys(identity.Provinces)), Schools: 2500,
 		Applications: 6000, Experts: 1000, IntentWindow: 40 * time.Second, ReachNotice: 4 * time.Minute,
-		CollectionWindow: 20 * time.Second, CollectionPerReport: 60 * time.Millisecond, CollectionClose: 15 * time.Second, Seed: 2022},
+		CollectionWindow: 20 * time.Second, CollectionPerReport: 35 * time.Millisecond, CollectionClose: 10 * time.Second, Seed: 2022},
 	// Two provinces' worth: one large, one small.
 	"small": {Name: "small", Provinces: []string{"44", "63"}, Schools: 30, Applications: 90, Experts: 30,
 		IntentWindow: 20 * time.Second, ReachNotice: 2 * time.Minute,

@@ -274,14 +274,18 @@ func openBatches(ctx context.Context, r *Round) (string, error) {
 	fmt.Fprintf(r.cfg.Out, "        遴选批次的时钟按 %d 倍加速运行（仅用于演示），从 %s 起算：公示期 5 个工作日约 %.0f 秒后届满\n",
 		clock.Factor, now.In(calendar.Shanghai).Format("2006-01-02 15:04"), (7 * 24 * time.Hour / time.Duration(clock.Factor)).Seconds())
 	// Stage deadlines far enough that the dilated clock never reaches them
-	// before the ministry advances. They are the batches' times, which may lie
-	// in an earlier year than the wall clock's (see BatchClock).
-	deadline := now.Add(60 * 24 * time.Hour).Format(time.RFC3339)
+	// before the ministry advances: a year of batch time is over ten minutes
+	// of wall time at the fastest clock, while 60 days would be under two,
+	// less than a loaded machine may take to assign the experts. They are the
+	// batches' times, which may lie in an earlier year than the wall clock's
+	// (see BatchClock).
+	const stageDays = 365
+	deadline := now.Add(stageDays * 24 * time.Hour).Format(time.RFC3339)
 	err = r.forBatches(ctx, func(ctx context.Context, b *Batch) error {
 		_, err := r.c.must(ctx, "POST", "/api/v1/selection-batches", r.admin, map[string]any{
 			"batch_id": b.ID, "plan_batch_id": r.d.PlanID, "task_item": b.Item.Item, "task_type": b.Item.Code, "quota": b.Quota,
 			"province_quotas": b.Quotas, "per_application": 3, "notice_days": 5, "correction_window_days": 30,
-			"period_days": map[string]int{"qualification": 60, "expert_review": 60}, "rubric": rubric(b.Item.Code),
+			"period_days": map[string]int{"qualification": stageDays, "expert_review": stageDays}, "rubric": rubric(b.Item.Code),
 			"outlier_threshold": 25, "deadline": deadline,
 		}, ok())
 		if err != nil {
