@@ -170,6 +170,9 @@ func (s *Server) publicObjection(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return badRequest("", "无法读取表单", err.Error())
 	}
+	if err := formNUL(r); err != nil {
+		return err
+	}
 	form := map[string]string{}
 	for _, k := range []string{"name", "contact", "id_card", "application", "text", formToken} {
 		form[k] = strings.TrimSpace(r.PostForm.Get(k))

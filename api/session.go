@@ -7,8 +7,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -123,6 +125,22 @@ func (s *Server) checkCSRF(w http.ResponseWriter, r *http.Request, sess *webSess
 	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(sess.csrf)) != 1 {
 		return &httpError{status: http.StatusForbidden, field: csrfField,
 			message: "页面已过期或来源不明，请刷新页面后重新提交", detail: "missing or wrong CSRF token"}
+	}
+	return formNUL(r)
+}
+
+// formNUL refuses a posted form with a value holding NUL, for the reason
+// nulText gives for JSON bodies. A form not parsed yet is parsed here.
+func formNUL(r *http.Request) error {
+	if r.PostForm == nil {
+		if err := r.ParseForm(); err != nil {
+			return badRequest("", "无法读取表单", "form: "+err.Error())
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.PostForm)) {
+		if strings.ContainsRune(k, 0) || slices.ContainsFunc(r.PostForm[k], func(v string) bool { return strings.ContainsRune(v, 0) }) {
+			return badRequest(k, fmt.Sprintf("表单项 %s 含有无效字符", k), "form: NUL in "+k)
+		}
 	}
 	return nil
 }
