@@ -48,7 +48,7 @@ func TestPerformanceCollectionBusyRunsRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin := httpClient{t, hs.URL, adminToken}
-	waitFor(t, "administrator projected", time.Minute, func() bool { return admin.do("GET", "/api/v1/me", nil, nil) == http.StatusOK })
+	waitFor(t, "administrator projected", 3*time.Minute, func() bool { return admin.do("GET", "/api/v1/me", nil, nil) == http.StatusOK })
 
 	ministry := events.Metadata{ActorID: "admin", Role: string(identity.RoleMinistry), Organisation: identity.MinistryOrganisation}
 	add := func(stream, typ string, md events.Metadata, data any) {
@@ -82,7 +82,7 @@ func TestPerformanceCollectionBusyRunsRetried(t *testing.T) {
 		}
 		schools[pr.school] = httpClient{t, hs.URL, res.Token}
 	}
-	waitFor(t, "schools projected", time.Minute, func() bool {
+	waitFor(t, "schools projected", 3*time.Minute, func() bool {
 		for _, c := range schools {
 			if c.do("GET", "/api/v1/me", nil, nil) != http.StatusOK {
 				return false
@@ -102,7 +102,7 @@ func TestPerformanceCollectionBusyRunsRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.tc.TerminateWorkflow(context.Background(), collectionID, "", "test over") })
-	waitFor(t, "every report opened", time.Minute, func() bool {
+	waitFor(t, "every report opened", 3*time.Minute, func() bool {
 		v, err := p.tc.QueryWorkflow(ctx, collectionID, "", workflows.QueryPerformanceCollection)
 		var st workflows.PerformanceCollectionStatus
 		return err == nil && v.Get(&st) == nil && len(st.Reports) == n
@@ -181,7 +181,7 @@ func TestPerformanceCollectionBusyRunsRetried(t *testing.T) {
 	}
 
 	// The read model shows every report submitted, and the workflow agrees.
-	waitFor(t, "read model caught up", time.Minute, func() bool {
+	waitFor(t, "read model caught up", 3*time.Minute, func() bool {
 		var list struct{ Reports []projectionsRow }
 		if admin.do("GET", base+"/reports", nil, &list) != http.StatusOK || len(list.Reports) != n {
 			return false

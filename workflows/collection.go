@@ -49,16 +49,9 @@ type collection struct {
 	updates int
 	ending  bool
 
-	// Commands on different reports run side by side: each touches only its
-	// own report's state and stream, so one school's append need not wait for
-	// another's. Commands on one report, and everything that reads or writes
-	// the whole collection (opening, reminders, the deadline, the close), run
-	// alone. Runs begun before this existed serialise every command, as they
-	// did then, so that their histories replay (see perReport).
-	perReport bool
-	busy      map[string]bool // reports with a command in flight
-	inflight  int             // commands in flight
-	exclusive bool            // the whole collection is held
+	// keys orders the commands: one report's commands, and whole-collection
+	// work, run alone; different reports' run side by side.
+	keys *keyLock
 	// collMu serialises the commands' appends to the collection stream (a
 	// late submission's mark), whose expected version they share.
 	collMu workflow.Mutex
@@ -66,7 +59,8 @@ type collection struct {
 	perRun int
 }
 
-// reportConcurrencyChange names the version marker of per-report commands.
+// reportConcurrencyChange names the version marker of per-report commands
+// (see keyLock).
 const reportConcurrencyChange = "collection-per-report-commands"
 
 // PerformanceCollectionWorkflow runs one year's performance collection; see
@@ -88,8 +82,7 @@ func performanceCollectionWorkflow(perRun int) func(workflow.Context, Performanc
 }
 
 func runPerformanceCollection(ctx workflow.Context, p PerformanceCollectionParams, perRun int) (PerformanceCollectionResult, error) {
-	c := &collection{params: p, busy: map[string]bool{}, collMu: workflow.NewMutex(ctx), perRun: perRun}
-	c.perReport = workflow.GetVersion(ctx, reportConcurrencyChange, workflow.DefaultVersion, 1) == 1
+	c := &collection{params: p, keys: newKeyLock(ctx, reportConcurrencyChange), collMu: workflow.NewMutex(ctx), perRun: perRun}
 	if p.Carry != nil {
 		c.PerformanceCollectionCarry = *p.Carry
 		if err := c.register(ctx); err != nil {
@@ -125,12 +118,13 @@ func runPerformanceCollection(ctx workflow.Context, p PerformanceCollectionParam
 	if err := workflow.UpsertTypedSearchAttributes(ctx, YearKey.ValueSet(int64(year)), StageKey.ValueSet("opening")); err != nil {
 		return PerformanceCollectionResult{}, err
 	}
-	if err := c.lockAll(ctx); err != nil {
+	unlock, err := c.keys.lockAll(ctx)
+	if err != nil {
 		return PerformanceCollectionResult{}, err
 	}
 	skipped, err := c.open(ctx)
 	c.opening = false
-	c.unlockAll()
+	unlock()
 	if err != nil || skipped {
 		return PerformanceCollectionResult{Year: year, Skipped: skipped}, err
 	}
@@ -268,11 +262,12 @@ func (c *collection) run(ctx workflow.Context) (PerformanceCollectionResult, err
 				return PerformanceCollectionResult{}, err
 			}
 		}
-		if err := c.lockAll(ctx); err != nil {
+		unlock, err := c.keys.lockAll(ctx)
+		if err != nil {
 			return PerformanceCollectionResult{}, err
 		}
-		err := c.tick(ctx)
-		c.unlockAll()
+		err = c.tick(ctx)
+		unlock()
 		if err != nil {
 			return PerformanceCollectionResult{}, err
 		}
@@ -477,46 +472,16 @@ func (c *collection) refuse(rule func() error) error {
 	return RejectionError(rule())
 }
 
-// command runs body once no other command holds the report (or, in a run
-// that serialises commands, any report) and the collection is not held whole.
+// command runs body holding the report.
 func (c *collection) command(ctx workflow.Context, project string, body func(now time.Time) error) error {
-	err := workflow.Await(ctx, func() bool {
-		if c.exclusive {
-			return false
-		}
-		if !c.perReport {
-			return c.inflight == 0
-		}
-		return !c.busy[project]
-	})
+	unlock, err := c.keys.lock(ctx, project)
 	if err != nil {
 		return err
 	}
-	c.busy[project] = true
-	c.inflight++
-	defer func() {
-		delete(c.busy, project)
-		c.inflight--
-	}()
+	defer unlock()
 	c.updates++
 	return body(workflow.Now(ctx))
 }
-
-// lockAll holds the whole collection: new commands wait, and it returns once
-// those in flight have finished.
-func (c *collection) lockAll(ctx workflow.Context) error {
-	if err := workflow.Await(ctx, func() bool { return !c.exclusive }); err != nil {
-		return err
-	}
-	c.exclusive = true
-	if err := workflow.Await(ctx, func() bool { return c.inflight == 0 }); err != nil {
-		c.exclusive = false
-		return err
-	}
-	return nil
-}
-
-func (c *collection) unlockAll() { c.exclusive = false }
 
 func (c *collection) saveDraft(ctx workflow.Context, cmd ReportCommand) (ReportResult, error) {
 	var out ReportResult

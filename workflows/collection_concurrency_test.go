@@ -1,15 +1,11 @@
 package workflows_test
 
 import (
-	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 
-	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/converter"
-
+	"keytask/activities"
 	"keytask/db/pgtest"
 	"keytask/domain"
 	"keytask/domain/performance"
@@ -26,29 +22,7 @@ func TestCollectionCommandsOnDifferentReportsRunSideBySide(t *testing.T) {
 	seedProjects(t, store)
 	ct := newCollTest(t, store, collectionStart, "performance-collection-side-by-side")
 
-	var (
-		mu                sync.Mutex
-		inflight, maxSeen int
-		appendsSeen       int
-	)
-	ct.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
-		if info.ActivityType.Name != "Append" {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		inflight++
-		appendsSeen++
-		maxSeen = max(maxSeen, inflight)
-	})
-	ct.env.SetOnActivityCompletedListener(func(info *activity.Info, _ converter.EncodedValue, _ error) {
-		if info.ActivityType.Name != "Append" {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		inflight--
-	})
+	appends := trackAppends(ct.env, &activities.Activities{Store: ct.store}, 3)
 
 	at := collectionStart.Add(3 * day)
 	s1 := ct.update(at, workflows.UpdateSubmitReport, workflows.ReportCommand{ProjectID: "b1.a1", Input: report("90"), Actor: school("s1")})
@@ -64,8 +38,8 @@ func TestCollectionCommandsOnDifferentReportsRunSideBySide(t *testing.T) {
 	if !again.completed || !errors.As(workflows.DomainError(again.err), &ce) {
 		t.Fatalf("a second submission of b1.a1 at the same instant: completed=%v err=%v; want a conflict", again.completed, again.err)
 	}
-	if maxSeen < 3 {
-		t.Fatalf("at most %d appends in flight at once over %d appends; want the three reports' appends together", maxSeen, appendsSeen)
+	if appends.max() < 3 {
+		t.Fatalf("at most %d appends in flight at once; want three together", appends.max())
 	}
 	if want := (performance.CollectionClosed{Year: 2022, Projects: 3, Submitted: 3}); res.Summary != want {
 		t.Fatalf("summary %+v, want %+v", res.Summary, want)

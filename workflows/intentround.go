@@ -40,7 +40,10 @@ var systemActor = events.Metadata{ActorID: "system", Role: string(identity.RoleM
 type intentRound struct {
 	IntentRoundCarry
 	params  IntentRoundParams
-	mu      workflow.Mutex // one command or timer action at a time, so each decides on the state the last one left
+	// keys orders the commands: one province's commands, and the round's own
+	// work (opening, reminders, closing, filing), run alone, each deciding on
+	// the state the last one left; different provinces' run side by side.
+	keys *keyLock
 	updates int            // handled in this run
 	ending  bool           // the round is completing: refuse new commands
 }
@@ -52,7 +55,7 @@ type intentRound struct {
 // intent_contract.go). Parameters the rules refuse fail the workflow at once
 // with a non-retryable UpdateFieldErrorType error.
 func IntentRoundWorkflow(ctx workflow.Context, p IntentRoundParams) error {
-	r := &intentRound{params: p, mu: workflow.NewMutex(ctx)}
+	r := &intentRound{params: p, keys: newKeyLock(ctx, provinceConcurrencyChange)}
 	fresh := p.Carry == nil
 	if fresh {
 		opened, state, err := intent.OpenRound(intent.IntentRoundOpened{
@@ -75,7 +78,8 @@ func IntentRoundWorkflow(ctx workflow.Context, p IntentRoundParams) error {
 		}
 		// Hold the lock until the opening is recorded, so that no form event
 		// precedes it in the log.
-		if err := r.mu.Lock(ctx); err != nil {
+		unlock, err := r.keys.lockAll(ctx)
+		if err != nil {
 			return err
 		}
 		if err := r.register(ctx); err != nil {
@@ -93,7 +97,7 @@ func IntentRoundWorkflow(ctx workflow.Context, p IntentRoundParams) error {
 			return err
 		}
 		r.RoundVersion = last(res)
-		r.mu.Unlock()
+		unlock()
 	} else {
 		r.IntentRoundCarry = *p.Carry
 		if err := r.register(ctx); err != nil {
@@ -136,11 +140,12 @@ func (r *intentRound) run(ctx workflow.Context) error {
 				return err
 			}
 		}
-		if err := r.mu.Lock(ctx); err != nil {
+		unlock, err := r.keys.lockAll(ctx)
+		if err != nil {
 			return err
 		}
-		err := r.tick(ctx)
-		r.mu.Unlock()
+		err = r.tick(ctx)
+		unlock()
 		if err != nil {
 			return err
 		}
@@ -352,11 +357,29 @@ func (r *intentRound) refuse(rule func() error) error {
 
 // command runs a handler's body under the lock and counts it toward the
 // continue-as-new bound.
-func (r *intentRound) command(ctx workflow.Context, body func(now time.Time) error) error {
-	if err := r.mu.Lock(ctx); err != nil {
+// provinceConcurrencyChange names the version marker of per-province
+// commands (see keyLock).
+const provinceConcurrencyChange = "intent-round-per-province-commands"
+
+// wholeRound is command's key for a command on the whole round.
+const wholeRound = ""
+
+// command runs body holding key: a province, or wholeRound for a command on
+// the round itself.
+func (r *intentRound) command(ctx workflow.Context, key string, body func(now time.Time) error) error {
+	var (
+		unlock func()
+		err    error
+	)
+	if key == wholeRound {
+		unlock, err = r.keys.lockAll(ctx)
+	} else {
+		unlock, err = r.keys.lock(ctx, key)
+	}
+	if err != nil {
 		return err
 	}
-	defer r.mu.Unlock()
+	defer unlock()
 	r.updates++
 	return body(workflow.Now(ctx))
 }
@@ -372,7 +395,7 @@ func actor(ctx workflow.Context, md events.Metadata) events.Metadata {
 
 func (r *intentRound) saveDraft(ctx workflow.Context, c FormCommand) (FormResult, error) {
 	var out FormResult
-	err := r.command(ctx, func(now time.Time) error {
+	err := r.command(ctx, c.Province, func(now time.Time) error {
 		e, err := r.State.SaveDraft(c.Province, c.Input, now)
 		if err != nil {
 			return RejectionError(err)
@@ -389,7 +412,7 @@ func (r *intentRound) saveDraft(ctx workflow.Context, c FormCommand) (FormResult
 
 func (r *intentRound) submit(ctx workflow.Context, c FormCommand) (FormResult, error) {
 	var out FormResult
-	err := r.command(ctx, func(now time.Time) error {
+	err := r.command(ctx, c.Province, func(now time.Time) error {
 		e, err := r.State.Submit(c.Province, c.Input, now)
 		if err != nil {
 			return RejectionError(err)
@@ -405,7 +428,7 @@ func (r *intentRound) submit(ctx workflow.Context, c FormCommand) (FormResult, e
 }
 
 func (r *intentRound) returnForm(ctx workflow.Context, c ReturnCommand) error {
-	return r.command(ctx, func(now time.Time) error {
+	return r.command(ctx, c.Province, func(now time.Time) error {
 		e, err := r.State.Return(c.Province, c.Reason)
 		if err != nil {
 			return RejectionError(err)
@@ -418,7 +441,7 @@ func (r *intentRound) returnForm(ctx workflow.Context, c ReturnCommand) error {
 }
 
 func (r *intentRound) extend(ctx workflow.Context, c ExtendCommand) error {
-	return r.command(ctx, func(now time.Time) error {
+	return r.command(ctx, c.Province, func(now time.Time) error {
 		e, err := r.State.Extend(c.Province, c.Deadline, now)
 		if err != nil {
 			return RejectionError(err)
@@ -431,7 +454,7 @@ func (r *intentRound) extend(ctx workflow.Context, c ExtendCommand) error {
 }
 
 func (r *intentRound) file(ctx workflow.Context, c FileCommand) error {
-	return r.command(ctx, func(now time.Time) error {
+	return r.command(ctx, wholeRound, func(now time.Time) error {
 		e, err := r.State.File(now)
 		if err != nil {
 			return RejectionError(err)
@@ -448,7 +471,7 @@ func (r *intentRound) file(ctx workflow.Context, c FileCommand) error {
 }
 
 func (r *intentRound) feedback(ctx workflow.Context, c FeedbackCommand) error {
-	return r.command(ctx, func(now time.Time) error {
+	return r.command(ctx, c.Province, func(now time.Time) error {
 		e, err := r.State.Feedback(c.Province, c.Text)
 		if err != nil {
 			return RejectionError(err)
