@@ -109,16 +109,6 @@ func applyEvent(ctx context.Context, pool *pgxpool.Pool, store *events.Store, p 
 		return false, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after commit
-	// A read model is derived data and its checkpoint commits with it, so
-	// this commit need not wait for the disk: a crash can lose only the
-	// newest applications together with their checkpoint, and the events are
-	// applied again. The subscriber's offset, which is synchronous, is written
-	// after and flushes the log up to it, so an acknowledged event is never
-	// behind a lost application. Waiting for the disk on every event of
-	// every projection was what bounded the live projector.
-	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
-		return false, err
-	}
 	cp, err := lockCheckpoint(ctx, tx, p.Name())
 	if err != nil {
 		return false, err
