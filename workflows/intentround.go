@@ -39,13 +39,14 @@ var systemActor = events.Metadata{ActorID: "system", Role: string(identity.RoleM
 // intentRound is one run of a round's workflow.
 type intentRound struct {
 	IntentRoundCarry
-	params  IntentRoundParams
+	params IntentRoundParams
 	// keys orders the commands: one province's commands, and the round's own
 	// work (opening, reminders, closing, filing), run alone, each deciding on
 	// the state the last one left; different provinces' run side by side.
-	keys *keyLock
-	updates int            // handled in this run
-	ending  bool           // the round is completing: refuse new commands
+	keys    *keyLock
+	updates int  // handled in this run
+	ending  bool // the round is completing: refuse new commands
+	closing bool // the run is about to continue as new: refuse commands as busy
 }
 
 // IntentRoundWorkflow carries one intent round from opening to filing and
@@ -122,8 +123,24 @@ func (r *intentRound) run(ctx workflow.Context) error {
 		if r.continueAsNew(ctx) {
 			// The carry is encoded when the error is made, so only after every
 			// accepted update has finished changing it.
+			if r.keys.perKey {
+				r.closing = true
+			}
 			if err := r.drain(ctx); err != nil {
 				return err
+			}
+			if r.keys.perKey {
+				// Answer the finished updates in a workflow task of their
+				// own: one that also closed the run would have the server
+				// tell their callers they were aborted, and the callers would
+				// send them again to the next run, which knows nothing of
+				// their ids. (Runs begun before keep closing as they did.)
+				if err := workflow.Sleep(ctx, time.Millisecond); err != nil {
+					return err
+				}
+				if err := r.drain(ctx); err != nil {
+					return err
+				}
 			}
 			next := r.params
 			next.Carry = &r.IntentRoundCarry
@@ -352,11 +369,13 @@ func (r *intentRound) refuse(rule func() error) error {
 	if r.ending {
 		return RejectionError(domain.Conflict("", "本轮承接意向已结束，不再受理", "round is completing"))
 	}
+	if r.closing {
+		// Nothing recorded; the API sends it again to the next run.
+		return BusyError("intent round is continuing as new")
+	}
 	return RejectionError(rule())
 }
 
-// command runs a handler's body under the lock and counts it toward the
-// continue-as-new bound.
 // provinceConcurrencyChange names the version marker of per-province
 // commands (see keyLock).
 const provinceConcurrencyChange = "intent-round-per-province-commands"
@@ -364,8 +383,8 @@ const provinceConcurrencyChange = "intent-round-per-province-commands"
 // wholeRound is command's key for a command on the whole round.
 const wholeRound = ""
 
-// command runs body holding key: a province, or wholeRound for a command on
-// the round itself.
+// command runs body holding key (a province, or wholeRound for a command on
+// the round itself) and counts it toward the continue-as-new bound.
 func (r *intentRound) command(ctx workflow.Context, key string, body func(now time.Time) error) error {
 	var (
 		unlock func()
