@@ -46,7 +46,6 @@ type collection struct {
 	PerformanceCollectionCarry
 	params  PerformanceCollectionParams
 	opening bool // reports are being opened: refuse commands until they are
-	closing bool // the run is about to continue as new: refuse commands as busy
 	updates int
 	ending  bool
 
@@ -245,30 +244,14 @@ func (c *collection) run(ctx workflow.Context) (PerformanceCollectionResult, err
 	for {
 		if c.State.Closed {
 			c.ending = true
-			if err := c.drain(ctx); err != nil {
+			if err := drainUpdates(ctx); err != nil {
 				return PerformanceCollectionResult{}, err
 			}
 			return PerformanceCollectionResult{Year: c.State.Year, Summary: c.State.Summary()}, nil
 		}
 		if c.continueAsNew(ctx) {
-			c.closing = c.keys.perKey // runs begun before refuse by the count alone
-			if err := c.drain(ctx); err != nil {
+			if err := c.keys.closeRun(ctx); err != nil {
 				return PerformanceCollectionResult{}, err
-			}
-			if c.keys.perKey {
-				// The updates just finished are answered with the workflow
-				// task that records them. Were that task also to close the
-				// run, the server would tell their callers the updates were
-				// aborted, and the callers would send them again to the next
-				// run, which knows nothing of their ids: a command done
-				// twice. A timer ends this task first; the run closes in the
-				// next. (Runs begun before keep closing as they did.)
-				if err := workflow.Sleep(ctx, time.Millisecond); err != nil {
-					return PerformanceCollectionResult{}, err
-				}
-				if err := c.drain(ctx); err != nil {
-					return PerformanceCollectionResult{}, err
-				}
 			}
 			next := c.params
 			next.Carry = &c.PerformanceCollectionCarry
@@ -289,10 +272,6 @@ func (c *collection) run(ctx workflow.Context) (PerformanceCollectionResult, err
 			return PerformanceCollectionResult{}, err
 		}
 	}
-}
-
-func (c *collection) drain(ctx workflow.Context) error {
-	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 }
 
 func (c *collection) continueAsNew(ctx workflow.Context) bool {
@@ -483,7 +462,7 @@ func (c *collection) refuse(rule func() error) error {
 		return RejectionError(domain.Conflict("", "绩效采集正在开启，请稍后再试", "collection is opening"))
 	case c.ending:
 		return RejectionError(domain.Conflict("", fmt.Sprintf("%d年度绩效采集已结束，不再受理", c.State.Year), "collection is completing"))
-	case c.updates >= c.perRun || c.closing:
+	case c.updates >= c.perRun || c.keys.closing:
 		return BusyError("collection is continuing as new")
 	}
 	return RejectionError(rule())

@@ -46,7 +46,6 @@ type intentRound struct {
 	keys    *keyLock
 	updates int  // handled in this run
 	ending  bool // the round is completing: refuse new commands
-	closing bool // the run is about to continue as new: refuse commands as busy
 }
 
 // IntentRoundWorkflow carries one intent round from opening to filing and
@@ -118,29 +117,11 @@ func (r *intentRound) run(ctx workflow.Context) error {
 		now := workflow.Now(ctx)
 		if r.State.Stage == intent.StageFiled && !now.Before(r.FiledAt.Add(r.feedbackPeriod())) {
 			r.ending = true
-			return r.drain(ctx)
+			return drainUpdates(ctx)
 		}
 		if r.continueAsNew(ctx) {
-			// The carry is encoded when the error is made, so only after every
-			// accepted update has finished changing it.
-			if r.keys.perKey {
-				r.closing = true
-			}
-			if err := r.drain(ctx); err != nil {
+			if err := r.keys.closeRun(ctx); err != nil {
 				return err
-			}
-			if r.keys.perKey {
-				// Answer the finished updates in a workflow task of their
-				// own: one that also closed the run would have the server
-				// tell their callers they were aborted, and the callers would
-				// send them again to the next run, which knows nothing of
-				// their ids. (Runs begun before keep closing as they did.)
-				if err := workflow.Sleep(ctx, time.Millisecond); err != nil {
-					return err
-				}
-				if err := r.drain(ctx); err != nil {
-					return err
-				}
 			}
 			next := r.params
 			next.Carry = &r.IntentRoundCarry
@@ -167,11 +148,6 @@ func (r *intentRound) run(ctx workflow.Context) error {
 			return err
 		}
 	}
-}
-
-// drain lets every accepted update finish before the run ends.
-func (r *intentRound) drain(ctx workflow.Context) error {
-	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 }
 
 func (r *intentRound) continueAsNew(ctx workflow.Context) bool {
@@ -369,7 +345,7 @@ func (r *intentRound) refuse(rule func() error) error {
 	if r.ending {
 		return RejectionError(domain.Conflict("", "本轮承接意向已结束，不再受理", "round is completing"))
 	}
-	if r.closing {
+	if r.keys.closing {
 		// Nothing recorded; the API sends it again to the next run.
 		return BusyError("intent round is continuing as new")
 	}

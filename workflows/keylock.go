@@ -1,6 +1,10 @@
 package workflows
 
-import "go.temporal.io/sdk/workflow"
+import (
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+)
 
 // keyLock orders a workflow's commands. Commands on different keys (a
 // province's form, a project's report) touch only their own state and stream,
@@ -17,6 +21,7 @@ type keyLock struct {
 	busy     map[string]bool // keys with a command in flight
 	inflight int             // commands in flight
 	whole    bool            // the whole is held or about to be
+	closing  bool            // the run is about to continue as new: refuse commands as busy
 }
 
 // newKeyLock records, in a new run, that its commands are keyed; a run that
@@ -66,4 +71,31 @@ func (l *keyLock) lockAll(ctx workflow.Context) (unlock func(), err error) {
 		return nil, err
 	}
 	return func() { l.whole = false }, nil
+}
+
+// drainUpdates waits until every accepted update has finished.
+func drainUpdates(ctx workflow.Context) error {
+	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}
+
+// closeRun readies the run to continue as new: every accepted update has
+// finished (the carry is encoded when the error is made, so only after they
+// have stopped changing it). In a keyed run new commands are refused as busy
+// meanwhile, and the finished updates are answered in a workflow task of
+// their own: one that also closed the run would have the server tell their
+// callers they were aborted, and the callers would send them again to the next
+// run, which knows nothing of their ids: a command done twice. A timer ends
+// that task; the run closes in the next. Runs begun before close as they did.
+func (l *keyLock) closeRun(ctx workflow.Context) error {
+	l.closing = l.perKey
+	if err := drainUpdates(ctx); err != nil {
+		return err
+	}
+	if !l.perKey {
+		return nil
+	}
+	if err := workflow.Sleep(ctx, time.Millisecond); err != nil {
+		return err
+	}
+	return drainUpdates(ctx)
 }
