@@ -392,7 +392,15 @@ func (s *Store) ReadAll(ctx context.Context, after int64, limit int) ([]Event, e
 // order key, sealed or not, never passing a transaction that is still open. Rebuilds
 // and tests use it to see exactly what the projector will be delivered.
 func (s *Store) ReadCommitted(ctx context.Context, after Order, limit int) ([]Event, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events e LEFT JOIN event_chain c ON c.event_id = e.id
+	return s.ReadCommittedIn(ctx, s.pool, after, limit)
+}
+
+// ReadCommittedIn is ReadCommitted read through q, so that a projector can read
+// the events it applies in the transaction that applies them. Inside a
+// transaction holding an xid it reads only below that xid, which is never
+// wrong, only sometimes shorter.
+func (s *Store) ReadCommittedIn(ctx context.Context, q Querier, after Order, limit int) ([]Event, error) {
+	rows, err := q.Query(ctx, `SELECT `+eventColumns+` FROM events e LEFT JOIN event_chain c ON c.event_id = e.id
 		WHERE (e.tx_id, e.seq) > ($1::text::xid8, $2) AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
 		ORDER BY e.tx_id, e.seq LIMIT $3`, strconv.FormatUint(after.TxID, 10), after.Seq, limit)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -98,44 +99,127 @@ func lockCheckpoint(ctx context.Context, tx pgx.Tx, name string) (events.Order, 
 	return o, err
 }
 
-// applyEvent loads the event a notice announces and applies it to p, moving p's
-// checkpoint to it, in one transaction. An event whose order is not after the
-// checkpoint was applied before (a redelivery) and is skipped without even being
-// loaded: applied is false. The error of a failed commit is returned, so the
-// message is retried rather than acknowledged.
-func applyEvent(ctx context.Context, pool *pgxpool.Pool, store *events.Store, p Projection, n events.Notice) (applied bool, err error) {
+// liveBatch is the most events one live transaction applies. Each projection
+// transaction holds back Watermill delivery to every consumer while it is open
+// (see Rebuild), so a batch must stay short; a few hundred events take well
+// under a second.
+const liveBatch = 200
+
+// live is what one projection's handler remembers between messages. A handler
+// receives one message at a time, so it needs no lock.
+type live struct {
+	// applied is an order the checkpoint is known to have reached. Checkpoints
+	// only move forward (a rebuild ends at or after the live checkpoint), so a
+	// notice at or before it is a redelivery or an event a batch already applied,
+	// and is acknowledged without touching the database.
+	applied events.Order
+	// fence, when set, is an event that failed inside a batch started by an
+	// earlier notice. Batches stop before it, so that the events before it are
+	// applied and a failing event fails only its own message, which Retry and
+	// PoisonQueue then handle as before. It is cleared when its own notice comes.
+	fence    events.Order
+	hasFence bool
+}
+
+// applyThrough brings p up to the event a notice announces: in each
+// transaction it locks the checkpoint, reads the committed events after it (up
+// to liveBatch, never past an open transaction) and applies them, moving the
+// checkpoint to the last. A backlog of notices therefore costs one transaction
+// per batch instead of one per event, and the notices a batch covered are then
+// skipped in memory. applied is false when the notice's event had been applied
+// before (a redelivery). The error of a failed commit is returned, so the message
+// is retried rather than acknowledged.
+func applyThrough(ctx context.Context, pool *pgxpool.Pool, store *events.Store, p Projection, st *live, n events.Notice) (applied bool, err error) {
+	if !n.Order.After(st.applied) {
+		return false, nil
+	}
+	if st.hasFence && !st.fence.After(n.Order) {
+		st.hasFence = false // this is the failing event's own message: try it again
+	}
+	for {
+		reached, count, failed, err := applyBatch(ctx, pool, store, p, st, n)
+		if err != nil {
+			return applied, err
+		}
+		if failed != nil {
+			// An event after the notice's failed; apply up to it without it.
+			st.fence, st.hasFence = *failed, true
+			continue
+		}
+		applied = applied || count > 0
+		if reached.After(st.applied) {
+			st.applied = reached
+		}
+		if !n.Order.After(reached) {
+			return applied, nil
+		}
+	}
+}
+
+// applyBatch is one transaction of applyThrough. It returns the checkpoint it
+// leaves; failed is set (and nothing committed) when an event after the
+// notice's could not be applied.
+func applyBatch(ctx context.Context, pool *pgxpool.Pool, store *events.Store, p Projection, st *live, n events.Notice) (reached events.Order, count int, failed *events.Order, err error) {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
-		return false, err
+		return reached, 0, nil, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after commit
 	cp, err := lockCheckpoint(ctx, tx, p.Name())
 	if err != nil {
-		return false, err
+		return reached, 0, nil, err
 	}
 	if !n.Order.After(cp) {
-		return false, nil
+		return cp, 0, nil, nil // applied before, here or by another projector
 	}
-	e, err := store.Get(ctx, tx, n.ID)
+	evs, err := store.ReadCommittedIn(ctx, tx, cp, liveBatch)
 	if err != nil {
-		return false, err
+		return reached, 0, nil, err
 	}
-	if e.Order != n.Order {
-		// The checkpoint is only sound if messages and events agree on order.
-		return false, fmt.Errorf("event %s is at order %v, its message says %v", e.ID, e.Order, n.Order)
+	if st.hasFence {
+		evs = slices.DeleteFunc(evs, func(e events.Event) bool { return !st.fence.After(e.Order) })
 	}
-	if err := p.Apply(ctx, tx, e); err != nil {
-		return false, err
+	if len(evs) == 0 {
+		// The notice's event was committed before it was delivered, so it is
+		// readable; the log and the topic disagree.
+		return reached, 0, nil, fmt.Errorf("event %s at order %v is not in the log after the checkpoint %v", n.ID, n.Order, cp)
+	}
+	for _, e := range evs {
+		if e.Order == n.Order && e.ID != n.ID {
+			// The checkpoint is only sound if messages and events agree on order.
+			return reached, 0, nil, fmt.Errorf("event %s is at order %v, its message says %s", e.ID, e.Order, n.ID)
+		}
+		if err := p.Apply(ctx, tx, e); err != nil {
+			if ctx.Err() != nil || !e.Order.After(n.Order) {
+				return reached, 0, nil, err
+			}
+			o := e.Order
+			return reached, 0, &o, nil
+		}
+	}
+	last := evs[len(evs)-1]
+	// A failure from here on (a deferred constraint fails only at COMMIT)
+	// cannot be laid on one event. If the batch went past the notice's event,
+	// it is tried again without the events after it, so that only the event at
+	// fault fails its own message.
+	blame := func(err error) (events.Order, int, *events.Order, error) {
+		if ctx.Err() == nil {
+			if i := slices.IndexFunc(evs, func(e events.Event) bool { return e.Order.After(n.Order) }); i >= 0 {
+				o := evs[i].Order
+				return reached, 0, &o, nil
+			}
+		}
+		return reached, 0, nil, err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints
-		SET tx_id = $2::text::xid8, seq = $3, events = events + 1, last_recorded_at = $4, updated_at = now()
-		WHERE name = $1`, p.Name(), strconv.FormatUint(e.Order.TxID, 10), e.Order.Seq, e.RecordedAt); err != nil {
-		return false, fmt.Errorf("advance checkpoint of %s: %w", p.Name(), err)
+		SET tx_id = $2::text::xid8, seq = $3, events = events + $5, last_recorded_at = $4, updated_at = now()
+		WHERE name = $1`, p.Name(), strconv.FormatUint(last.Order.TxID, 10), last.Order.Seq, last.RecordedAt, len(evs)); err != nil {
+		return blame(fmt.Errorf("advance checkpoint of %s: %w", p.Name(), err))
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return false, fmt.Errorf("commit %s: %w", p.Name(), err)
+		return blame(fmt.Errorf("commit %s: %w", p.Name(), err))
 	}
-	return true, nil
+	return last.Order, len(evs), nil, nil
 }
 
 // skipPast moves a checkpoint past an event without applying it. The projector

@@ -683,3 +683,77 @@ func TestRebuildWaitsForOpenTransaction(t *testing.T) {
 		t.Fatalf("rebuilt timeline has %d rows, want 3", got)
 	}
 }
+
+// txs records the transaction each event was applied in.
+type txs struct{}
+
+func (txs) Name() string { return "txs" }
+func (txs) Setup(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS txs (event_id uuid PRIMARY KEY, xid xid8 NOT NULL)`)
+	return err
+}
+func (txs) Reset(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `TRUNCATE txs`)
+	return err
+}
+func (txs) Apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
+	_, err := tx.Exec(ctx, `INSERT INTO txs VALUES ($1, pg_current_xact_id())`, e.ID)
+	return err
+}
+func (txs) Digest(ctx context.Context, tx pgx.Tx) (string, error) { return "", nil }
+
+// A projector started behind a backlog applies it in batches, one transaction
+// for many events, and a bad event inside a batch still fails only its own
+// message: the events around it are applied and only it is parked.
+func TestBacklogAppliedInBatches(t *testing.T) {
+	d, s := newEnv(t)
+	ctx := context.Background()
+	appendEach(t, s, []string{"a", "b"}, 150, "Fine")
+	badMiddle, err := s.Append(ctx, "a", events.AnyVersion, ev("a", 100, "Broken"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendEach(t, s, []string{"a", "b"}, 100, "Fine")
+	clashMiddle, err := s.Append(ctx, "b", events.AnyVersion, ev("b", 101, "Clash"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendEach(t, s, []string{"a", "b"}, 150, "Fine")
+	log := readLog(t, s)
+
+	reg := prometheus.NewRegistry()
+	pr := newProjector(t, d, s, reg, projections.NewTimeline(), picky{}, clash{}, txs{})
+	pr.AddHandlerMiddleware(middleware.Duplicator)
+	start(t, pr)
+	waitCaughtUp(t, pr)
+
+	wantTimeline(t, d, log)
+	if got, want := queryInt(t, d, `SELECT count(*) FROM txs`), int64(len(log)); got != want {
+		t.Errorf("txs applied %d events, want %d", got, want)
+	}
+	// One transaction per event would be len(log); batches of up to 200 need
+	// about len(log)/200, plus a few short ones where delivery raced ahead.
+	if got, most := queryInt(t, d, `SELECT count(DISTINCT xid) FROM txs`), int64(len(log)/20); got > most {
+		t.Errorf("%d events were applied in %d transactions, want at most %d", len(log), got, most)
+	}
+	if got, want := queryInt(t, d, `SELECT count(*) FROM picky`), int64(len(log)-1); got != want {
+		t.Errorf("picky applied %d events, want %d (all but the broken one)", got, want)
+	}
+	if got, want := queryInt(t, d, `SELECT count(*) FROM clash`), int64(len(log)-1); got != want {
+		t.Errorf("clash holds %d rows, want %d (all but the clashing event)", got, want)
+	}
+	p := poisoned(t, d)
+	for _, want := range []string{badMiddle[0].ID.String() + " projection_picky", clashMiddle[0].ID.String() + " projection_clash"} {
+		if _, ok := p[want]; !ok {
+			t.Errorf("poison topic lacks %s; it holds %v", want, p)
+		}
+	}
+	if len(p) != 2 {
+		t.Errorf("poison topic holds %d messages, want 2: %v", len(p), p)
+	}
+	for _, name := range []string{"timeline", "txs"} {
+		if got := checkpoint(t, d, name).Events; got != int64(len(log)) {
+			t.Errorf("checkpoint of %s counted %d events, want %d", name, got, len(log))
+		}
+	}
+}

@@ -44,8 +44,9 @@ const (
 )
 
 // Projector keeps read models up to date: it consumes the events topic with one
-// Watermill handler per projection and applies each event in a transaction that
-// also moves the projection's checkpoint.
+// Watermill handler per projection. A message brings its projection up to the
+// event it announces, applying the events after the checkpoint in batches, each
+// in a transaction that also moves the checkpoint (see applyThrough).
 type Projector struct {
 	pool        *pgxpool.Pool
 	store       *events.Store
@@ -267,13 +268,14 @@ func (pr *Projector) Run(ctx context.Context) error {
 // handler applies one message. Its error goes back through Retry and PoisonQueue,
 // so it must never be swallowed.
 func (pr *Projector) handler(pool *pgxpool.Pool, p Projection) message.NoPublishHandlerFunc {
+	st := &live{}
 	return func(msg *message.Message) error {
 		ctx := msg.Context()
 		n, err := decodeNotice(msg)
 		if err != nil {
 			return err
 		}
-		applied, err := applyEvent(ctx, pool, pr.store, p, n)
+		applied, err := applyThrough(ctx, pool, pr.store, p, st, n)
 		if err != nil {
 			err = fmt.Errorf("projection %s: apply %s %s (stream %s): %w",
 				p.Name(), msg.Metadata.Get("type"), n.ID, msg.Metadata.Get("stream_id"), err)
@@ -284,7 +286,7 @@ func (pr *Projector) handler(pool *pgxpool.Pool, p Projection) message.NoPublish
 			return err
 		}
 		if !applied {
-			pr.logger.Debug("projection skipped a redelivered event", "projection", p.Name(), "event_id", n.ID)
+			pr.logger.Debug("projection had applied the event already", "projection", p.Name(), "event_id", n.ID)
 		}
 		return nil
 	}
