@@ -22,7 +22,8 @@ func TestCollectionCommandsOnDifferentReportsRunSideBySide(t *testing.T) {
 	seedProjects(t, store)
 	ct := newCollTest(t, store, collectionStart, "performance-collection-side-by-side")
 
-	appends := trackAppends(ct.env, &activities.Activities{Store: ct.store}, 3)
+	appends := trackAppends(ct.env, &activities.Activities{Store: ct.store}, 3,
+		performance.ReportStream(2022, "b1.a1"), performance.ReportStream(2022, "b1.a2"), performance.ReportStream(2022, "b1.a3"))
 
 	at := collectionStart.Add(3 * day)
 	s1 := ct.update(at, workflows.UpdateSubmitReport, workflows.ReportCommand{ProjectID: "b1.a1", Input: report("90"), Actor: school("s1")})

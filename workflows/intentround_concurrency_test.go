@@ -16,7 +16,8 @@ import (
 // form stream holds each command's event once.
 func TestIntentRoundProvincesSideBySide(t *testing.T) {
 	rt := newRoundTest(t, nil)
-	appends := trackAppends(rt.env, rt.acts, 3)
+	appends := trackAppends(rt.env, rt.acts, 3,
+		intent.FormStream("2022-1", "44"), intent.FormStream("2022-1", "65"), intent.FormStream("2022-1", "11"))
 	at := opened.Add(time.Hour)
 	s44 := rt.update(at, workflows.UpdateSubmitIntent, formCmd("44", goodForm))
 	s65 := rt.update(at, workflows.UpdateSubmitIntent, formCmd("65", goodForm))

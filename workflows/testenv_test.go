@@ -9,9 +9,13 @@ import (
 
 // newTestEnv is the suite's environment with a deadlock timeout far above the
 // default second: on a loaded machine a workflow task of the national-scale
-// tests can be descheduled for longer than that without being stuck.
+// tests can be descheduled for longer than that without being stuck. For the
+// same reason the environment waits up to two minutes, not three seconds, for
+// a running activity to report before it declares the workflow stuck (the
+// overlap tests hold appends for up to overlapWait on purpose).
 func newTestEnv(s *testsuite.WorkflowTestSuite) *testsuite.TestWorkflowEnvironment {
 	env := s.NewTestWorkflowEnvironment()
 	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
+	env.SetTestTimeout(2 * time.Minute)
 	return env
 }
