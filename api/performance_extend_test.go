@@ -59,7 +59,9 @@ func TestPerformanceExtendWithTemporal(t *testing.T) {
 	}
 
 	local := func(t time.Time) string { return t.In(shanghai).Format("2006-01-02 15:04") }
-	body := func(deadline string) string { return jsonBody(t, map[string]string{"deadline": deadline, "reason": "部分学校数据核对中"}) }
+	body := func(deadline string) string {
+		return jsonBody(t, map[string]string{"deadline": deadline, "reason": "部分学校数据核对中"})
+	}
 	t.Run("RefusalsRecordNothing", func(t *testing.T) {
 		want(t, e.do("POST", base+"/extend", e.adminToken, `{"deadline":"明天"}`), http.StatusUnprocessableEntity, "deadline")
 		want(t, e.do("POST", base+"/extend", e.adminToken, `{}`), http.StatusUnprocessableEntity, "deadline")
