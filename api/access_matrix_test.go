@@ -99,6 +99,7 @@ var accessMatrix = map[string]string{
 	"POST /api/v1/inbox/{id}/read":                                             "OOOOOOOOO",
 	"PUT /api/v1/inbox/email":                                                  "OOOOOOOOO",
 	"GET /api/v1/performance/{year}":                                           "OOFFFFFFF",
+	"POST /api/v1/performance/{year}/extend":                                   "OFFFFFFFF",
 	"GET /api/v1/performance/{year}/reports":                                   "OOOOOOFFF", // the handler keeps each to its scope
 	"GET /api/v1/performance/{year}/reports/{project}":                         "OOONONFFF",
 	"GET /api/v1/performance/{year}/rollups":                                   "OOOOOOFFF",

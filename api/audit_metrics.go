@@ -40,7 +40,10 @@ const openCollectionsSQL = `
 WITH opened AS (
 	SELECT 'performance-' || (o.data::jsonb->>'year') AS collection,
 		'performance-report-' || (o.data::jsonb->>'year') || '-' AS prefix,
-		(o.data::jsonb->>'deadline')::timestamptz AS deadline, (o.data::jsonb->>'projects')::bigint AS expected
+		-- the latest extension's deadline, if the ministry extended it
+		coalesce((SELECT x.data::jsonb->>'to' FROM events x WHERE x.stream_id = o.stream_id AND x.type = 'PerformanceCollectionDeadlineExtended'
+			ORDER BY x.stream_version DESC LIMIT 1), o.data::jsonb->>'deadline')::timestamptz AS deadline,
+		(o.data::jsonb->>'projects')::bigint AS expected
 	FROM events o WHERE o.type = 'PerformanceCollectionOpened'
 		AND NOT EXISTS (SELECT 1 FROM events c WHERE c.stream_id = o.stream_id AND c.type = 'PerformanceCollectionClosed')
 	UNION ALL

@@ -33,6 +33,7 @@ func (s *Server) performanceRoutes() []Route {
 	)
 	return []Route{
 		{Pattern: "GET " + year, Action: read, Resource: nationalPerformance, handle: s.getPerformanceCollection},
+		{Pattern: "POST " + year + "/extend", Action: admin, Resource: nationalPerformance, handle: s.extendPerformanceCollection},
 		{Pattern: "GET " + year + "/rollups", Action: read, Resource: performanceScope, handle: s.performanceRollups},
 		{Pattern: "GET " + year + "/rollups.xlsx", Action: read, Resource: performanceScope, handle: s.performanceXLSX},
 		{Pattern: "GET " + year + "/reports", Action: read, Resource: performanceScope, handle: s.listPerformanceReports},
@@ -352,5 +353,28 @@ func (s *Server) lockPerformanceReport(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"project_id": cmd.ProjectID, "status": performance.StatusLocked})
+	return nil
+}
+
+// extendPerformanceCollection moves the year's deadline later (绩效采集延期):
+// {"deadline": "2023-01-20 18:00", "reason": "…"}, the reason optional.
+func (s *Server) extendPerformanceCollection(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Deadline string `json:"deadline"`
+		Reason   string `json:"reason"`
+	}
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	deadline, err := parseDeadline("deadline", req.Deadline)
+	if err != nil {
+		return err
+	}
+	cmd := workflows.ExtendCollectionCommand{Deadline: deadline, Reason: req.Reason, Actor: metadata(r.Context())}
+	if err := s.performanceUpdate(r, workflows.UpdateExtendCollection, cmd, nil); err != nil {
+		return err
+	}
+	year, _ := pathYear(r) // performanceUpdate read it already
+	writeJSON(w, http.StatusOK, map[string]any{"year": year, "deadline": deadline})
 	return nil
 }

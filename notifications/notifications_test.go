@@ -325,6 +325,9 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 	report := performance.ReportStream(2023, project)
 	a.add("report-opened", report, performance.TypeReportOpened, performance.ReportOpened{
 		Year: 2023, ProjectID: project, BatchID: "B1", School: "S1", Province: "11", Deadline: deadline})
+	// The deadline moves: both schools still owe a report.
+	a.add("extended", performance.CollectionStream(2023), performance.TypeCollectionDeadlineExtended, performance.CollectionDeadlineExtended{
+		Year: 2023, From: deadline, To: deadline.Add(19 * 24 * time.Hour), Reason: "年末结算延后", Schools: []string{"S1", "S2"}})
 	for _, days := range []int{14, 7} {
 		a.add(fmt.Sprintf("perf-reminder-%d", days), performance.CollectionStream(2023), performance.TypeReminderSent, performance.ReminderSent{
 			Year: 2023, ProjectID: project, School: "S1", Province: "11", Offset: time.Duration(days) * 24 * time.Hour, Deadline: deadline})
@@ -370,6 +373,8 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 		mailTo(l, "s1a@school.example")
 	}
 	inbox("escalated", "p11a", "p11b")
+	inbox("extended", "s1a", "s1b", "s2a")
+	mailTo("extended", "s1a@school.example")
 	mailTo("escalated", "zhang@example.org")
 	inbox("returned", "s1a", "s1b")
 	inbox("assigned", "v1")
@@ -438,6 +443,14 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 	check(t)
 	if n := count(t, d, `SELECT count(*) FROM watermill_projection_poison`); n != 0 {
 		t.Fatalf("%d messages poisoned", n)
+	}
+	var title, body string
+	if err := d.Pool.QueryRow(ctx, `SELECT title, body FROM inbox WHERE event_id = $1 AND user_id = 's2a'`, a.ids["extended"]).Scan(&title, &body); err != nil {
+		t.Fatal(err)
+	}
+	if title != "2023年度执行绩效采集延期" || !strings.HasPrefix(body, "2023年度执行绩效采集截止时间已延长至2024年1月20日 00:00") ||
+		!strings.Contains(body, "年末结算延后") {
+		t.Errorf("extension notice %q %q", title, body)
 	}
 
 	t.Run("CheckpointReset", func(t *testing.T) {
@@ -544,8 +557,10 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(entries) != 6 || unread != 6 {
-			t.Fatalf("s1a has %d entries, %d unread; want 6 and 6", len(entries), unread)
+		// Two reminders, the extension, the return, the inspection, the flag
+		// and the revocation.
+		if len(entries) != 7 || unread != 7 {
+			t.Fatalf("s1a has %d entries, %d unread; want 7 and 7", len(entries), unread)
 		}
 		if err := notifications.MarkRead(ctx, d.Pool, "s1a", entries[0].ID, time.Now()); err != nil {
 			t.Fatal(err)
@@ -554,8 +569,8 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 			t.Fatalf("marking another user's entry: %v, want ErrNoEntry", err)
 		}
 		_, unread, _ = notifications.Inbox(ctx, d.Pool, "s1a", true, 100)
-		if unread != 5 {
-			t.Fatalf("unread %d after marking one, want 5", unread)
+		if unread != 6 {
+			t.Fatalf("unread %d after marking one, want 6", unread)
 		}
 	})
 }

@@ -257,15 +257,16 @@ func (n Notifier) Apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
 
 // told are the event types that tell someone something.
 var told = map[string]bool{
-	intent.TypeIntentReminderSent:    true,
-	performance.TypeReminderSent:     true,
-	performance.TypeEscalated:        true,
-	performance.TypeReportReturned:   true,
-	tracking.TypeInspectionScheduled: true,
-	tracking.TypeProjectFlagged:      true,
-	tracking.TypeProjectRevoked:      true,
-	tracking.TypeEvaluatorAssigned:   true,
-	tracking.TypeProjectAccepted:     true,
+	intent.TypeIntentReminderSent:              true,
+	performance.TypeReminderSent:               true,
+	performance.TypeCollectionDeadlineExtended: true,
+	performance.TypeEscalated:                  true,
+	performance.TypeReportReturned:             true,
+	tracking.TypeInspectionScheduled:           true,
+	tracking.TypeProjectFlagged:                true,
+	tracking.TypeProjectRevoked:                true,
+	tracking.TypeEvaluatorAssigned:             true,
+	tracking.TypeProjectAccepted:               true,
 }
 
 // Key is the id of the notice from source dedup to one recipient: the same
@@ -381,6 +382,25 @@ func (n Notifier) noticeFor(ctx context.Context, tx pgx.Tx, e events.Event) (not
 			dedup: fmt.Sprintf("performance-reminder/%d/%s/%d", p.Year, p.ProjectID, int64(p.Offset)),
 			to:    audience{roles: []roleOrg{{identity.RoleSchool, p.School}}},
 		}, true, nil
+
+	case performance.TypeCollectionDeadlineExtended:
+		// The schools still owing a report when the deadline moved, as the
+		// event lists them; one notice per school user however many of its
+		// reports are owed.
+		p, err := decode[performance.CollectionDeadlineExtended](e)
+		if err != nil {
+			return notice{}, false, err
+		}
+		body := fmt.Sprintf("%d年度执行绩效采集截止时间已延长至%s，请在截止时间前提交执行绩效报告。", p.Year, when(p.To))
+		if p.Reason != "" {
+			body += "延期说明：" + p.Reason
+		}
+		to := audience{}
+		for _, school := range p.Schools {
+			to.roles = append(to.roles, roleOrg{identity.RoleSchool, school})
+		}
+		return notice{kind: "performance_extended", title: fmt.Sprintf("%d年度执行绩效采集延期", p.Year), body: body,
+			dedup: e.ID.String(), to: to}, true, nil
 
 	case performance.TypeEscalated:
 		p, err := decode[performance.Escalated](e)

@@ -112,6 +112,14 @@ func (Performance) apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
 			return exec(`INSERT INTO performance_collections (year, workflow_id, deadline, offsets, projects, stage, opened_at)
 				VALUES ($1, $2, $3, $4, $5, 'open', $6)`, v.Year, e.Metadata.WorkflowID, v.Deadline, offsets, v.Projects, e.RecordedAt)
 		})
+	case performance.TypeCollectionDeadlineExtended:
+		// Every report of the year shares the collection's deadline.
+		return applyPayload(e, func(v performance.CollectionDeadlineExtended) error {
+			if err := exec(`UPDATE performance_collections SET deadline = $2 WHERE year = $1`, v.Year, v.To); err != nil {
+				return err
+			}
+			return exec(`UPDATE performance_reports SET deadline = $2 WHERE year = $1`, v.Year, v.To)
+		})
 	case performance.TypeReminderSent:
 		return applyPayload(e, func(v performance.ReminderSent) error {
 			if err := exec(`UPDATE performance_collections SET reminders = reminders + 1 WHERE year = $1`, v.Year); err != nil {

@@ -11,8 +11,9 @@ import (
 )
 
 // The performance read model built live equals the one rebuilt from the log;
-// roll-ups count only standing submissions, and every report event is kept
-// as history.
+// roll-ups count only standing submissions, every report event is kept as
+// history, and an extension moves the deadline of the collection and of every
+// report.
 func TestPerformanceLiveEqualsRebuild(t *testing.T) {
 	d, s := newEnv(t)
 	l := &intentLog{t: t, store: s}
@@ -27,6 +28,9 @@ func TestPerformanceLiveEqualsRebuild(t *testing.T) {
 	open("p1", "s1", "11")
 	open("p2", "s2", "11")
 	open("p3", "s3", "44")
+	extended := deadline.Add(20 * 24 * time.Hour)
+	l.ministry(cs, performance.TypeCollectionDeadlineExtended, performance.CollectionDeadlineExtended{Year: 2024, From: deadline, To: extended,
+		Reason: "延期", Schools: []string{"s1", "s2", "s3"}})
 	rep := func(planned, spent intent.Yuan) performance.Report {
 		return performance.Report{Planned: intent.Funds{School: planned, Provincial: 7}, PlannedTotal: planned + 7,
 			Spent: intent.Funds{School: spent}, SpentTotal: spent, Indicators: map[string]int64{"students_enrolled": 100}}
@@ -67,6 +71,10 @@ func TestPerformanceLiveEqualsRebuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	reports, err := projections.PerformanceReports(ctx, d.Pool, 2024, projections.PerformanceFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	rebuilt, err := projections.Rebuild(ctx, d.Pool, s, p, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -94,6 +102,17 @@ func TestPerformanceLiveEqualsRebuild(t *testing.T) {
 	}
 	if c.Stage != "closed" || c.Reminders != 1 || len(c.Escalations["44"]) != 1 || c.Summary == nil || c.Summary.Late != 1 {
 		t.Errorf("collection %+v", c)
+	}
+	if !c.Deadline.Equal(extended) {
+		t.Errorf("collection deadline %s, want the extended %s", c.Deadline, extended)
+	}
+	if len(reports) != 3 {
+		t.Fatalf("%d reports", len(reports))
+	}
+	for _, r := range reports {
+		if !r.Deadline.Equal(extended) {
+			t.Errorf("report %s deadline %s, want the extended %s", r.ProjectID, r.Deadline, extended)
+		}
 	}
 	if _, err := projections.PerformanceCollection(ctx, d.Pool, 2023); !projections.IsPerformanceNotFound(err) {
 		t.Errorf("2023: %v", err)

@@ -26,6 +26,8 @@ type PerformanceCollectionCarry struct {
 	ReportVersions    map[string]int64       `json:"report_versions"`
 	Steps             map[string]int         `json:"steps"` // events appended per report, for step names
 	RemindersDone     []time.Duration        `json:"reminders_done"`
+	// Extensions counts the deadline's extensions, for their step names.
+	Extensions int `json:"extensions,omitempty"`
 }
 
 // Batch sizes of the collection's activities: reports opened per activity, and
@@ -258,8 +260,21 @@ func (c *collection) run(ctx workflow.Context) (PerformanceCollectionResult, err
 			return PerformanceCollectionResult{}, workflow.NewContinueAsNewError(ctx, PerformanceCollectionWorkflowName, next)
 		}
 		if d := c.nextWake().Sub(workflow.Now(ctx)); d > 0 {
-			if _, err := workflow.AwaitWithTimeout(ctx, d, func() bool { return c.continueAsNew(ctx) }); err != nil {
+			// An extension moves the deadline, and with it the reminders not
+			// yet sent and the close: the wait ends, its timer is cancelled
+			// (the SDK leaves it running), and the next wake is computed anew.
+			// Recorded runs have no extension, so for them the condition is
+			// unchanged and nothing is cancelled.
+			deadline := c.State.Deadline
+			moved := func() bool { return !c.State.Deadline.Equal(deadline) }
+			wctx, cancel := workflow.WithCancel(ctx)
+			if _, err := workflow.AwaitWithTimeout(wctx, d, func() bool { return c.continueAsNew(ctx) || moved() }); err != nil {
+				cancel()
 				return PerformanceCollectionResult{}, err
+			}
+			if moved() {
+				cancel()
+				continue
 			}
 		}
 		unlock, err := c.keys.lockAll(ctx)
@@ -448,6 +463,12 @@ func (c *collection) register(ctx workflow.Context) error {
 		{UpdateLockReport, c.lock, func(ctx workflow.Context, cmd ReportLockCommand) error {
 			return c.refuse(func() error { _, err := c.State.Lock(cmd.ProjectID, by(cmd.Actor)); return err })
 		}},
+		{UpdateExtendCollection, c.extend, func(ctx workflow.Context, cmd ExtendCollectionCommand) error {
+			return c.refuse(func() error {
+				_, err := c.State.Extend(cmd.Deadline, cmd.Reason, by(cmd.Actor), workflow.Now(ctx))
+				return err
+			})
+		}},
 	} {
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler, workflow.UpdateHandlerOptions{Validator: u.validator}); err != nil {
 			return err
@@ -550,6 +571,36 @@ func (c *collection) lock(ctx workflow.Context, cmd ReportLockCommand) error {
 		}
 		return c.State.Apply(e)
 	})
+}
+
+// extend moves the deadline. It holds the whole collection, so no report
+// command runs meanwhile: a submission is judged late or on time against one
+// deadline. The close keeps its distance to the deadline; the run loop's wait
+// ends on the change (see run), so the reminders not yet sent and the
+// deadline's pass follow the new deadline.
+func (c *collection) extend(ctx workflow.Context, cmd ExtendCollectionCommand) error {
+	unlock, err := c.keys.lockAll(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	c.updates++
+	e, err := c.State.Extend(cmd.Deadline, cmd.Reason, by(cmd.Actor), workflow.Now(ctx))
+	if err != nil {
+		return RejectionError(err)
+	}
+	// The count moves before the append, like a report's steps: an append
+	// that failed never lends its id to a different extension.
+	c.Extensions++
+	step := fmt.Sprintf("extend/%d", c.Extensions)
+	if err := c.appendCollection(ctx, step, performance.TypeCollectionDeadlineExtended, e, actor(ctx, cmd.Actor)); err != nil {
+		return err
+	}
+	if err := c.State.Apply(e); err != nil {
+		return err
+	}
+	c.CloseAt = c.CloseAt.Add(e.To.Sub(e.From))
+	return nil
 }
 
 func (c *collection) status() (PerformanceCollectionStatus, error) {

@@ -17,13 +17,20 @@ import (
 // Workflow Updates, with the conventions of the intent round (see
 // intent_contract.go "Refusals"):
 //
-//	SaveReportDraft(ReportCommand)       → ReportResult   school of the project
-//	SubmitReport(ReportCommand)          → ReportResult   school of the project
-//	ReturnReport(ReportReturnCommand)    → no result      ministry
-//	LockReport(ReportLockCommand)        → no result      ministry
+//	SaveReportDraft(ReportCommand)                     → ReportResult   school of the project
+//	SubmitReport(ReportCommand)                        → ReportResult   school of the project
+//	ReturnReport(ReportReturnCommand)                  → no result      ministry
+//	LockReport(ReportLockCommand)                      → no result      ministry
+//	ExtendCollectionDeadline(ExtendCollectionCommand)  → no result      ministry
 //
-// Field names of refusals: "project_id", "reason", and for reports the paths
-// inside ReportCommand.Input ("spent.school", "indicators.students_enrolled",
+// Extension. While the deadline has not come, the ministry may move it later
+// (see performance.Collection.Extend); the close moves by as much, so it stays
+// CloseAfter after the deadline. Reminders already sent stay sent; the others
+// follow the new deadline, and the deadline passes at the new time. The
+// extension holds off every report command while it runs.
+//
+// Field names of refusals: "project_id", "reason", "deadline", and for reports
+// the paths inside ReportCommand.Input ("spent.school", "indicators.students_enrolled",
 // "summary", "deviation").
 //
 // The year. The collection is for an instant: Params.OpensAt when set,
@@ -40,12 +47,13 @@ import (
 //
 // Streams. The workflow is the only writer of:
 //
-//	performance.CollectionStream(year)      CollectionOpened, ReminderSent, Escalated, ReportMarkedLate, CollectionClosed
+//	performance.CollectionStream(year)      CollectionOpened, CollectionDeadlineExtended, ReminderSent, Escalated,
+//	                                        ReportMarkedLate, CollectionClosed
 //	performance.ReportStream(year, project) ReportOpened, ReportDraftSaved, ReportSubmitted, ReportReturned, ReportLocked
 //
 // Event ids derive from the workflow id and a step ("remind/336h0m0s/<project>",
-// "late/<project>", "escalate/<province>"), so retries and replays append each
-// once: one reminder per report per offset.
+// "late/<project>", "escalate/<province>", "extend/<n>" for the n-th extension),
+// so retries and replays append each once: one reminder per report per offset.
 const (
 	PerformanceCollectionWorkflowName = "PerformanceCollection"
 
@@ -53,6 +61,7 @@ const (
 	UpdateSubmitReport          = "SubmitReport"
 	UpdateReturnReport          = "ReturnReport"
 	UpdateLockReport            = "LockReport"
+	UpdateExtendCollection      = "ExtendCollectionDeadline"
 	QueryPerformanceCollection  = "PerformanceCollectionStatus"
 	PerformanceScheduleID       = "performance-collection"
 	performanceScheduledStartSA = "TemporalScheduledStartTime"
@@ -104,6 +113,14 @@ type ReportReturnCommand struct {
 type ReportLockCommand struct {
 	ProjectID string          `json:"project_id"`
 	Actor     events.Metadata `json:"actor"`
+}
+
+// ExtendCollectionCommand moves the year's deadline to Deadline. Actor must be
+// the ministry; Reason is optional.
+type ExtendCollectionCommand struct {
+	Deadline time.Time       `json:"deadline"`
+	Reason   string          `json:"reason,omitempty"`
+	Actor    events.Metadata `json:"actor"`
 }
 
 // ReportResult is the report as the server computed it.

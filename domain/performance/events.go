@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// CollectionStream holds one year's collection events: opening, reminders,
-// escalations, late marks and the close. Written only by that year's
-// collection workflow.
+// CollectionStream holds one year's collection events: opening, deadline
+// extensions, reminders, escalations, late marks and the close. Written only
+// by that year's collection workflow.
 func CollectionStream(year int) string { return fmt.Sprintf("performance-collection-%d", year) }
 
 // ReportStream holds one project's report for one year: opened by the
@@ -23,11 +23,12 @@ func ReportStream(year int, projectID string) string {
 // Event types.
 const (
 	// CollectionStream(year)
-	TypeCollectionOpened = "PerformanceCollectionOpened"
-	TypeReminderSent     = "PerformanceReminderSent" // one per report per offset
-	TypeEscalated        = "PerformanceEscalated"    // one per province after the deadline
-	TypeReportMarkedLate = "PerformanceReportMarkedLate"
-	TypeCollectionClosed = "PerformanceCollectionClosed"
+	TypeCollectionOpened           = "PerformanceCollectionOpened"
+	TypeCollectionDeadlineExtended = "PerformanceCollectionDeadlineExtended"
+	TypeReminderSent               = "PerformanceReminderSent" // one per report per offset
+	TypeEscalated                  = "PerformanceEscalated"    // one per province after the deadline
+	TypeReportMarkedLate           = "PerformanceReportMarkedLate"
+	TypeCollectionClosed           = "PerformanceCollectionClosed"
 	// ReportStream(year, project)
 	TypeReportOpened     = "PerformanceReportOpened"
 	TypeReportDraftSaved = "PerformanceReportDraftSaved"
@@ -43,6 +44,18 @@ type CollectionOpened struct {
 	Deadline        time.Time       `json:"deadline"`
 	ReminderOffsets []time.Duration `json:"reminder_offsets"`
 	Projects        int             `json:"projects"`
+}
+
+// CollectionDeadlineExtended: the ministry moved the year's deadline from
+// From to To while the collection was open. Every report's deadline moves with
+// it. Schools lists, sorted, the schools that still owed a report when the
+// deadline moved: who is told of it.
+type CollectionDeadlineExtended struct {
+	Year    int       `json:"year"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Reason  string    `json:"reason,omitempty"`
+	Schools []string  `json:"schools"`
 }
 
 // ReportOpened: a project's report for the year is open for drafting. The

@@ -194,6 +194,64 @@ func (c *Collection) Lock(projectID string, by Actor) (ReportLocked, error) {
 	return ReportLocked{Year: c.Year, ProjectID: r.ProjectID, Submission: r.Submissions}, nil
 }
 
+// shanghai is Asia/Shanghai (UTC+8 without daylight saving since 1991), in
+// which deadlines are said.
+var shanghai = time.FixedZone("CST", 8*3600)
+
+func formatTime(t time.Time) string { return t.In(shanghai).Format("2006-01-02 15:04") }
+
+// LatestDeadline is the latest a year's deadline may be extended to: 1
+// December of the next year, 00:00 in Asia/Shanghai, when the next year's
+// collection opens by default. A year's reports are owed before the next
+// year's are asked for.
+func LatestDeadline(year int) time.Time {
+	return time.Date(year+1, time.December, 1, 0, 0, 0, 0, shanghai)
+}
+
+// Extend decides on the ministry moving the deadline to a later time. Only an
+// open collection whose deadline has not come yet may be extended: once the
+// deadline has come, reports were marked late and provinces told. Reminders
+// not yet sent follow the new deadline; a submission before it is on time.
+func (c *Collection) Extend(deadline time.Time, reason string, by Actor, now time.Time) (CollectionDeadlineExtended, error) {
+	if err := c.open(); err != nil {
+		return CollectionDeadlineExtended{}, err
+	}
+	if by.Role != identity.RoleMinistry {
+		return CollectionDeadlineExtended{}, domain.Conflict("", "只有部里可以延长绩效采集截止时间",
+			fmt.Sprintf("%s %q may not extend the deadline", by.Role, by.Organisation))
+	}
+	reason = strings.TrimSpace(reason)
+	latest := LatestDeadline(c.Year)
+	switch n := utf8.RuneCountInString(reason); {
+	case c.Passed || !now.Before(c.Deadline):
+		return CollectionDeadlineExtended{}, domain.Conflict("deadline",
+			fmt.Sprintf("%d年度绩效采集截止时间（%s）已过，不能再延期", c.Year, formatTime(c.Deadline)),
+			fmt.Sprintf("extension refused: deadline %s has passed at %s", c.Deadline, now))
+	case deadline.IsZero():
+		return CollectionDeadlineExtended{}, domain.Invalid("deadline", "请填写延期截止时间", "extension without a deadline")
+	case !deadline.After(c.Deadline):
+		return CollectionDeadlineExtended{}, domain.Invalid("deadline",
+			fmt.Sprintf("新的截止时间须晚于现截止时间（%s）", formatTime(c.Deadline)),
+			fmt.Sprintf("extension %s is not after the deadline %s", deadline, c.Deadline))
+	case deadline.After(latest):
+		return CollectionDeadlineExtended{}, domain.Invalid("deadline",
+			fmt.Sprintf("新的截止时间不能晚于%s（下一年度绩效采集开始）", formatTime(latest)),
+			fmt.Sprintf("extension %s is after %s", deadline, latest))
+	case n > MaxReasonRunes:
+		return CollectionDeadlineExtended{}, domain.Invalid("reason", fmt.Sprintf("延期说明不能超过 %d 字（现为 %d 字）", MaxReasonRunes, n),
+			fmt.Sprintf("reason has %d runes, above %d", n, MaxReasonRunes))
+	}
+	if err := storable("reason", "延期说明", reason); err != nil {
+		return CollectionDeadlineExtended{}, err
+	}
+	schools := []string{}
+	for _, r := range c.Unsubmitted() {
+		schools = append(schools, r.School)
+	}
+	slices.Sort(schools)
+	return CollectionDeadlineExtended{Year: c.Year, From: c.Deadline, To: deadline, Reason: reason, Schools: slices.Compact(schools)}, nil
+}
+
 // Apply moves the state by a recorded event.
 func (c *Collection) Apply(e any) error {
 	switch e := e.(type) {
@@ -231,6 +289,8 @@ func (c *Collection) Apply(e any) error {
 			return err
 		}
 		r.Late = true
+	case CollectionDeadlineExtended:
+		c.Deadline = e.To
 	case CollectionClosed:
 		c.Closed = true
 	default:
