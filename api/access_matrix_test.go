@@ -154,6 +154,7 @@ var accessMatrix = map[string]string{
 	"GET /web/audit/history":                                                "OOFFFFFFF",
 	"GET /web/applications/{id}/explanation":                                "OOONONFFF", // as the API decides
 	"GET /web/performance/{year}":                                           "OOOOOOFFF", // the handler keeps each to its scope
+	"POST /web/performance/{year}/extend":                                   "OFFFFFFFF",
 	"GET /web/performance/{year}/reports/{project}":                         "OOONONFFF",
 	"POST /web/performance/{year}/reports/{project}":                        "FFFFONFFF", // a declaration: only its school writes it
 	"POST /web/performance/{year}/reports/{project}/return":                 "OFFFFFFFF",

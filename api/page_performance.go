@@ -29,6 +29,7 @@ func (s *Server) performancePageRoutes() []Route {
 	)
 	return []Route{
 		{Pattern: "GET " + year, Action: read, Resource: performanceScope, page: true, handle: s.performanceListPage},
+		{Pattern: "POST " + year + "/extend", Action: admin, Resource: nationalPerformance, page: true, handle: s.postExtendCollection},
 		{Pattern: "GET " + report, Action: read, Resource: s.performanceReport(false), page: true, handle: s.reportPage},
 		{Pattern: "POST " + report, Action: write, Resource: s.performanceReport(true), page: true, handle: s.postReport},
 		{Pattern: "POST " + report + "/return", Action: admin, Resource: s.performanceReport(true), page: true, handle: s.postReturnReport},
@@ -53,7 +54,32 @@ var reportEventLabels = map[string]string{
 	performance.TypeReportReturned: "退回", performance.TypeReportLocked: "锁定", performance.TypeReportMarkedLate: "逾期未交",
 }
 
+// performanceListData is a year's list of reports and, for the ministry,
+// the collection's deadline and the form that extends it.
+type performanceListData struct {
+	Items []performanceListItem
+	// Collection is the year's collection as projected; nil for those who
+	// do not run it, and before it is projected.
+	Collection *projections.PerformanceCollectionRow
+	// CanExtend: the ministry, while the collection is open and its deadline
+	// has not come (performance.Collection.Extend refuses any other time).
+	CanExtend  bool
+	ExtendPath string
+	Values     map[string]string // the extension form's inputs → what they show
+}
+
+type performanceListItem struct {
+	projections.PerformanceReportRow
+	Path, Label string
+}
+
 func (s *Server) performanceListPage(w http.ResponseWriter, r *http.Request) error {
+	return s.renderPerformanceList(w, r, http.StatusOK, nil, nil)
+}
+
+// renderPerformanceList shows the year's reports, and the extension form as
+// typed when an extension was refused.
+func (s *Server) renderPerformanceList(w http.ResponseWriter, r *http.Request, status int, typed url.Values, errs map[string]string) error {
 	year, err := pathYear(r)
 	if err != nil {
 		return err
@@ -66,16 +92,66 @@ func (s *Server) performanceListPage(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	type item struct {
-		projections.PerformanceReportRow
-		Path, Label string
-	}
-	items := make([]item, len(rows))
+	d := performanceListData{Items: make([]performanceListItem, len(rows)), ExtendPath: extendPath(year), Values: map[string]string{}}
 	for i, row := range rows {
-		items[i] = item{row, reportPath(year, row.ProjectID), reportStatusLabels[row.Status]}
+		d.Items[i] = performanceListItem{row, reportPath(year, row.ProjectID), reportStatusLabels[row.Status]}
 	}
-	return s.render(w, r, http.StatusOK, "performance_list.html", pageData{Title: fmt.Sprintf("%d年度执行绩效报告", year),
-		Data: items, Print: true})
+	if p := principal(r.Context()); p.Role == identity.RoleMinistry {
+		c, err := projections.PerformanceCollection(r.Context(), s.pool, year)
+		switch {
+		case err == nil:
+			d.Collection = &c
+			d.CanExtend = c.Stage == "open" && time.Now().Before(c.Deadline)
+			d.Values["deadline"] = c.Deadline.In(shanghai).Format("2006-01-02T15:04")
+		case !projections.IsPerformanceNotFound(err):
+			return err
+		}
+	}
+	for _, k := range []string{"deadline", "reason"} {
+		if typed.Has(k) {
+			d.Values[k] = typed.Get(k)
+		}
+	}
+	msg := firstUnplaced(errs)
+	if !d.CanExtend {
+		// The deadline came while the form was open: no form to show the
+		// refusal beside, so the page says it.
+		if m, ok := errs["deadline"]; ok {
+			msg = m
+		}
+	}
+	return s.render(w, r, status, "performance_list.html", pageData{Title: fmt.Sprintf("%d年度执行绩效报告", year),
+		Data: d, Errors: errs, Error: msg, Print: true})
+}
+
+func extendPath(year int) string {
+	return fmt.Sprintf("/web/performance/%d/extend", year)
+}
+
+// postExtendCollection moves the year's deadline later through the same
+// workflow update as POST /api/v1/performance/{year}/extend, and shows the
+// list again once the read model has the new deadline.
+func (s *Server) postExtendCollection(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return badRequest("", "无法读取表单", err.Error())
+	}
+	year, err := pathYear(r)
+	if err != nil {
+		return err
+	}
+	deadline, err := s.extendCollection(r, r.PostFormValue("deadline"), r.PostFormValue("reason"))
+	if err != nil {
+		if errs, ok := fieldErrors(err); ok {
+			return s.renderPerformanceList(w, r, http.StatusUnprocessableEntity, r.PostForm, errs)
+		}
+		return err
+	}
+	s.awaitReadModel(r, func() bool {
+		c, err := projections.PerformanceCollection(r.Context(), s.pool, year)
+		return err == nil && c.Deadline.Equal(deadline)
+	})
+	return redirectOK(w, r, fmt.Sprintf("/web/performance/%d", year),
+		"截止时间已延长至 "+deadline.In(shanghai).Format("2006-01-02 15:04")+"（北京时间）")
 }
 
 // reportFormData is the performance report page.

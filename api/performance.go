@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"keytask/domain"
 	"keytask/domain/identity"
@@ -366,15 +367,27 @@ func (s *Server) extendPerformanceCollection(w http.ResponseWriter, r *http.Requ
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	deadline, err := parseDeadline("deadline", req.Deadline)
+	deadline, err := s.extendCollection(r, req.Deadline, req.Reason)
 	if err != nil {
-		return err
-	}
-	cmd := workflows.ExtendCollectionCommand{Deadline: deadline, Reason: req.Reason, Actor: metadata(r.Context())}
-	if err := s.performanceUpdate(r, workflows.UpdateExtendCollection, cmd, nil); err != nil {
 		return err
 	}
 	year, _ := pathYear(r) // performanceUpdate read it already
 	writeJSON(w, http.StatusOK, map[string]any{"year": year, "deadline": deadline})
 	return nil
+}
+
+// extendCollection sends the ministry's extension of the year in the path to
+// the collection's workflow, the deadline as typed: Beijing time or RFC 3339.
+// The API and the page both extend through it, so they read the deadline and
+// refuse alike. It returns the new deadline once the workflow recorded it.
+func (s *Server) extendCollection(r *http.Request, deadlineText, reason string) (time.Time, error) {
+	deadline, err := parseDeadline("deadline", deadlineText)
+	if err != nil {
+		return time.Time{}, err
+	}
+	cmd := workflows.ExtendCollectionCommand{Deadline: deadline, Reason: reason, Actor: metadata(r.Context())}
+	if err := s.performanceUpdate(r, workflows.UpdateExtendCollection, cmd, nil); err != nil {
+		return time.Time{}, err
+	}
+	return deadline, nil
 }
