@@ -812,7 +812,36 @@ func performanceJourney(t *testing.T, p *platform, b *browser, application strin
 	b.login("admin", adminPassword)
 	b.open(fmt.Sprintf("/web/performance/%d", year))
 	b.screenshot("performance-list-ministry")
+	// It gives the schools a day more. A deadline before the current one is
+	// refused beside the field; a later one moves the year's deadline, which
+	// stays weeks away, so nothing later in the journey is late.
+	shanghai := time.FixedZone("CST", 8*3600)
+	current, err := time.ParseInLocation("2006-01-02 15:04", b.text("#collection-deadline"), shanghai)
+	if err != nil {
+		t.Fatalf("the page shows no current deadline: %v; %s", err, b.text("main"))
+	}
+	b.setValue("#deadline", current.Add(-time.Hour).Format("2006-01-02T15:04"))
+	b.submit(`#extend-form button`)
+	if msg := b.text("#deadline-err"); !strings.Contains(msg, "新的截止时间须晚于现截止时间（"+current.Format("2006-01-02 15:04")) {
+		t.Fatalf("no field error for an earlier deadline: %q; %s", msg, b.text("main"))
+	}
+	if got := b.text("#collection-deadline"); got != current.Format("2006-01-02 15:04") {
+		t.Fatalf("deadline %q after a refused extension", got)
+	}
+	b.screenshot("performance-extend-field-error")
+	later := current.Add(24 * time.Hour)
+	b.setValue("#deadline", later.Format("2006-01-02T15:04"))
+	b.typeInto("#reason", "部分学校数据核对中")
+	b.submit(`#extend-form button`)
+	b.ok("截止时间已延长至 " + later.Format("2006-01-02 15:04"))
+	if got := b.text("#collection-deadline"); got != later.Format("2006-01-02 15:04") {
+		t.Fatalf("deadline %q after the extension, want %s", got, later.Format("2006-01-02 15:04"))
+	}
+	b.screenshot("performance-extended")
 	b.submit(`a[href="` + report + `"]`)
+	if main := b.text("main"); !strings.Contains(main, "截止时间："+later.Format("2006-01-02 15:04")) {
+		t.Fatalf("the report does not show the extended deadline: %s", main)
+	}
 	b.typeInto("#reason", "实际投入请附支出凭证")
 	b.submit(`form[action$="/return"] button`)
 	b.ok("已退回")
