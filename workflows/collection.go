@@ -28,6 +28,9 @@ type PerformanceCollectionCarry struct {
 	RemindersDone     []time.Duration        `json:"reminders_done"`
 	// Extensions counts the deadline's extensions, for their step names.
 	Extensions int `json:"extensions,omitempty"`
+	// Recent holds the ids of the updates completed lately, so that one sent
+	// again after the run continued as new is not executed twice.
+	Recent RecentUpdates `json:"recent,omitzero"`
 }
 
 // Batch sizes of the collection's activities: reports opened per activity, and
@@ -446,25 +449,25 @@ func (c *collection) register(ctx workflow.Context) error {
 	}
 	for _, u := range []reg{
 		{UpdateSaveReportDraft, c.saveDraft, func(ctx workflow.Context, cmd ReportCommand) error {
-			return c.refuse(func() error {
+			return c.refuse(ctx, func() error {
 				_, err := c.State.SaveDraft(cmd.ProjectID, by(cmd.Actor), cmd.Input, workflow.Now(ctx))
 				return err
 			})
 		}},
 		{UpdateSubmitReport, c.submit, func(ctx workflow.Context, cmd ReportCommand) error {
-			return c.refuse(func() error {
+			return c.refuse(ctx, func() error {
 				_, err := c.State.Submit(cmd.ProjectID, by(cmd.Actor), cmd.Input, workflow.Now(ctx))
 				return err
 			})
 		}},
 		{UpdateReturnReport, c.returnReport, func(ctx workflow.Context, cmd ReportReturnCommand) error {
-			return c.refuse(func() error { _, err := c.State.Return(cmd.ProjectID, by(cmd.Actor), cmd.Reason); return err })
+			return c.refuse(ctx, func() error { _, err := c.State.Return(cmd.ProjectID, by(cmd.Actor), cmd.Reason); return err })
 		}},
 		{UpdateLockReport, c.lock, func(ctx workflow.Context, cmd ReportLockCommand) error {
-			return c.refuse(func() error { _, err := c.State.Lock(cmd.ProjectID, by(cmd.Actor)); return err })
+			return c.refuse(ctx, func() error { _, err := c.State.Lock(cmd.ProjectID, by(cmd.Actor)); return err })
 		}},
 		{UpdateExtendCollection, c.extend, func(ctx workflow.Context, cmd ExtendCollectionCommand) error {
-			return c.refuse(func() error {
+			return c.refuse(ctx, func() error {
 				_, err := c.State.Extend(cmd.Deadline, cmd.Reason, by(cmd.Actor), workflow.Now(ctx))
 				return err
 			})
@@ -477,7 +480,7 @@ func (c *collection) register(ctx workflow.Context) error {
 	return nil
 }
 
-func (c *collection) refuse(rule func() error) error {
+func (c *collection) refuse(ctx workflow.Context, rule func() error) error {
 	switch {
 	case c.opening:
 		return RejectionError(domain.Conflict("", "绩效采集正在开启，请稍后再试", "collection is opening"))
@@ -485,6 +488,8 @@ func (c *collection) refuse(rule func() error) error {
 		return RejectionError(domain.Conflict("", fmt.Sprintf("%d年度绩效采集已结束，不再受理", c.State.Year), "collection is completing"))
 	case c.updates >= c.perRun || c.keys.closing:
 		return BusyError("collection is continuing as new")
+	case c.Recent.seen(ctx):
+		return nil // completed before: the handler answers it again
 	}
 	return RejectionError(rule())
 }
@@ -497,10 +502,28 @@ func (c *collection) command(ctx workflow.Context, project string, body func(now
 	}
 	defer unlock()
 	c.updates++
-	return body(workflow.Now(ctx))
+	if err := body(workflow.Now(ctx)); err != nil {
+		return err
+	}
+	c.Recent.done(ctx)
+	return nil
+}
+
+// repeated answers a report command that completed before (see
+// RecentUpdates) from the current state, recording nothing.
+func (c *collection) repeated(cmd ReportCommand, final bool) ReportResult {
+	out := ReportResult{Version: c.ReportVersions[cmd.ProjectID]}
+	if r := c.State.Reports[cmd.ProjectID]; r != nil {
+		out.Late = r.Late
+		out.Report, _ = performance.Validate(performance.Indicators, r.TaskType, cmd.Input, final)
+	}
+	return out
 }
 
 func (c *collection) saveDraft(ctx workflow.Context, cmd ReportCommand) (ReportResult, error) {
+	if c.Recent.seen(ctx) {
+		return c.repeated(cmd, false), nil
+	}
 	var out ReportResult
 	err := c.command(ctx, cmd.ProjectID, func(now time.Time) error {
 		e, err := c.State.SaveDraft(cmd.ProjectID, by(cmd.Actor), cmd.Input, now)
@@ -518,6 +541,9 @@ func (c *collection) saveDraft(ctx workflow.Context, cmd ReportCommand) (ReportR
 }
 
 func (c *collection) submit(ctx workflow.Context, cmd ReportCommand) (ReportResult, error) {
+	if c.Recent.seen(ctx) {
+		return c.repeated(cmd, true), nil
+	}
 	var out ReportResult
 	err := c.command(ctx, cmd.ProjectID, func(now time.Time) error {
 		e, err := c.State.Submit(cmd.ProjectID, by(cmd.Actor), cmd.Input, now)
@@ -548,6 +574,9 @@ func (c *collection) submit(ctx workflow.Context, cmd ReportCommand) (ReportResu
 }
 
 func (c *collection) returnReport(ctx workflow.Context, cmd ReportReturnCommand) error {
+	if c.Recent.seen(ctx) {
+		return nil
+	}
 	return c.command(ctx, cmd.ProjectID, func(now time.Time) error {
 		e, err := c.State.Return(cmd.ProjectID, by(cmd.Actor), cmd.Reason)
 		if err != nil {
@@ -561,6 +590,9 @@ func (c *collection) returnReport(ctx workflow.Context, cmd ReportReturnCommand)
 }
 
 func (c *collection) lock(ctx workflow.Context, cmd ReportLockCommand) error {
+	if c.Recent.seen(ctx) {
+		return nil
+	}
 	return c.command(ctx, cmd.ProjectID, func(now time.Time) error {
 		e, err := c.State.Lock(cmd.ProjectID, by(cmd.Actor))
 		if err != nil {
@@ -579,6 +611,9 @@ func (c *collection) lock(ctx workflow.Context, cmd ReportLockCommand) error {
 // ends on the change (see run), so the reminders not yet sent and the
 // deadline's pass follow the new deadline.
 func (c *collection) extend(ctx workflow.Context, cmd ExtendCollectionCommand) error {
+	if c.Recent.seen(ctx) {
+		return nil
+	}
 	unlock, err := c.keys.lockAll(ctx)
 	if err != nil {
 		return err
@@ -600,6 +635,7 @@ func (c *collection) extend(ctx workflow.Context, cmd ExtendCollectionCommand) e
 		return err
 	}
 	c.CloseAt = c.CloseAt.Add(e.To.Sub(e.From))
+	c.Recent.done(ctx)
 	return nil
 }
 

@@ -25,6 +25,9 @@ type IntentRoundCarry struct {
 	Steps         map[string]int    `json:"steps"`          // events appended per province, for step names
 	RemindersDone []time.Duration   `json:"reminders_done"` // offsets sent or skipped
 	FiledAt       time.Time         `json:"filed_at,omitzero"`
+	// Recent holds the ids of the updates completed lately, so that one sent
+	// again after the run continued as new is not executed twice.
+	Recent RecentUpdates `json:"recent,omitzero"`
 }
 
 // intentRoundUpdatesPerRun bounds the updates one run handles before it
@@ -315,22 +318,22 @@ func (r *intentRound) register(ctx workflow.Context) error {
 	}
 	for _, u := range []reg{
 		{UpdateSaveIntentDraft, r.saveDraft, func(ctx workflow.Context, c FormCommand) error {
-			return r.refuse(func() error { _, err := r.State.SaveDraft(c.Province, c.Input, workflow.Now(ctx)); return err })
+			return r.refuse(ctx, func() error { _, err := r.State.SaveDraft(c.Province, c.Input, workflow.Now(ctx)); return err })
 		}},
 		{UpdateSubmitIntent, r.submit, func(ctx workflow.Context, c FormCommand) error {
-			return r.refuse(func() error { _, err := r.State.Submit(c.Province, c.Input, workflow.Now(ctx)); return err })
+			return r.refuse(ctx, func() error { _, err := r.State.Submit(c.Province, c.Input, workflow.Now(ctx)); return err })
 		}},
 		{UpdateReturnIntent, r.returnForm, func(ctx workflow.Context, c ReturnCommand) error {
-			return r.refuse(func() error { _, err := r.State.Return(c.Province, c.Reason); return err })
+			return r.refuse(ctx, func() error { _, err := r.State.Return(c.Province, c.Reason); return err })
 		}},
 		{UpdateExtendProvince, r.extend, func(ctx workflow.Context, c ExtendCommand) error {
-			return r.refuse(func() error { _, err := r.State.Extend(c.Province, c.Deadline, workflow.Now(ctx)); return err })
+			return r.refuse(ctx, func() error { _, err := r.State.Extend(c.Province, c.Deadline, workflow.Now(ctx)); return err })
 		}},
 		{UpdateFileIntentRound, r.file, func(ctx workflow.Context, c FileCommand) error {
-			return r.refuse(func() error { _, err := r.State.File(workflow.Now(ctx)); return err })
+			return r.refuse(ctx, func() error { _, err := r.State.File(workflow.Now(ctx)); return err })
 		}},
 		{UpdateRecordFeedback, r.feedback, func(ctx workflow.Context, c FeedbackCommand) error {
-			return r.refuse(func() error { _, err := r.State.Feedback(c.Province, c.Text); return err })
+			return r.refuse(ctx, func() error { _, err := r.State.Feedback(c.Province, c.Text); return err })
 		}},
 	} {
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler, workflow.UpdateHandlerOptions{Validator: u.validator}); err != nil {
@@ -341,13 +344,16 @@ func (r *intentRound) register(ctx workflow.Context) error {
 }
 
 // refuse runs a rule for a validator and turns its refusal into the update's.
-func (r *intentRound) refuse(rule func() error) error {
+func (r *intentRound) refuse(ctx workflow.Context, rule func() error) error {
 	if r.ending {
 		return RejectionError(domain.Conflict("", "本轮承接意向已结束，不再受理", "round is completing"))
 	}
 	if r.keys.closing {
 		// Nothing recorded; the API sends it again to the next run.
 		return BusyError("intent round is continuing as new")
+	}
+	if r.Recent.seen(ctx) {
+		return nil // completed before: the handler answers it again
 	}
 	return RejectionError(rule())
 }
@@ -362,6 +368,9 @@ const wholeRound = ""
 // command runs body holding key (a province, or wholeRound for a command on
 // the round itself) and counts it toward the continue-as-new bound.
 func (r *intentRound) command(ctx workflow.Context, key string, body func(now time.Time) error) error {
+	if r.Recent.seen(ctx) {
+		return nil
+	}
 	var (
 		unlock func()
 		err    error
@@ -376,7 +385,18 @@ func (r *intentRound) command(ctx workflow.Context, key string, body func(now ti
 	}
 	defer unlock()
 	r.updates++
-	return body(workflow.Now(ctx))
+	if err := body(workflow.Now(ctx)); err != nil {
+		return err
+	}
+	r.Recent.done(ctx)
+	return nil
+}
+
+// repeated answers a form command that completed before (see RecentUpdates)
+// from the current state, recording nothing.
+func (r *intentRound) repeated(c FormCommand) FormResult {
+	form, _ := intent.Validate(r.State.Items, c.Input)
+	return FormResult{Form: form, Version: r.FormVersions[c.Province]}
 }
 
 // actor is the command's metadata with the update id as its cause, so the log
@@ -389,6 +409,9 @@ func actor(ctx workflow.Context, md events.Metadata) events.Metadata {
 }
 
 func (r *intentRound) saveDraft(ctx workflow.Context, c FormCommand) (FormResult, error) {
+	if r.Recent.seen(ctx) {
+		return r.repeated(c), nil
+	}
 	var out FormResult
 	err := r.command(ctx, c.Province, func(now time.Time) error {
 		e, err := r.State.SaveDraft(c.Province, c.Input, now)
@@ -406,6 +429,9 @@ func (r *intentRound) saveDraft(ctx workflow.Context, c FormCommand) (FormResult
 }
 
 func (r *intentRound) submit(ctx workflow.Context, c FormCommand) (FormResult, error) {
+	if r.Recent.seen(ctx) {
+		return r.repeated(c), nil
+	}
 	var out FormResult
 	err := r.command(ctx, c.Province, func(now time.Time) error {
 		e, err := r.State.Submit(c.Province, c.Input, now)
