@@ -35,7 +35,11 @@ func (s *Server) sendUpdate(r *http.Request, workflowID, name string, arg, resul
 		id = events.DeriveID("update", meta.ActorID, workflowID, name, key).String()
 	}
 	// A run about to continue as new refuses updates as busy for a moment;
-	// the refusal recorded nothing, so the same update is sent again.
+	// the refusal recorded nothing, so the same update is sent again. A wait
+	// that passed the client's long-poll limit while the request goes on is
+	// sent again too, under the same id: the workflows remember the ids of
+	// updates they completed, also across continue-as-new, and answer a
+	// repeated one without executing it again.
 	busy := false
 	for wait := 20 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		h, uerr := s.tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
@@ -47,6 +51,11 @@ func (s *Server) sendUpdate(r *http.Request, workflowID, name string, arg, resul
 		})
 		if uerr == nil {
 			uerr = h.Get(ctx, result)
+		}
+		var timedOut *client.WorkflowUpdateServiceTimeoutOrCanceledError
+		if errors.As(uerr, &timedOut) && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "update wait timed out; sending it again", "workflow_id", workflowID, "update", name, "update_id", id, "err", uerr)
+			continue
 		}
 		var ae *temporal.ApplicationError
 		if !errors.As(uerr, &ae) || ae.Type() != workflows.UpdateBusyErrorType {
