@@ -40,7 +40,8 @@ type Scale struct {
 	ReachNotice time.Duration
 	// A yearly performance collection's reports are due CollectionWindow plus
 	// CollectionPerReport per report after it opens, and it closes
-	// CollectionClose after that.
+	// CollectionClose after that. The window is tight on purpose: while
+	// schools are still reporting near the deadline, the ministry extends it.
 	CollectionWindow, CollectionPerReport, CollectionClose time.Duration
 	Seed                                                   uint64
 }
@@ -48,8 +49,8 @@ type Scale struct {
 // Scales are the named scales of `keytask demo --scale`.
 var Scales = map[string]Scale{
 	"national": {Name: "national", Provinces: slices.Sorted(maps.Keys(identity.Provinces)), Schools: 2500,
-		Applications: 6000, Experts: 1000, IntentWindow: 40 * time.Second, ReachNotice: 4 * time.Minute,
-		CollectionWindow: 20 * time.Second, CollectionPerReport: 35 * time.Millisecond, CollectionClose: 10 * time.Second, Seed: 2022},
+		Applications: 6000, Experts: 1000, IntentWindow: 15 * time.Second, ReachNotice: 4 * time.Minute,
+		CollectionWindow: 20 * time.Second, CollectionPerReport: 10 * time.Millisecond, CollectionClose: 10 * time.Second, Seed: 2022},
 	// Two provinces' worth: one large, one small.
 	"small": {Name: "small", Provinces: []string{"44", "63"}, Schools: 30, Applications: 90, Experts: 30,
 		IntentWindow: 20 * time.Second, ReachNotice: 2 * time.Minute,
