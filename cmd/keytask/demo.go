@@ -70,7 +70,10 @@ created afresh; a database given with --database-url must hold no events. The lo
 configured log key, so ` + "`keytask audit verify`" + ` checks it afterwards.
 ` + envHelp(),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd.Context(), cmd, o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := runDemo(cmd.Context(), cmd, o)
+			return err
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.scale, "scale", "national", "national or small")
@@ -81,15 +84,15 @@ configured log key, so ` + "`keytask audit verify`" + ` checks it afterwards.
 	return cmd
 }
 
-func runDemo(ctx context.Context, cmd *cobra.Command, o demoOptions) error {
+func runDemo(ctx context.Context, cmd *cobra.Command, o demoOptions) (demo.Result, error) {
 	out := cmd.OutOrStdout()
 	sc, ok := demo.Scales[o.scale]
 	if !ok {
-		return fmt.Errorf("--scale: no scale %q (have: %s)", o.scale, strings.Join(slices.Sorted(maps.Keys(demo.Scales)), ", "))
+		return demo.Result{}, fmt.Errorf("--scale: no scale %q (have: %s)", o.scale, strings.Join(slices.Sorted(maps.Keys(demo.Scales)), ", "))
 	}
 	data, err := demo.Generate(sc)
 	if err != nil {
-		return err
+		return demo.Result{}, err
 	}
 	cfg := config.FromEnv()
 	// The platform's own logs stay quiet: the demo's output is its progress.
@@ -107,38 +110,38 @@ func runDemo(ctx context.Context, cmd *cobra.Command, o demoOptions) error {
 	if fresh {
 		u, err := url.Parse(cfg.DatabaseURL)
 		if err != nil {
-			return fmt.Errorf("KEYTASK_DATABASE_URL: %w", err)
+			return demo.Result{}, fmt.Errorf("KEYTASK_DATABASE_URL: %w", err)
 		}
 		u.Path = "/" + demoDatabase
 		o.databaseURL = u.String()
 		if err := recreateDatabase(ctx, o.databaseURL); err != nil {
-			return err
+			return demo.Result{}, err
 		}
 	}
 	if _, err := migrate(ctx, o.databaseURL); err != nil {
-		return err
+		return demo.Result{}, err
 	}
 	cfg.DatabaseURL = o.databaseURL
 	if err := requireEmptyLog(ctx, cfg.DatabaseURL); err != nil {
-		return err
+		return demo.Result{}, err
 	}
 	if _, err := loadLogKey(cfg, true); err != nil {
-		return err
+		return demo.Result{}, err
 	}
 	srv, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes(), Logger: log.With("component", "temporal-server")})
 	if err != nil {
-		return fmt.Errorf("embedded Temporal server: %w", err)
+		return demo.Result{}, fmt.Errorf("embedded Temporal server: %w", err)
 	}
 	defer func() { _ = srv.Stop() }()
 	cfg.TemporalNamespace = "default"
 	p, err := openPlatform(ctx, cfg, srv.FrontendAddr(), log)
 	if err != nil {
-		return err
+		return demo.Result{}, err
 	}
 	defer p.close()
 	token, _, err := api.SeedAdmin(ctx, p.store, filepath.Join(cfg.DataDir, "demo"))
 	if err != nil {
-		return err
+		return demo.Result{}, err
 	}
 
 	runCtx, stop := context.WithCancel(ctx)
@@ -146,7 +149,7 @@ func runDemo(ctx context.Context, cmd *cobra.Command, o demoOptions) error {
 	g := &group{stop: stop}
 	ln, err := net.Listen("tcp", o.httpAddr)
 	if err != nil {
-		return fmt.Errorf("--http %s: %w", o.httpAddr, err)
+		return demo.Result{}, fmt.Errorf("--http %s: %w", o.httpAddr, err)
 	}
 	// The batches' clock is chosen when they open; until then the API reads
 	// the wall clock, which no batch time is compared with yet.
@@ -176,14 +179,14 @@ func runDemo(ctx context.Context, cmd *cobra.Command, o demoOptions) error {
 	w := &demoWorker{p: p}
 	defer w.stop()
 	if err := w.start(nil); err != nil {
-		return err
+		return demo.Result{}, err
 	}
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(out, "keytask 演示：平台已在本进程内启动（%.1f 秒）\n  API      %s\n  数据库   %s\n  Temporal %s（内存）\n",
 		time.Since(began).Seconds(), base, redact(cfg.DatabaseURL), srv.FrontendAddr())
 
 	if err := waitAdmin(ctx, base, token); err != nil {
-		return err
+		return demo.Result{}, err
 	}
 	httpLevel.Set(slog.LevelWarn)
 	res, runErr := demo.Run(runCtx, demo.Config{URL: base, AdminToken: token, Data: data, Out: out, Workers: o.workers,
@@ -210,9 +213,9 @@ func runDemo(ctx context.Context, cmd *cobra.Command, o demoOptions) error {
 		runErr = err
 	}
 	if runErr != nil {
-		return fmt.Errorf("demo round failed: %w", runErr)
+		return demo.Result{}, fmt.Errorf("demo round failed: %w", runErr)
 	}
-	return nil
+	return *res, nil
 }
 
 // demoWorker is the worker of the demo, started again with the selection
