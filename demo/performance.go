@@ -71,6 +71,30 @@ func collectAll(ctx context.Context, r *Round) (string, error) {
 	if time.Until(first) < window/2 {
 		return "", fmt.Errorf("opening the collections took until %s, too close to the deadline %s", time.Now().Format(time.TimeOnly), first.Format(time.TimeOnly))
 	}
+	// As some provinces ask, the ministry extends the deadline once before
+	// anyone reports; the collections' read models must follow.
+	if err := r.extendAll(ctx, dl, dl.get().Add(window/5).Truncate(time.Second), "应部分省份申请，延长填报时间"); err != nil {
+		return "", err
+	}
+	for _, y := range CollectionYears {
+		want := dl.get()
+		err := r.awaitReadModel(ctx, fmt.Sprintf("%d年度绩效采集延期", y), func() (bool, error) {
+			res, err := r.c.must(ctx, "GET", fmt.Sprintf("/api/v1/performance/%d", y), r.admin, nil, ok())
+			if err != nil {
+				return false, err
+			}
+			var v struct {
+				Deadline time.Time `json:"deadline"`
+			}
+			if err := res.decode(&v); err != nil {
+				return false, err
+			}
+			return v.Deadline.Equal(want), nil
+		})
+		if err != nil {
+			return "", err
+		}
+	}
 	reporting := make(chan struct{})
 	supervised := make(chan error, 1)
 	go func() { supervised <- r.supervise(ctx, dl, window/2, reporting) }()
@@ -93,9 +117,9 @@ func collectAll(ctx context.Context, r *Round) (string, error) {
 		return "", err
 	}
 	slices.SortFunc(r.collections, func(a, b CollectionResult) int { return a.Year - b.Year })
-	extended := "未延期"
-	if n := dl.extensions(); n > 0 {
-		extended = fmt.Sprintf("学校未报完时由部延期 %d 次，最终截止 %s", n, dl.get().Format(time.TimeOnly))
+	extended := fmt.Sprintf("应省份申请延期 1 次，最终截止 %s", dl.get().Format(time.TimeOnly))
+	if n := dl.extensions() - 1; n > 0 {
+		extended = fmt.Sprintf("应省份申请延期 1 次，学校未报完时再延期 %d 次，最终截止 %s", n, dl.get().Format(time.TimeOnly))
 	}
 	return fmt.Sprintf("截止时间 %s（开启后 %.0f 秒；%s）\n        %s", first.Format(time.TimeOnly), window.Seconds(), extended, strings.Join(lines, "\n        ")), nil
 }
@@ -138,17 +162,24 @@ func (r *Round) supervise(ctx context.Context, dl *sharedDeadline, step time.Dur
 		if time.Until(at) > extendMargin {
 			continue
 		}
-		next := at.Add(step).Truncate(time.Second)
-		for _, y := range CollectionYears {
-			if _, err := r.c.must(ctx, "POST", fmt.Sprintf("/api/v1/performance/%d/extend", y), r.admin,
-				map[string]any{"deadline": next.Format(time.RFC3339)}, ok()); err != nil {
-				return fmt.Errorf("extend the %d collection's deadline to %s: %w", y, next.Format(time.TimeOnly), err)
-			}
+		if err := r.extendAll(ctx, dl, at.Add(step).Truncate(time.Second), "学校尚未报完，延长填报时间"); err != nil {
+			return err
 		}
-		dl.mu.Lock()
-		dl.at, dl.moves = next, dl.moves+1
-		dl.mu.Unlock()
 	}
+}
+
+// extendAll moves every year's deadline to next, through the ministry's API.
+func (r *Round) extendAll(ctx context.Context, dl *sharedDeadline, next time.Time, reason string) error {
+	for _, y := range CollectionYears {
+		if _, err := r.c.must(ctx, "POST", fmt.Sprintf("/api/v1/performance/%d/extend", y), r.admin,
+			map[string]any{"deadline": next.Format(time.RFC3339), "reason": reason}, ok()); err != nil {
+			return fmt.Errorf("extend the %d collection's deadline to %s: %w", y, next.Format(time.TimeOnly), err)
+		}
+	}
+	dl.mu.Lock()
+	dl.at, dl.moves = next, dl.moves+1
+	dl.mu.Unlock()
+	return nil
 }
 
 // openCollection starts one year's collection through the schedule and waits
@@ -444,7 +475,10 @@ func (r *Round) collect(ctx context.Context, year int, dl *sharedDeadline, rows 
 		if err != nil {
 			return false, err
 		}
-		return coll.Stage == "closed", res.decode(&coll)
+		if err := res.decode(&coll); err != nil {
+			return false, err
+		}
+		return coll.Stage == "closed", nil
 	})
 	if err != nil {
 		return "", err

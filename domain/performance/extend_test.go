@@ -145,3 +145,35 @@ func TestExtendRefusals(t *testing.T) {
 		t.Fatalf("latest deadline refused: %v", err)
 	}
 }
+
+// A year backfilled after the fact opens with a deadline past the usual bound;
+// its schools may still be given up to six months beyond that deadline, and
+// state carried from before the opening deadline was kept uses the current one.
+func TestExtendBackfilledYear(t *testing.T) {
+	opened := time.Date(2026, 11, 28, 20, 0, 0, 0, cst)
+	now := opened.Add(-time.Hour)
+	backfilled := func() *performance.Collection {
+		return performance.NewCollection(2022, opened, []performance.ReportOpened{{ProjectID: "p1", TaskType: "YZYX", School: "s1", Province: "11"}})
+	}
+	if _, err := backfilled().Extend(opened.Add(10*time.Minute), "", extMinistry, now); err != nil {
+		t.Fatalf("a short extension of a backfilled year refused: %v", err)
+	}
+	c := backfilled()
+	e, err := c.Extend(opened.AddDate(0, 6, 0), "", extMinistry, now)
+	if err != nil {
+		t.Fatalf("six months refused: %v", err)
+	}
+	if err := c.Apply(e); err != nil {
+		t.Fatal(err)
+	}
+	// The bound stays where the opening put it, however often it is extended.
+	_, err = c.Extend(opened.AddDate(0, 6, 1), "", extMinistry, now)
+	if field, msg, _ := fieldOf(t, err); field != "deadline" || !strings.Contains(msg, "开启时截止时间后六个月") {
+		t.Fatalf("past six months: %v", err)
+	}
+	carried := backfilled()
+	carried.Opened = time.Time{}
+	if _, err := carried.Extend(opened.AddDate(0, 6, 1), "", extMinistry, now); err == nil {
+		t.Fatal("carried state without its opening deadline accepted more than six months")
+	}
+}

@@ -57,11 +57,15 @@ type ReportState struct {
 
 // Collection is one year's collection as its workflow sees it.
 type Collection struct {
-	Year     int                     `json:"year"`
-	Deadline time.Time               `json:"deadline"`
-	Reports  map[string]*ReportState `json:"reports"`
-	Passed   bool                    `json:"passed"` // the deadline passed and was acted on
-	Closed   bool                    `json:"closed"`
+	Year     int       `json:"year"`
+	Deadline time.Time `json:"deadline"`
+	// Opened is the deadline the collection opened with, which bounds the
+	// extensions of a year collected late (see LatestExtension); zero in
+	// state carried from before it was kept, which then uses Deadline.
+	Opened  time.Time               `json:"opened_deadline,omitzero"`
+	Reports map[string]*ReportState `json:"reports"`
+	Passed  bool                    `json:"passed"` // the deadline passed and was acted on
+	Closed  bool                    `json:"closed"`
 }
 
 // Actor is who sends a command: role and organisation (school id, province
@@ -73,7 +77,7 @@ type Actor struct {
 
 // NewCollection starts a collection of the given reports.
 func NewCollection(year int, deadline time.Time, opened []ReportOpened) *Collection {
-	c := &Collection{Year: year, Deadline: deadline, Reports: make(map[string]*ReportState, len(opened))}
+	c := &Collection{Year: year, Deadline: deadline, Opened: deadline, Reports: make(map[string]*ReportState, len(opened))}
 	for _, o := range opened {
 		c.Reports[o.ProjectID] = &ReportState{ProjectID: o.ProjectID, TaskType: o.TaskType, School: o.School,
 			Province: o.Province, Status: StatusOpen}
@@ -208,6 +212,22 @@ func LatestDeadline(year int) time.Time {
 	return time.Date(year+1, time.December, 1, 0, 0, 0, 0, shanghai)
 }
 
+// LatestExtension is the latest c's deadline may be extended to, and why:
+// LatestDeadline, unless the collection opened with a deadline already at or
+// past it (a year backfilled after the fact), whose schools then get at most
+// six months beyond the deadline it opened with.
+func (c *Collection) LatestExtension() (time.Time, string) {
+	latest := LatestDeadline(c.Year)
+	opened := c.Opened
+	if opened.IsZero() {
+		opened = c.Deadline
+	}
+	if !opened.Before(latest) {
+		return opened.AddDate(0, 6, 0), "开启时截止时间后六个月"
+	}
+	return latest, "下一年度绩效采集开始"
+}
+
 // Extend decides on the ministry moving the deadline to a later time. Only an
 // open collection whose deadline has not come yet may be extended: once the
 // deadline has come, reports were marked late and provinces told. Reminders
@@ -221,7 +241,7 @@ func (c *Collection) Extend(deadline time.Time, reason string, by Actor, now tim
 			fmt.Sprintf("%s %q may not extend the deadline", by.Role, by.Organisation))
 	}
 	reason = strings.TrimSpace(reason)
-	latest := LatestDeadline(c.Year)
+	latest, why := c.LatestExtension()
 	switch n := utf8.RuneCountInString(reason); {
 	case c.Passed || !now.Before(c.Deadline):
 		return CollectionDeadlineExtended{}, domain.Conflict("deadline",
@@ -235,7 +255,7 @@ func (c *Collection) Extend(deadline time.Time, reason string, by Actor, now tim
 			fmt.Sprintf("extension %s is not after the deadline %s", deadline, c.Deadline))
 	case deadline.After(latest):
 		return CollectionDeadlineExtended{}, domain.Invalid("deadline",
-			fmt.Sprintf("新的截止时间不能晚于%s（下一年度绩效采集开始）", formatTime(latest)),
+			fmt.Sprintf("新的截止时间不能晚于%s（%s）", formatTime(latest), why),
 			fmt.Sprintf("extension %s is after %s", deadline, latest))
 	case n > MaxReasonRunes:
 		return CollectionDeadlineExtended{}, domain.Invalid("reason", fmt.Sprintf("延期说明不能超过 %d 字（现为 %d 字）", MaxReasonRunes, n),
