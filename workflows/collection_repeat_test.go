@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
 	"keytask/db/pgtest"
@@ -18,16 +17,7 @@ import (
 // updateWithID sends an update under a given id, as the API does when it
 // sends a request's update again.
 func (ct *collTest) updateWithID(at time.Time, id, name string, arg any) *outcome {
-	o := &outcome{name: name}
-	ct.env.RegisterDelayedCallback(func() {
-		o.at = ct.env.Now()
-		ct.env.UpdateWorkflow(name, id, &testsuite.TestUpdateCallback{
-			OnAccept:   func() { o.accepted = true },
-			OnReject:   func(err error) { o.rejected, o.err = true, err },
-			OnComplete: func(res any, err error) { o.completed, o.result, o.err = true, res, err },
-		}, arg)
-	}, at.Sub(ct.start))
-	return o
+	return updateAt(ct.env, ct.start, at, id, name, arg)
 }
 
 // An update completed in one run and sent again, under the same id, to the

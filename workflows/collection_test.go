@@ -75,16 +75,7 @@ func newCollTestWith(t *testing.T, pool *events.Store, start time.Time, id strin
 }
 
 func (ct *collTest) update(at time.Time, name string, arg any) *outcome {
-	o := &outcome{name: name}
-	ct.env.RegisterDelayedCallback(func() {
-		o.at = ct.env.Now()
-		ct.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
-			OnAccept:   func() { o.accepted = true },
-			OnReject:   func(err error) { o.rejected, o.err = true, err },
-			OnComplete: func(res any, err error) { o.completed, o.result, o.err = true, res, err },
-		}, arg)
-	}, at.Sub(ct.start))
-	return o
+	return ct.updateWithID(at, "", name, arg)
 }
 
 func (ct *collTest) run(p workflows.PerformanceCollectionParams) workflows.PerformanceCollectionResult {

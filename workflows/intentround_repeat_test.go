@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
 	"keytask/db/pgtest"
@@ -17,16 +16,7 @@ import (
 
 // updateWithID sends an update under a given id at the given instant.
 func (rt *roundTest) updateWithID(at time.Time, id, name string, arg any) *outcome {
-	o := &outcome{name: name}
-	rt.env.RegisterDelayedCallback(func() {
-		o.at = rt.env.Now()
-		rt.env.UpdateWorkflow(name, id, &testsuite.TestUpdateCallback{
-			OnAccept:   func() { o.accepted = true },
-			OnReject:   func(err error) { o.rejected, o.err = true, err },
-			OnComplete: func(res any, err error) { o.completed, o.result, o.err = true, res, err },
-		}, arg)
-	}, at.Sub(rt.start))
-	return o
+	return updateAt(rt.env, rt.start, at, id, name, arg)
 }
 
 // A province's command completed in one run and sent again under the same id

@@ -106,16 +106,7 @@ type outcome struct {
 
 // update sends an update at the given instant of simulated time.
 func (rt *roundTest) update(at time.Time, name string, arg any) *outcome {
-	o := &outcome{name: name}
-	rt.env.RegisterDelayedCallback(func() {
-		o.at = rt.env.Now()
-		rt.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
-			OnAccept:   func() { o.accepted = true },
-			OnReject:   func(err error) { o.rejected, o.err = true, err },
-			OnComplete: func(res any, err error) { o.completed, o.result, o.err = true, res, err },
-		}, arg)
-	}, at.Sub(rt.start))
-	return o
+	return rt.updateWithID(at, "", name, arg)
 }
 
 func (rt *roundTest) query(at time.Time) *workflows.IntentRoundStatus {

@@ -19,3 +19,19 @@ func newTestEnv(s *testsuite.WorkflowTestSuite) *testsuite.TestWorkflowEnvironme
 	env.SetTestTimeout(2 * time.Minute)
 	return env
 }
+
+// updateAt sends an update (under id; the environment picks one when it is
+// empty) at the instant at of simulated time, env having started at start,
+// and returns what becomes of it.
+func updateAt(env *testsuite.TestWorkflowEnvironment, start, at time.Time, id, name string, arg any) *outcome {
+	o := &outcome{name: name}
+	env.RegisterDelayedCallback(func() {
+		o.at = env.Now()
+		env.UpdateWorkflow(name, id, &testsuite.TestUpdateCallback{
+			OnAccept:   func() { o.accepted = true },
+			OnReject:   func(err error) { o.rejected, o.err = true, err },
+			OnComplete: func(res any, err error) { o.completed, o.result, o.err = true, res, err },
+		}, arg)
+	}, at.Sub(start))
+	return o
+}
