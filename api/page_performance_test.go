@@ -9,13 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
-
 	"keytask/api"
 	"keytask/domain/performance"
 	"keytask/events"
-	"keytask/projections"
-	"keytask/temporalx"
 	"keytask/workflows"
 )
 
@@ -37,31 +33,9 @@ func TestPerformancePageExtend(t *testing.T) {
 		}
 	}
 	shanghai := time.FixedZone("CST", 8*3600)
-	opens := time.Now().Truncate(time.Second)
-	year := opens.In(shanghai).Year()
-	id := workflows.PerformanceCollectionWorkflowID(year)
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: temporalx.TaskQueue}, workflows.PerformanceCollectionWorkflowName,
-		workflows.PerformanceCollectionParams{OpensAt: opens, DeadlineAfter: time.Hour, ReminderOffsets: []time.Duration{30 * time.Minute},
-			Actor: events.Metadata{ActorID: "admin", Role: "ministry"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), id, run.GetRunID(), "test over") })
-	deadline := opens.Add(time.Hour)
+	year, deadline, collection := openThisYearsCollection(t, e, c)
 	page := "/web/performance/" + strconv.Itoa(year)
 	action := page + "/extend"
-	collection := func() projections.PerformanceCollectionRow {
-		t.Helper()
-		if _, err := projections.Rebuild(ctx, e.d.Pool, e.store, projections.Performance{}, nil); err != nil {
-			t.Fatal(err)
-		}
-		row, err := projections.PerformanceCollection(ctx, e.d.Pool, year)
-		if err != nil && !projections.IsPerformanceNotFound(err) {
-			t.Fatal(err)
-		}
-		return row
-	}
-	e.eventually(30*time.Second, "collection opened", func() bool { return collection().Year == year })
 	local := func(t time.Time) string { return t.In(shanghai).Format("2006-01-02 15:04") }
 	// What a datetime-local input sends.
 	typed := func(t time.Time) string { return t.In(shanghai).Format("2006-01-02T15:04") }
@@ -169,7 +143,7 @@ func TestPerformancePageExtend(t *testing.T) {
 		if n := extensions(); n != 1 {
 			t.Fatalf("%d extensions recorded, want 1", n)
 		}
-		v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryPerformanceCollection)
+		v, err := c.QueryWorkflow(ctx, workflows.PerformanceCollectionWorkflowID(year), "", workflows.QueryPerformanceCollection)
 		if err != nil {
 			t.Fatal(err)
 		}

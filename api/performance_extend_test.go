@@ -29,31 +29,9 @@ func TestPerformanceExtendWithTemporal(t *testing.T) {
 	shanghai := time.FixedZone("CST", 8*3600)
 	const day = 24 * time.Hour
 
-	opens := time.Now().Truncate(time.Second)
-	year := opens.In(shanghai).Year()
-	id := workflows.PerformanceCollectionWorkflowID(year)
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: temporalx.TaskQueue}, workflows.PerformanceCollectionWorkflowName,
-		workflows.PerformanceCollectionParams{OpensAt: opens, DeadlineAfter: time.Hour, ReminderOffsets: []time.Duration{30 * time.Minute},
-			Actor: events.Metadata{ActorID: "admin", Role: "ministry"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), id, run.GetRunID(), "test over") })
-	deadline := opens.Add(time.Hour)
+	year, deadline, collection := openThisYearsCollection(t, e, c)
 	base := "/api/v1/performance/" + strconv.Itoa(year)
 	stream := performance.CollectionStream(year)
-	collection := func() projections.PerformanceCollectionRow {
-		t.Helper()
-		if _, err := projections.Rebuild(ctx, e.d.Pool, e.store, projections.Performance{}, nil); err != nil {
-			t.Fatal(err)
-		}
-		row, err := projections.PerformanceCollection(ctx, e.d.Pool, year)
-		if err != nil && !projections.IsPerformanceNotFound(err) {
-			t.Fatal(err)
-		}
-		return row
-	}
-	e.eventually(30*time.Second, "collection opened", func() bool { return collection().Year == year })
 	if c := collection(); !c.Deadline.Equal(deadline) {
 		t.Fatalf("opened with deadline %s, want %s", c.Deadline, deadline)
 	}
@@ -115,7 +93,7 @@ func TestPerformanceExtendWithTemporal(t *testing.T) {
 		if c := collection(); !c.Deadline.Equal(to) {
 			t.Fatalf("read model deadline %s, want %s", c.Deadline, to)
 		}
-		v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryPerformanceCollection)
+		v, err := c.QueryWorkflow(ctx, workflows.PerformanceCollectionWorkflowID(year), "", workflows.QueryPerformanceCollection)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,4 +116,35 @@ func TestPerformanceExtendWithTemporal(t *testing.T) {
 			t.Fatalf("metric %s, want %d", line, to.Unix())
 		}
 	})
+}
+
+// openThisYearsCollection starts this year's collection on the real workflow,
+// its deadline an hour away, and waits until the read model holds it.
+// collection rebuilds the read model and reads the year's row.
+func openThisYearsCollection(t *testing.T, e *env, c client.Client) (year int, deadline time.Time, collection func() projections.PerformanceCollectionRow) {
+	t.Helper()
+	ctx := context.Background()
+	opens := time.Now().Truncate(time.Second)
+	year = opens.In(time.FixedZone("CST", 8*3600)).Year()
+	id := workflows.PerformanceCollectionWorkflowID(year)
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: temporalx.TaskQueue}, workflows.PerformanceCollectionWorkflowName,
+		workflows.PerformanceCollectionParams{OpensAt: opens, DeadlineAfter: time.Hour, ReminderOffsets: []time.Duration{30 * time.Minute},
+			Actor: events.Metadata{ActorID: "admin", Role: "ministry"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), id, run.GetRunID(), "test over") })
+	collection = func() projections.PerformanceCollectionRow {
+		t.Helper()
+		if _, err := projections.Rebuild(ctx, e.d.Pool, e.store, projections.Performance{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		row, err := projections.PerformanceCollection(ctx, e.d.Pool, year)
+		if err != nil && !projections.IsPerformanceNotFound(err) {
+			t.Fatal(err)
+		}
+		return row
+	}
+	e.eventually(30*time.Second, "collection opened", func() bool { return collection().Year == year })
+	return year, opens.Add(time.Hour), collection
 }

@@ -494,8 +494,12 @@ func (c *collection) refuse(ctx workflow.Context, rule func() error) error {
 	return RejectionError(rule())
 }
 
-// command runs body holding the report.
+// command runs body holding the report, unless the update completed before
+// (see RecentUpdates), and remembers that it completed.
 func (c *collection) command(ctx workflow.Context, project string, body func(now time.Time) error) error {
+	if c.Recent.seen(ctx) {
+		return nil
+	}
 	unlock, err := c.keys.lock(ctx, project)
 	if err != nil {
 		return err
@@ -574,9 +578,6 @@ func (c *collection) submit(ctx workflow.Context, cmd ReportCommand) (ReportResu
 }
 
 func (c *collection) returnReport(ctx workflow.Context, cmd ReportReturnCommand) error {
-	if c.Recent.seen(ctx) {
-		return nil
-	}
 	return c.command(ctx, cmd.ProjectID, func(now time.Time) error {
 		e, err := c.State.Return(cmd.ProjectID, by(cmd.Actor), cmd.Reason)
 		if err != nil {
@@ -590,9 +591,6 @@ func (c *collection) returnReport(ctx workflow.Context, cmd ReportReturnCommand)
 }
 
 func (c *collection) lock(ctx workflow.Context, cmd ReportLockCommand) error {
-	if c.Recent.seen(ctx) {
-		return nil
-	}
 	return c.command(ctx, cmd.ProjectID, func(now time.Time) error {
 		e, err := c.State.Lock(cmd.ProjectID, by(cmd.Actor))
 		if err != nil {

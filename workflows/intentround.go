@@ -366,7 +366,8 @@ const provinceConcurrencyChange = "intent-round-per-province-commands"
 const wholeRound = ""
 
 // command runs body holding key (a province, or wholeRound for a command on
-// the round itself) and counts it toward the continue-as-new bound.
+// the round itself), unless the update completed before (see RecentUpdates),
+// and counts it toward the continue-as-new bound.
 func (r *intentRound) command(ctx workflow.Context, key string, body func(now time.Time) error) error {
 	if r.Recent.seen(ctx) {
 		return nil
