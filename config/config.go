@@ -47,6 +47,16 @@ type Config struct {
 	// holidays-cn.csv) merged with the embedded arrangements by every process
 	// that counts public notices; empty means the embedded ones alone.
 	Holidays string
+	// MetricsAddr is where `worker` and `projector` serve /metrics and /healthz;
+	// empty serves nothing (`serve` has them on HTTPAddr).
+	MetricsAddr string
+	// DigestKey (a hex Ed25519 seed) signs log digests; empty means the
+	// digest-key file in DataDir. It is apart from LogKey: auditors need only
+	// its public half, DigestPublicKey.
+	DigestKey string
+	// DigestPublicKey (hex) is the key `audit verify --digest` requires a digest
+	// to be signed with; empty means the public half of DigestKey.
+	DigestPublicKey string
 }
 
 // Setting documents one environment variable.
@@ -74,6 +84,9 @@ var Settings = []Setting{
 	{"KEYTASK_COLLECTION_REMINDERS", "14d,7d,3d,1d", "reminders to schools that have not submitted, before the deadline"},
 	{"KEYTASK_COLLECTION_CLOSE_AFTER", "30d", "from the deadline to the collection's close and summary"},
 	{"KEYTASK_HOLIDAYS", "(empty: only the embedded 2022–2026 arrangements)", "CSV file (date,kind,name) of further years' official holiday arrangements, merged with the embedded ones at startup"},
+	{"KEYTASK_METRICS_ADDR", "(empty: off; `serve` uses its HTTP address)", "where `worker` and `projector` serve /metrics and /healthz"},
+	{"KEYTASK_DIGEST_KEY", "(empty: the file digest-key in the data dir, generated on first use)", "hex Ed25519 seed that signs log digests"},
+	{"KEYTASK_DIGEST_PUBLIC_KEY", "(empty: the public half of the digest key)", "hex Ed25519 public key `audit verify --digest` requires a digest to be signed with"},
 }
 
 func env(name, def string) (string, bool) {
@@ -113,6 +126,9 @@ func FromEnv() Config {
 			c.Holidays = abs
 		}
 	}
+	c.MetricsAddr, _ = env("KEYTASK_METRICS_ADDR", "")
+	c.DigestKey, _ = env("KEYTASK_DIGEST_KEY", "")
+	c.DigestPublicKey, _ = env("KEYTASK_DIGEST_PUBLIC_KEY", "")
 	return c
 }
 

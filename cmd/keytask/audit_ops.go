@@ -5,22 +5,18 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// metricsAddrEnv names where a worker or projector serves /metrics. `serve`
-// has /metrics on its HTTP address already; the worker's Temporal SDK metrics
-// and the projector's lag gauges live in their own processes and need a
-// listener of their own for Prometheus to scrape them.
-const metricsAddrEnv = "KEYTASK_METRICS_ADDR"
-
 // runMetrics serves the platform's registry on KEYTASK_METRICS_ADDR until ctx
-// ends; without the variable it only waits for ctx.
+// ends; without the variable it only waits for ctx. `serve` has /metrics on its
+// HTTP address already; the worker's Temporal SDK metrics and the projector's
+// lag gauges live in their own processes and need a listener of their own for
+// Prometheus to scrape them.
 func (p *platform) runMetrics(ctx context.Context) error {
-	addr := os.Getenv(metricsAddrEnv)
+	addr := p.cfg.MetricsAddr
 	if addr == "" {
 		<-ctx.Done()
 		return nil

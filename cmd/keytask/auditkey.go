@@ -17,7 +17,7 @@ import (
 // The digest signing key is configured like the log key but apart from it: the
 // log key must be shared with every process and with auditors (it is a MAC key),
 // whereas the digest key is a private signing key of which auditors need only
-// the public half.
+// the public half. config reads both variables; their names here word errors.
 const (
 	digestKeyEnv       = "KEYTASK_DIGEST_KEY"        // hex Ed25519 seed (32 bytes)
 	digestPublicKeyEnv = "KEYTASK_DIGEST_PUBLIC_KEY" // hex Ed25519 public key an auditor trusts
@@ -29,8 +29,8 @@ const (
 // a developer's machine; created reports that it was. It returns nil when there
 // is no key and create is false.
 func loadDigestKey(cfg config.Config, create bool) (key ed25519.PrivateKey, created bool, err error) {
-	if v := os.Getenv(digestKeyEnv); v != "" {
-		k, err := decodeDigestSeed(v, digestKeyEnv)
+	if cfg.DigestKey != "" {
+		k, err := decodeDigestSeed(cfg.DigestKey, digestKeyEnv)
 		return k, false, err
 	}
 	path := filepath.Join(cfg.DataDir, digestKeyFile)
@@ -78,7 +78,7 @@ func decodeDigestSeed(s, from string) (ed25519.PrivateKey, error) {
 // KEYTASK_DIGEST_PUBLIC_KEY, then the public half of the configured signing key.
 // nil means none is known.
 func trustedDigestKey(cfg config.Config, flag string) (ed25519.PublicKey, string, error) {
-	for _, c := range []struct{ v, from string }{{flag, "--public-key"}, {os.Getenv(digestPublicKeyEnv), digestPublicKeyEnv}} {
+	for _, c := range []struct{ v, from string }{{flag, "--public-key"}, {cfg.DigestPublicKey, digestPublicKeyEnv}} {
 		if c.v == "" {
 			continue
 		}
