@@ -137,6 +137,9 @@ func (s *Server) replay(r *http.Request) (replayAnswer, error) {
 			if err != nil {
 				return err
 			}
+			if err := redactTableRows(principal(r.Context()), table, rows); err != nil {
+				return err
+			}
 			out.Table = &replayTable{Name: table, Count: n, Rows: rows}
 		}
 		return nil
@@ -174,8 +177,10 @@ func (s *Server) diff(r *http.Request) (projections.Diff, error) {
 	}
 	var d projections.Diff
 	err = s.withScratch(r.Context(), func(sc *projections.Scratch) error {
-		d, err = sc.DiffPositions(r.Context(), s.store, from, to, rows)
-		return err
+		if d, err = sc.DiffPositions(r.Context(), s.store, from, to, rows); err != nil {
+			return err
+		}
+		return redactDiff(principal(r.Context()), &d)
 	})
 	return d, err
 }
@@ -188,12 +193,6 @@ func (s *Server) auditDiff(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, d)
 	return nil
-}
-
-// revealsObjectors reports whether the request's user may see who filed an
-// objection: ministry staff alone.
-func revealsObjectors(r *http.Request) bool {
-	return principal(r.Context()).Role == identity.RoleMinistry
 }
 
 // contentTypeJSONL is JSON Lines, one event per line.
@@ -214,7 +213,7 @@ func (s *Server) auditHistory(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return badRequest("format", "format 应为 json、jsonl 或 xlsx", "format "+format)
 	}
-	entries, err := projections.History(r.Context(), s.pool, kind, id, revealsObjectors(r))
+	entries, err := projections.History(r.Context(), s.pool, kind, id, principal(r.Context()))
 	if err != nil {
 		return err
 	}
@@ -243,7 +242,7 @@ func (s *Server) explainApplication(r *http.Request) (projections.Explanation, e
 	if err != nil {
 		return projections.Explanation{}, err
 	}
-	x, err := projections.Explain(r.Context(), s.store, a.BatchID, a.ID, revealsObjectors(r))
+	x, err := projections.Explain(r.Context(), s.store, a.BatchID, a.ID, principal(r.Context()))
 	switch {
 	case errors.Is(err, projections.ErrNotPublished):
 		return x, notFound("该申报所在批次尚未公布遴选结果", err.Error())

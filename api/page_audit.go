@@ -294,7 +294,7 @@ func (s *Server) auditHistoryPage(w http.ResponseWriter, r *http.Request) error 
 	if id == "" {
 		return s.refusedForm(w, r, badRequest("id", "请填写对象编号", "missing id"), "audit_history.html", title, d)
 	}
-	entries, err := projections.History(r.Context(), s.pool, kind, id, revealsObjectors(r))
+	entries, err := projections.History(r.Context(), s.pool, kind, id, principal(r.Context()))
 	if err != nil {
 		return err
 	}

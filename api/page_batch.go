@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"keytask/domain"
-	"keytask/domain/identity"
 	"keytask/domain/policy"
 	"keytask/domain/scoring"
 	"keytask/domain/selection"
@@ -112,11 +111,7 @@ func (s *Server) boardPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if principal(r.Context()).Role != identity.RoleMinistry {
-		for i := range b.Objections {
-			b.Objections[i].Name, b.Objections[i].Contact = "", ""
-		}
-	}
+	withholdObjectors(principal(r.Context()), b.Objections)
 	d := boardData{Batch: b, Path: batchPath(b.BatchID), Stream: selection.SelectionBatchStream(b.BatchID)}
 	order := []selection.Stage{selection.StageRecommendation, selection.StageQualification, selection.StageExpertReview,
 		selection.StageNotice, selection.StagePublished}

@@ -188,11 +188,7 @@ func (s *Server) getSelectionBatch(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	p := principal(r.Context())
-	if p.Role != identity.RoleMinistry {
-		for i := range b.Objections {
-			b.Objections[i].Name, b.Objections[i].Contact = "", ""
-		}
-	}
+	withholdObjectors(p, b.Objections)
 	if p.Role == identity.RoleProvince {
 		own := b.Applications[:0]
 		for _, a := range b.Applications {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"keytask/domain/identity"
+	"keytask/domain/privacy"
 	"keytask/domain/scoring"
 	"keytask/domain/selection"
 	"keytask/events"
@@ -78,9 +80,9 @@ type ExplainedObjection struct {
 }
 
 // Explain folds batchID's stream into the explanation of application's result.
-// revealObjectors shows objectors' names and contacts. Errors: ErrNotPublished,
+// Objectors are shown as package privacy lets viewer see them. Errors: ErrNotPublished,
 // ErrNotRanked.
-func Explain(ctx context.Context, store *events.Store, batchID, application string, revealObjectors bool) (Explanation, error) {
+func Explain(ctx context.Context, store *events.Store, batchID, application string, viewer identity.Principal) (Explanation, error) {
 	x := Explanation{BatchID: batchID, Application: application}
 	evs, err := store.ReadStream(ctx, selection.SelectionBatchStream(batchID), events.ReadOptions{})
 	if err != nil {
@@ -178,8 +180,8 @@ func Explain(ctx context.Context, store *events.Store, batchID, application stri
 				continue
 			}
 			o := ExplainedObjection{ObjectionID: v.ObjectionID, FiledAt: e.RecordedAt, Name: v.Name, Contact: v.Contact, Text: v.Text}
-			if !revealObjectors {
-				o.Name, o.Contact = Withheld, Withheld
+			if !privacy.MayRead(viewer, privacy.Objector, "") {
+				o.Name, o.Contact = privacy.Withheld, privacy.Withheld
 			}
 			objIndex[v.ObjectionID] = len(x.Objections)
 			x.Objections = append(x.Objections, o)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"keytask/domain/identity"
+	"keytask/domain/privacy"
 	"keytask/events"
 )
 
@@ -84,9 +86,8 @@ func ParseSubjectKind(s string) (SubjectKind, error) {
 
 // History returns all of a subject's events in the log's commit order (the
 // order the read models applied them).
-// With revealObjectors false, the names and contacts of objectors are withheld:
-// only ministry staff may see who objected.
-func History(ctx context.Context, q Querier, kind SubjectKind, id string, revealObjectors bool) ([]HistoryEntry, error) {
+// Personal data is shown as package privacy lets viewer read it.
+func History(ctx context.Context, q Querier, kind SubjectKind, id string, viewer identity.Principal) ([]HistoryEntry, error) {
 	where, ok := historyWhere[kind]
 	if !ok {
 		return nil, fmt.Errorf("%w: kind %q is not one of %v", ErrSubject, kind, SubjectKinds)
@@ -116,41 +117,13 @@ func History(ctx context.Context, q Querier, kind SubjectKind, id string, reveal
 		}
 		h.ActorID, h.Role, h.Organisation = m.ActorID, m.Role, m.Organisation
 		h.WorkflowID, h.CorrelationID, h.CausationID = m.WorkflowID, m.CorrelationID, m.CausationID
-		h.Data = json.RawMessage(data)
-		if !revealObjectors {
-			if h.Data, h.Redacted, err = redactObjector(h.Type, h.Data); err != nil {
-				return nil, fmt.Errorf("history of %s %s: %w", kind, id, err)
-			}
+		if h.Data, h.Redacted, err = privacy.Event(viewer, h.Type, json.RawMessage(data)); err != nil {
+			return nil, fmt.Errorf("history of %s %s: %s: %w", kind, id, h.EventID, err)
 		}
 		out = append(out, h)
 	}
 	return out, rows.Err()
 }
-
-// objectorFields are the fields of an objection that identify the objector.
-var objectorFields = []string{"name", "contact"}
-
-// redactObjector withholds the objector's identity from an ObjectionFiled
-// event's data; other events pass unchanged.
-func redactObjector(typ string, data json.RawMessage) (json.RawMessage, bool, error) {
-	if typ != "ObjectionFiled" {
-		return data, false, nil
-	}
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, false, fmt.Errorf("objection data: %w", err)
-	}
-	for _, f := range objectorFields {
-		if _, ok := m[f]; ok {
-			m[f] = Withheld
-		}
-	}
-	b, err := json.Marshal(m)
-	return b, true, err
-}
-
-// Withheld replaces personal data a viewer may not see.
-const Withheld = "（已隐去）"
 
 // positionText shows a position, or that the event awaits sealing.
 func positionText(p int64) string {

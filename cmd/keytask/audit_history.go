@@ -10,6 +10,7 @@ import (
 
 	"keytask/config"
 	"keytask/db"
+	"keytask/domain/identity"
 	"keytask/events"
 	"keytask/exports"
 	"keytask/projections"
@@ -47,7 +48,7 @@ may see who filed an objection.
 				return err
 			}
 			defer pool.Close()
-			entries, err := projections.History(ctx, pool, kind, args[1], reveal)
+			entries, err := projections.History(ctx, pool, kind, args[1], cliViewer(reveal))
 			if err != nil {
 				return err
 			}
@@ -96,7 +97,7 @@ Objectors' names and contacts are withheld unless --show-objectors is given (min
 				return err
 			}
 			defer pool.Close()
-			x, err := projections.Explain(ctx, events.NewStore(pool), args[0], args[1], reveal)
+			x, err := projections.Explain(ctx, events.NewStore(pool), args[0], args[1], cliViewer(reveal))
 			if err != nil {
 				return err
 			}
@@ -108,4 +109,14 @@ Objectors' names and contacts are withheld unless --show-objectors is given (min
 	}
 	cmd.Flags().BoolVar(&reveal, "show-objectors", false, "show objectors' names and contacts (ministry staff only)")
 	return cmd
+}
+
+// cliViewer is whom the command reads for: the ministry with --show-objectors,
+// otherwise an auditor, so that package privacy withholds what it withholds
+// from auditors on the pages.
+func cliViewer(reveal bool) identity.Principal {
+	if reveal {
+		return identity.Principal{UserID: "cli", Role: identity.RoleMinistry, Organisation: identity.MinistryOrganisation}
+	}
+	return identity.Principal{UserID: "cli", Role: identity.RoleAuditor}
 }
