@@ -36,6 +36,10 @@ type Config struct {
 	// SMTPAddr is the mail relay (host:port) notifications are sent through;
 	// empty means mail is written as .eml files under DataDir/mail instead.
 	SMTPAddr string
+	// Mailer is "smtp", "files" or empty (smtp when SMTPAddr is set). Outside
+	// `dev` the file mailer must be named, so a deployment that forgot its relay
+	// does not mark mail sent into a pod's scratch volume.
+	Mailer string
 	// SMTPFrom is the sender of notification mail.
 	SMTPFrom string
 	// SMTPUsername and SMTPPassword authenticate to the relay (PLAIN) when set.
@@ -74,6 +78,7 @@ var Settings = []Setting{
 	{"KEYTASK_TEMPORAL_UI_ADDR", "127.0.0.1:8233", "where `dev` serves the Temporal Web UI"},
 	{"KEYTASK_TEMPORAL_EMBEDDED_ADDR", "127.0.0.1:7233", "where `dev`'s embedded Temporal frontend listens"},
 	{"KEYTASK_SMTP_ADDR", "(empty: mail is written to <data dir>/mail as .eml files)", "SMTP relay host:port for notification mail"},
+	{"KEYTASK_MAILER", "(empty: smtp when KEYTASK_SMTP_ADDR is set; only `dev` falls back to files)", "notification mail transport: smtp, or files (.eml under <data dir>/mail; outside `dev` it must be named)"},
 	{"KEYTASK_SMTP_FROM", "全国技工教育重点任务管理平台 <noreply@keytask.localhost>", "sender of notification mail"},
 	{"KEYTASK_SMTP_USERNAME", "(empty: no authentication)", "SMTP username (AUTH PLAIN)"},
 	{"KEYTASK_SMTP_PASSWORD", "(empty)", "SMTP password"},
@@ -116,6 +121,7 @@ func FromEnv() Config {
 	c.Collection.Reminders, _ = env("KEYTASK_COLLECTION_REMINDERS", "14d,7d,3d,1d")
 	c.Collection.CloseAfter, _ = env("KEYTASK_COLLECTION_CLOSE_AFTER", "30d")
 	c.SMTPAddr, _ = env("KEYTASK_SMTP_ADDR", "")
+	c.Mailer, _ = env("KEYTASK_MAILER", "")
 	c.SMTPFrom, _ = env("KEYTASK_SMTP_FROM", "全国技工教育重点任务管理平台 <noreply@keytask.localhost>")
 	c.SMTPUsername, _ = env("KEYTASK_SMTP_USERNAME", "")
 	c.SMTPPassword, _ = env("KEYTASK_SMTP_PASSWORD", "")

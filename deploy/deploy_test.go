@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -83,7 +84,7 @@ func TestComposeConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []string{"postgres", "temporal-postgres", "temporal", "keytask-migrate", "keytask-serve", "keytask-worker",
-		"keytask-projector", "prometheus", "grafana"} {
+		"keytask-projector", "keytask-notifier", "prometheus", "grafana"} {
 		if _, ok := cfg.Services[s]; !ok {
 			t.Errorf("compose lacks service %s", s)
 		}
@@ -95,6 +96,13 @@ func TestComposeConfig(t *testing.T) {
 		if strings.HasPrefix(name, "keytask-") {
 			checkEnv(t, "compose "+name, s.Environment)
 		}
+	}
+	// The notifier delivers mail through the relay the operator names.
+	notifier := cfg.Services["keytask-notifier"]
+	if !slices.Equal(notifier.Command, []string{"notifier"}) || notifier.Environment["KEYTASK_SMTP_ADDR"] == "" ||
+		notifier.Environment["KEYTASK_MAILER"] == "files" {
+		t.Errorf("compose keytask-notifier runs %q with SMTP relay %q, mailer %q", notifier.Command,
+			notifier.Environment["KEYTASK_SMTP_ADDR"], notifier.Environment["KEYTASK_MAILER"])
 	}
 	// A secret left unset is refused, not defaulted.
 	env := filepath.Join(t.TempDir(), "env")
@@ -124,6 +132,10 @@ func TestK8sManifests(t *testing.T) {
 		t.Fatalf("no manifests: %v", err)
 	}
 	kinds := map[string]int{}
+	// component → the keytask command its Deployment runs, and the Secrets it reads.
+	deployments := map[string][]string{}
+	secretsOf := map[string][]string{}
+	secretKeys := map[string]map[string]any{}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -144,6 +156,21 @@ func TestK8sManifests(t *testing.T) {
 				t.Errorf("%s: a document without apiVersion, kind or name", f)
 			}
 			kinds[kind]++
+			if kind == "Secret" {
+				secretKeys[meta["name"].(string)], _ = doc["stringData"].(map[string]any)
+			}
+			if kind == "Deployment" {
+				walkContainers(doc, func(c map[string]any) {
+					args := fmt.Sprint(c["args"])
+					deployments[args] = append(deployments[args], meta["name"].(string))
+					from, _ := c["envFrom"].([]any)
+					for _, e := range from {
+						if ref, ok := e.(map[string]any)["secretRef"].(map[string]any); ok {
+							secretsOf[args] = append(secretsOf[args], ref["name"].(string))
+						}
+					}
+				})
+			}
 			if kind == "ConfigMap" || kind == "Secret" {
 				env := map[string]string{}
 				for _, key := range []string{"data", "stringData"} {
@@ -162,8 +189,26 @@ func TestK8sManifests(t *testing.T) {
 			t.Errorf("no %s among the manifests", k)
 		}
 	}
-	if kinds["Deployment"] != 3 {
-		t.Errorf("%d deployments, want serve, worker and projector", kinds["Deployment"])
+	if kinds["Deployment"] != 4 {
+		t.Errorf("%d deployments, want serve, worker, projector and notifier", kinds["Deployment"])
+	}
+	for _, cmd := range []string{"serve", "worker", "projector", "notifier"} {
+		if len(deployments["["+cmd+"]"]) != 1 {
+			t.Errorf("deployments running keytask %s: %v", cmd, deployments["["+cmd+"]"])
+		}
+	}
+	// The notifier's relay comes from a Secret, and no file mailer stands in for it.
+	relay := false
+	for _, name := range secretsOf["[notifier]"] {
+		if addr, _ := secretKeys[name]["KEYTASK_SMTP_ADDR"].(string); addr != "" {
+			relay = true
+		}
+		if secretKeys[name]["KEYTASK_MAILER"] == "files" {
+			t.Errorf("secret %s makes the notifier write mail to files", name)
+		}
+	}
+	if !relay {
+		t.Errorf("the notifier reads Secrets %v, none of which names KEYTASK_SMTP_ADDR", secretsOf["[notifier]"])
 	}
 	// Temporal and Postgres are external: nothing here runs them.
 	for _, f := range files {

@@ -11,6 +11,7 @@ import (
 
 	"keytask/api"
 	"keytask/config"
+	"keytask/notifications"
 	"keytask/temporalx/devserver"
 	"keytask/workflows"
 )
@@ -38,6 +39,10 @@ func runDev(ctx context.Context, cmd *cobra.Command) error {
 		return err
 	}
 
+	mail, err := mailer(cfg, true)
+	if err != nil {
+		return err
+	}
 	dbURL, stopPG, err := ensureDatabase(ctx, cfg.DatabaseURL, cfg.DatabaseURLSet, cfg.DataDir, logf)
 	if err != nil {
 		return err
@@ -96,7 +101,7 @@ func runDev(ctx context.Context, cmd *cobra.Command) error {
 	g := &group{stop: stop}
 	g.goRun("sealer", func() error { return p.runSealer(runCtx) })
 	g.goRun("projector", func() error { return p.runProjector(runCtx) })
-	g.goRun("notifier", func() error { return p.runNotifier(runCtx) })
+	g.goRun("notifier", func() error { return p.runNotifier(runCtx, mail) })
 	g.goRun("worker", func() error { return p.runWorker(runCtx) })
 	g.goRun("http", func() error { return p.runHTTP(runCtx, p.temporalReady) })
 
@@ -112,8 +117,8 @@ func runDev(ctx context.Context, cmd *cobra.Command) error {
 	fmt.Fprintf(out, "  Temporal         %s (namespace %s)\n", temporalAddr, cfg.TemporalNamespace)
 	fmt.Fprintf(out, "  database         %s\n", redact(cfg.DatabaseURL))
 	fmt.Fprintf(out, "  data dir         %s\n", cfg.DataDir)
-	if cfg.SMTPAddr == "" {
-		fmt.Fprintf(out, "  mail (files)     %s\n", filepath.Join(cfg.DataDir, "mail"))
+	if d, ok := mail.(notifications.DirMailer); ok {
+		fmt.Fprintf(out, "  mail (files)     %s\n", d.Dir)
 	} else {
 		fmt.Fprintf(out, "  mail (SMTP)      %s\n", cfg.SMTPAddr)
 	}
