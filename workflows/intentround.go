@@ -43,12 +43,11 @@ var systemActor = events.Metadata{ActorID: "system", Role: string(identity.RoleM
 type intentRound struct {
 	IntentRoundCarry
 	params IntentRoundParams
-	// keys orders the commands: one province's commands, and the round's own
-	// work (opening, reminders, closing, filing), run alone, each deciding on
-	// the state the last one left; different provinces' run side by side.
-	keys    *keyLock
-	updates int  // handled in this run
-	ending  bool // the round is completing: refuse new commands
+	// updates runs the commands: one province's commands, and the round's
+	// own work (opening, reminders, closing, filing), run alone, each
+	// deciding on the state the last one left; different provinces' run side
+	// by side.
+	updates *updates
 }
 
 // IntentRoundWorkflow carries one intent round from opening to filing and
@@ -58,7 +57,8 @@ type intentRound struct {
 // intent_contract.go). Parameters the rules refuse fail the workflow at once
 // with a non-retryable UpdateFieldErrorType error.
 func IntentRoundWorkflow(ctx workflow.Context, p IntentRoundParams) error {
-	r := &intentRound{params: p, keys: newKeyLock(ctx, provinceConcurrencyChange)}
+	r := &intentRound{params: p}
+	r.updates = newUpdates(ctx, provinceConcurrencyChange, &r.Recent, intentRoundUpdatesPerRun, workflow.Now)
 	fresh := p.Carry == nil
 	if fresh {
 		opened, state, err := intent.OpenRound(intent.IntentRoundOpened{
@@ -81,7 +81,7 @@ func IntentRoundWorkflow(ctx workflow.Context, p IntentRoundParams) error {
 		}
 		// Hold the lock until the opening is recorded, so that no form event
 		// precedes it in the log.
-		unlock, err := r.keys.lockAll(ctx)
+		unlock, err := r.updates.lockAll(ctx)
 		if err != nil {
 			return err
 		}
@@ -119,19 +119,17 @@ func (r *intentRound) run(ctx workflow.Context) error {
 	for {
 		now := workflow.Now(ctx)
 		if r.State.Stage == intent.StageFiled && !now.Before(r.FiledAt.Add(r.feedbackPeriod())) {
-			r.ending = true
-			return drainUpdates(ctx)
+			return r.updates.end(ctx, domain.Conflict("", "本轮承接意向已结束，不再受理", "round is completing"))
 		}
-		if r.continueAsNew(ctx) {
-			if err := r.keys.closeRun(ctx); err != nil {
-				return err
-			}
-			next := r.params
-			next.Carry = &r.IntentRoundCarry
-			return workflow.NewContinueAsNewError(ctx, IntentRoundWorkflowName, next)
+		if r.updates.continueAsNew(ctx) {
+			return r.updates.continueAsNewError(ctx, IntentRoundWorkflowName, func() any {
+				next := r.params
+				next.Carry = &r.IntentRoundCarry
+				return next
+			})
 		}
 		stage := r.State.Stage
-		wakeUp := func() bool { return r.State.Stage != stage || r.continueAsNew(ctx) }
+		wakeUp := func() bool { return r.State.Stage != stage || r.updates.continueAsNew(ctx) }
 		if at, ok := r.nextWake(); !ok {
 			if err := workflow.Await(ctx, wakeUp); err != nil {
 				return err
@@ -141,7 +139,7 @@ func (r *intentRound) run(ctx workflow.Context) error {
 				return err
 			}
 		}
-		unlock, err := r.keys.lockAll(ctx)
+		unlock, err := r.updates.lockAll(ctx)
 		if err != nil {
 			return err
 		}
@@ -151,10 +149,6 @@ func (r *intentRound) run(ctx workflow.Context) error {
 			return err
 		}
 	}
-}
-
-func (r *intentRound) continueAsNew(ctx workflow.Context) bool {
-	return r.updates >= intentRoundUpdatesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()
 }
 
 func (r *intentRound) feedbackPeriod() time.Duration {
@@ -304,205 +298,91 @@ func (r *intentRound) upsertStage(ctx workflow.Context) error {
 		StageKey.ValueSet(string(r.State.Stage)), BatchKey.ValueSet(r.State.BatchID))
 }
 
-// register installs the query and the update handlers. Each validator runs
-// the rule on the current state without recording anything; the handler runs
-// it again under the lock, since another command may have moved the state
-// between validation and execution.
-func (r *intentRound) register(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, QueryIntentRoundStatus, r.status); err != nil {
-		return err
-	}
-	type reg struct {
-		name               string
-		handler, validator any
-	}
-	for _, u := range []reg{
-		{UpdateSaveIntentDraft, r.saveDraft, func(ctx workflow.Context, c FormCommand) error {
-			return r.refuse(ctx, func() error { _, err := r.State.SaveDraft(c.Province, c.Input, workflow.Now(ctx)); return err })
-		}},
-		{UpdateSubmitIntent, r.submit, func(ctx workflow.Context, c FormCommand) error {
-			return r.refuse(ctx, func() error { _, err := r.State.Submit(c.Province, c.Input, workflow.Now(ctx)); return err })
-		}},
-		{UpdateReturnIntent, r.returnForm, func(ctx workflow.Context, c ReturnCommand) error {
-			return r.refuse(ctx, func() error { _, err := r.State.Return(c.Province, c.Reason); return err })
-		}},
-		{UpdateExtendProvince, r.extend, func(ctx workflow.Context, c ExtendCommand) error {
-			return r.refuse(ctx, func() error { _, err := r.State.Extend(c.Province, c.Deadline, workflow.Now(ctx)); return err })
-		}},
-		{UpdateFileIntentRound, r.file, func(ctx workflow.Context, c FileCommand) error {
-			return r.refuse(ctx, func() error { _, err := r.State.File(workflow.Now(ctx)); return err })
-		}},
-		{UpdateRecordFeedback, r.feedback, func(ctx workflow.Context, c FeedbackCommand) error {
-			return r.refuse(ctx, func() error { _, err := r.State.Feedback(c.Province, c.Text); return err })
-		}},
-	} {
-		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler, workflow.UpdateHandlerOptions{Validator: u.validator}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// refuse runs a rule for a validator and turns its refusal into the update's.
-func (r *intentRound) refuse(ctx workflow.Context, rule func() error) error {
-	if r.ending {
-		return RejectionError(domain.Conflict("", "本轮承接意向已结束，不再受理", "round is completing"))
-	}
-	if r.keys.closing {
-		// Nothing recorded; the API sends it again to the next run.
-		return BusyError("intent round is continuing as new")
-	}
-	if r.Recent.seen(ctx) {
-		return nil // completed before: the handler answers it again
-	}
-	return RejectionError(rule())
-}
-
 // provinceConcurrencyChange names the version marker of per-province
 // commands (see keyLock).
 const provinceConcurrencyChange = "intent-round-per-province-commands"
 
-// wholeRound is command's key for a command on the whole round.
-const wholeRound = ""
-
-// command runs body holding key (a province, or wholeRound for a command on
-// the round itself), unless the update completed before (see RecentUpdates),
-// and counts it toward the continue-as-new bound.
-func (r *intentRound) command(ctx workflow.Context, key string, body func(now time.Time) error) error {
-	if r.Recent.seen(ctx) {
-		return nil
-	}
-	var (
-		unlock func()
-		err    error
+// register installs the query and the commands: a province's hold that
+// province, filing holds the whole round.
+func (r *intentRound) register(ctx workflow.Context) error {
+	s := &r.State
+	form := func(e intent.IntentDraftSaved, v int64) FormResult { return FormResult{Form: e.Form, Version: v} }
+	draft := provinceCommand(r, UpdateSaveIntentDraft, "draft", intent.TypeIntentDraftSaved, FormCommand.by,
+		func(c FormCommand, now time.Time) (intent.IntentDraftSaved, error) {
+			return s.SaveDraft(c.Province, c.Input, now)
+		}, form)
+	draft.again = r.repeated
+	submit := provinceCommand(r, UpdateSubmitIntent, "submit", intent.TypeIntentSubmitted, FormCommand.by,
+		func(c FormCommand, now time.Time) (intent.IntentSubmitted, error) {
+			return s.Submit(c.Province, c.Input, now)
+		},
+		func(e intent.IntentSubmitted, v int64) FormResult { return FormResult{Form: e.Form, Version: v} })
+	submit.again = r.repeated
+	return r.updates.register(ctx, QueryIntentRoundStatus, r.status, draft, submit,
+		provinceCommand(r, UpdateReturnIntent, "return", intent.TypeIntentReturned, ReturnCommand.by,
+			func(c ReturnCommand, _ time.Time) (intent.IntentReturned, error) {
+				return s.Return(c.Province, c.Reason)
+			}, noResult),
+		provinceCommand(r, UpdateExtendProvince, "extend", intent.TypeProvinceDeadlineExtended, ExtendCommand.by,
+			func(c ExtendCommand, now time.Time) (intent.ProvinceDeadlineExtended, error) {
+				return s.Extend(c.Province, c.Deadline, now)
+			}, noResult),
+		provinceCommand(r, UpdateRecordFeedback, "feedback", intent.TypeIntentFeedbackRecorded, FeedbackCommand.by,
+			func(c FeedbackCommand, _ time.Time) (intent.IntentFeedbackRecorded, error) {
+				return s.Feedback(c.Province, c.Text)
+			}, noResult),
+		command[FileCommand, intent.IntentRoundFiled, none]{
+			name: UpdateFileIntentRound,
+			decide: func(_ workflow.Context, _ FileCommand, now time.Time) (intent.IntentRoundFiled, error) {
+				return s.File(now)
+			},
+			record: func(ctx workflow.Context, c FileCommand, e intent.IntentRoundFiled, now time.Time) (none, error) {
+				if err := r.appendRound(ctx, "filed", intent.TypeIntentRoundFiled, e, actor(ctx, c.Actor)); err != nil {
+					return none{}, err
+				}
+				if err := s.Apply(e); err != nil {
+					return none{}, err
+				}
+				r.FiledAt = now
+				return none{}, r.upsertStage(ctx)
+			},
+		},
 	)
-	if key == wholeRound {
-		unlock, err = r.keys.lockAll(ctx)
-	} else {
-		unlock, err = r.keys.lock(ctx, key)
-	}
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	r.updates++
-	if err := body(workflow.Now(ctx)); err != nil {
-		return err
-	}
-	r.Recent.done(ctx)
-	return nil
 }
+
+// provinceCommand declares a province's command: it holds the province,
+// decides, and appends its one event to the province's form, step naming it.
+func provinceCommand[C, E, R any](r *intentRound, name, step, typ string, by func(C) (string, events.Metadata),
+	decide func(c C, now time.Time) (E, error), result func(e E, version int64) R) command[C, E, R] {
+	return command[C, E, R]{
+		name:   name,
+		key:    func(c C) string { province, _ := by(c); return province },
+		decide: func(_ workflow.Context, c C, now time.Time) (E, error) { return decide(c, now) },
+		record: func(ctx workflow.Context, c C, e E, _ time.Time) (R, error) {
+			province, md := by(c)
+			v, err := r.appendForm(ctx, province, step, typ, e, actor(ctx, md))
+			if err != nil {
+				return *new(R), err
+			}
+			return result(e, v), r.State.Apply(e)
+		},
+	}
+}
+
+// by tells the runtime which province a command holds and who sent it.
+func (c FormCommand) by() (string, events.Metadata)     { return c.Province, c.Actor }
+func (c ReturnCommand) by() (string, events.Metadata)   { return c.Province, c.Actor }
+func (c ExtendCommand) by() (string, events.Metadata)   { return c.Province, c.Actor }
+func (c FeedbackCommand) by() (string, events.Metadata) { return c.Province, c.Actor }
+
+// noResult is the result of a command that answers only its success.
+func noResult[E any](E, int64) none { return none{} }
 
 // repeated answers a form command that completed before (see RecentUpdates)
 // from the current state, recording nothing.
 func (r *intentRound) repeated(c FormCommand) FormResult {
 	form, _ := intent.Validate(r.State.Items, c.Input)
 	return FormResult{Form: form, Version: r.FormVersions[c.Province]}
-}
-
-// actor is the command's metadata with the update id as its cause, so the log
-// tells which request produced the event.
-func actor(ctx workflow.Context, md events.Metadata) events.Metadata {
-	if info := workflow.GetCurrentUpdateInfo(ctx); info != nil && md.CausationID == "" {
-		md.CausationID = "update:" + info.ID
-	}
-	return md
-}
-
-func (r *intentRound) saveDraft(ctx workflow.Context, c FormCommand) (FormResult, error) {
-	if r.Recent.seen(ctx) {
-		return r.repeated(c), nil
-	}
-	var out FormResult
-	err := r.command(ctx, c.Province, func(now time.Time) error {
-		e, err := r.State.SaveDraft(c.Province, c.Input, now)
-		if err != nil {
-			return RejectionError(err)
-		}
-		v, err := r.appendForm(ctx, c.Province, "draft", intent.TypeIntentDraftSaved, e, actor(ctx, c.Actor))
-		if err != nil {
-			return err
-		}
-		out = FormResult{Form: e.Form, Version: v}
-		return r.State.Apply(e)
-	})
-	return out, err
-}
-
-func (r *intentRound) submit(ctx workflow.Context, c FormCommand) (FormResult, error) {
-	if r.Recent.seen(ctx) {
-		return r.repeated(c), nil
-	}
-	var out FormResult
-	err := r.command(ctx, c.Province, func(now time.Time) error {
-		e, err := r.State.Submit(c.Province, c.Input, now)
-		if err != nil {
-			return RejectionError(err)
-		}
-		v, err := r.appendForm(ctx, c.Province, "submit", intent.TypeIntentSubmitted, e, actor(ctx, c.Actor))
-		if err != nil {
-			return err
-		}
-		out = FormResult{Form: e.Form, Version: v}
-		return r.State.Apply(e)
-	})
-	return out, err
-}
-
-func (r *intentRound) returnForm(ctx workflow.Context, c ReturnCommand) error {
-	return r.command(ctx, c.Province, func(now time.Time) error {
-		e, err := r.State.Return(c.Province, c.Reason)
-		if err != nil {
-			return RejectionError(err)
-		}
-		if _, err := r.appendForm(ctx, c.Province, "return", intent.TypeIntentReturned, e, actor(ctx, c.Actor)); err != nil {
-			return err
-		}
-		return r.State.Apply(e)
-	})
-}
-
-func (r *intentRound) extend(ctx workflow.Context, c ExtendCommand) error {
-	return r.command(ctx, c.Province, func(now time.Time) error {
-		e, err := r.State.Extend(c.Province, c.Deadline, now)
-		if err != nil {
-			return RejectionError(err)
-		}
-		if _, err := r.appendForm(ctx, c.Province, "extend", intent.TypeProvinceDeadlineExtended, e, actor(ctx, c.Actor)); err != nil {
-			return err
-		}
-		return r.State.Apply(e)
-	})
-}
-
-func (r *intentRound) file(ctx workflow.Context, c FileCommand) error {
-	return r.command(ctx, wholeRound, func(now time.Time) error {
-		e, err := r.State.File(now)
-		if err != nil {
-			return RejectionError(err)
-		}
-		if err := r.appendRound(ctx, "filed", intent.TypeIntentRoundFiled, e, actor(ctx, c.Actor)); err != nil {
-			return err
-		}
-		if err := r.State.Apply(e); err != nil {
-			return err
-		}
-		r.FiledAt = now
-		return r.upsertStage(ctx)
-	})
-}
-
-func (r *intentRound) feedback(ctx workflow.Context, c FeedbackCommand) error {
-	return r.command(ctx, c.Province, func(now time.Time) error {
-		e, err := r.State.Feedback(c.Province, c.Text)
-		if err != nil {
-			return RejectionError(err)
-		}
-		if _, err := r.appendForm(ctx, c.Province, "feedback", intent.TypeIntentFeedbackRecorded, e, actor(ctx, c.Actor)); err != nil {
-			return err
-		}
-		return r.State.Apply(e)
-	})
 }
 
 func (r *intentRound) status() (IntentRoundStatus, error) {
