@@ -42,6 +42,12 @@ var accessMatrix = map[string]string{
 	"GET /api/v1/users":                                                   "OOFFFFFFF",
 	"POST /api/v1/users":                                                  "OFFFFFFFF",
 	"PUT /api/v1/users/{user}/password":                                   "OFFFFFFFF",
+	"POST /api/v1/tokens":                                                 "OOOOOOOOO", // each makes their own, never another's
+	"GET /api/v1/tokens":                                                  "OOOOOOOOO",
+	"POST /api/v1/tokens/{token}/rotate":                                  "OOOOOOOOO",
+	"DELETE /api/v1/tokens/{token}":                                       "OOOOOOOOO",
+	"GET /api/v1/users/{user}/tokens":                                     "OFFFFFFFF",
+	"DELETE /api/v1/users/{user}/tokens/{token}":                          "OFFFFFFFF",
 	"GET /api/v1/streams/{stream}/timeline":                               "OOOFFFFFF", // user-bj: bj reads their own stream
 	"POST /api/v1/plan-batches":                                           "OFFFFFFFF",
 	"POST /api/v1/plan-batches/{batch}/items":                             "OFFFFFFFF",
@@ -123,6 +129,10 @@ var accessMatrix = map[string]string{
 	"POST /logout":                                                          "OOOOOOOOO",
 	"GET /account/password":                                                 "OOOOOOOOO",
 	"POST /account/password":                                                "OOOOOOOOO",
+	"GET /account/tokens":                                                   "OOOOOOOOO",
+	"POST /account/tokens":                                                  "OOOOOOOOO",
+	"POST /account/tokens/{token}/rotate":                                   "OOOOOOOOO",
+	"POST /account/tokens/{token}/revoke":                                   "OOOOOOOOO",
 	"GET /web/{$}":                                                          "OOOOOOOOO",
 	"GET /web/intent-rounds/{round}":                                        "OOFFFFFFF",
 	"GET /web/intent-rounds/{round}/summary":                                "OOFFFFFFF",
@@ -206,7 +216,7 @@ func newMatrixFixture(e *env) matrixFixture {
 		want(e.t, up, http.StatusCreated, "")
 		user := map[string]string{"11": "bj", "12": "tj"}[side.province]
 		f.sides[i] = map[string]string{"round": "r1", "province": side.province, "batch": "b1", "id": id, "sha256": up.str("sha256"),
-			"stream": "user-" + user, "user": user, "objection": "o1", "expert": "e1", "$": ""}
+			"stream": "user-" + user, "user": user, "objection": "o1", "expert": "e1", "token": "t-" + user, "$": ""}
 	}
 	ctx := context.Background()
 	appendBatch := func(key string, typ string, v any) {

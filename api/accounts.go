@@ -11,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"keytask/domain"
 	"keytask/domain/identity"
@@ -21,31 +23,22 @@ import (
 
 // Registration is the outcome of RegisterUser.
 type Registration struct {
-	User    identity.Principal
-	TokenID string
-	// Token is the new bearer token. It exists nowhere else: the log holds only its
-	// hash. It is empty when Replayed.
-	Token string
+	User identity.Principal
 	// Replayed: an earlier identical request registered the user; nothing was appended.
 	Replayed bool
 }
 
-// firstTokenLabel labels a user's first token when the request names none.
-const firstTokenLabel = "初始令牌"
-
-// RegisterUser registers user and issues its first bearer token. Event ids derive
-// from idempotencyKey (scoped to the actor in meta) or, without one, from the user
-// id, so a retried request appends nothing twice and reports Replayed. Errors:
-// *domain.FieldError for a bad field or an idempotency key reused for another
-// request, *domain.ConflictError when the user id is taken.
+// RegisterUser registers user, with no credential: whoever registers a user
+// never holds a secret of theirs. Event ids derive from idempotencyKey (scoped
+// to the actor in meta) or, without one, from the user id, so a retried request
+// appends nothing twice and reports Replayed. Errors: *domain.FieldError for a
+// bad field or an idempotency key reused for another request,
+// *domain.ConflictError when the user id is taken.
 func RegisterUser(ctx context.Context, store *events.Store, meta events.Metadata, idempotencyKey string,
-	user identity.Principal, tokenLabel string) (Registration, error) {
+	user identity.Principal) (Registration, error) {
 	user = user.Normalize()
 	if err := user.Validate(); err != nil {
 		return Registration{}, err
-	}
-	if tokenLabel = strings.TrimSpace(tokenLabel); tokenLabel == "" {
-		tokenLabel = firstTokenLabel
 	}
 	eventID := func(typ string) uuid.UUID {
 		if idempotencyKey != "" {
@@ -54,7 +47,7 @@ func RegisterUser(ctx context.Context, store *events.Store, meta events.Metadata
 		return events.DeriveID("register", user.UserID, typ)
 	}
 	stream := identity.UserStream(user.UserID)
-	out := Registration{User: user, TokenID: eventID(identity.TypeTokenIssued).String()}
+	out := Registration{User: user}
 
 	recorded, err := store.ReadStream(ctx, stream, events.ReadOptions{})
 	if err != nil {
@@ -64,14 +57,7 @@ func RegisterUser(ctx context.Context, store *events.Store, meta events.Metadata
 		out.Replayed = replayed
 		return out, err
 	}
-
-	token, err := newToken()
-	if err != nil {
-		return out, err
-	}
-	decided, err := identity.Register(len(recorded) > 0, identity.RegisterUser{User: user, Token: identity.TokenGrant{
-		TokenID: out.TokenID, TokenHash: identity.HashToken(token), Label: tokenLabel,
-	}})
+	decided, err := identity.Register(len(recorded) > 0, identity.RegisterUser{User: user})
 	if err != nil {
 		return out, err
 	}
@@ -79,33 +65,33 @@ func RegisterUser(ctx context.Context, store *events.Store, meta events.Metadata
 		var conflict *events.ErrConflict
 		switch {
 		case errors.As(err, &conflict):
-			// Someone registered the same id between our read and our append.
+			// Someone registered the same id between our read and our append,
+			// perhaps this very request retried.
+			recorded, rerr := store.ReadStream(ctx, stream, events.ReadOptions{})
+			if rerr != nil {
+				return out, rerr
+			}
+			if replayed, rerr := isReplay(recorded, eventID(identity.TypeUserRegistered), user, idempotencyKey); replayed || rerr != nil {
+				out.Replayed = replayed
+				return out, rerr
+			}
 			return out, domain.Conflict("user_id", "该用户ID已被注册", err.Error())
 		case errors.Is(err, events.ErrPartialRetry):
 			return out, keyReused(err)
 		}
 		return out, err
 	}
-	// A request with the same ids that raced us may have appended first; then the
-	// store kept its events, not ours, and our token must not be handed out.
+	// A request with the same ids that raced us may have appended first; then
+	// the store kept its events, not ours, and this one is the replay.
 	recorded, err = store.ReadStream(ctx, stream, events.ReadOptions{})
 	if err != nil {
 		return out, err
 	}
 	for _, e := range recorded {
-		if e.ID != eventID(identity.TypeTokenIssued) {
-			continue
-		}
-		var ti identity.TokenIssued
-		if err := json.Unmarshal(e.Data, &ti); err != nil {
-			return out, err
-		}
-		if ti.TokenHash != identity.HashToken(token) {
-			out.Replayed, err = isReplay(recorded, eventID(identity.TypeUserRegistered), user, idempotencyKey)
-			return out, err
+		if e.ID == eventID(identity.TypeUserRegistered) && e.Metadata.RequestID != meta.RequestID {
+			out.Replayed = true
 		}
 	}
-	out.Token = token
 	return out, nil
 }
 
@@ -172,11 +158,11 @@ const AdminTokenFile = "admin-token"
 // whether this call registered the admin. It is idempotent and safe to run from
 // several processes at once.
 //
-// When the admin exists but the file holds none of their live tokens (the data
-// directory was lost or replaced, or the token was revoked), SeedAdmin issues a
-// token again: the token on file if the log has never seen it, so an operator's
-// saved token keeps working, otherwise a new one. The admin account therefore
-// belongs to whoever controls the data directory.
+// When the token on file is not a live token of the admin's (the data directory
+// is new, the database is new, or the token expired or was revoked), SeedAdmin
+// issues a token again: the token on file if it was never issued, so an
+// operator's saved token keeps working, otherwise a new one. The admin account
+// therefore belongs to whoever controls the data directory.
 func SeedAdmin(ctx context.Context, store *events.Store, dataDir string) (token string, created bool, err error) {
 	// A concurrent starter may register the admin between our read and our
 	// append; the next attempt then sees it.
@@ -193,6 +179,9 @@ func SeedAdmin(ctx context.Context, store *events.Store, dataDir string) (token 
 	}
 }
 
+// seedMeta is who the administrator's bootstrap is recorded as.
+var seedMeta = events.Metadata{ActorID: "system", Role: "system", Organisation: identity.MinistryOrganisation, CorrelationID: "seed-admin"}
+
 func seedAdmin(ctx context.Context, store *events.Store, dataDir string) (string, bool, error) {
 	path := filepath.Join(dataDir, AdminTokenFile)
 	stream := identity.UserStream(admin.UserID)
@@ -200,10 +189,20 @@ func seedAdmin(ctx context.Context, store *events.Store, dataDir string) (string
 	if err != nil {
 		return "", false, err
 	}
-	u := foldUser(recorded)
+	registered := foldUser(recorded).Registered
+	if !registered {
+		decided, err := identity.Register(false, identity.RegisterUser{User: admin})
+		if err != nil {
+			return "", false, err
+		}
+		eventID := func(typ string) uuid.UUID { return events.DeriveID("seed-admin", typ) }
+		if err := appendUserEvents(ctx, store, stream, int64(len(recorded)), eventID, seedMeta, decided); err != nil {
+			return "", false, err
+		}
+	}
 
-	// The file is written before the events: a crash between the two leaves a
-	// token that the next start registers, never a registered token nobody knows.
+	// The file is written before the token is issued: a crash between the two
+	// leaves a token that the next start issues, never an issued one nobody knows.
 	token, err := readToken(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -213,34 +212,38 @@ func seedAdmin(ctx context.Context, store *events.Store, dataDir string) (string
 	case err != nil:
 		return "", false, err
 	}
-	if t, ok := tokenWithHash(u, identity.HashToken(token)); ok {
-		if !t.Revoked {
-			return token, false, nil
-		}
-		// Revoked on purpose by someone; never bring that token back.
+	var live bool
+	err = store.Pool().QueryRow(ctx, `SELECT revoked_at IS NULL AND expires_at > now() FROM bearer_tokens WHERE token_hash = $1 AND user_id = $2`,
+		identity.HashToken(token), admin.UserID).Scan(&live)
+	switch {
+	case err == nil && live:
+		return token, !registered, nil
+	case err == nil:
+		// Revoked on purpose by someone, or expired; never bring that token back.
 		if token, err = replaceToken(dataDir, path); err != nil {
 			return "", false, err
 		}
+	case !errors.Is(err, pgx.ErrNoRows):
+		return "", false, err
 	}
 
 	hash := identity.HashToken(token)
-	eventID := func(typ string) uuid.UUID { return events.DeriveID("seed-admin", typ, hash) }
-	grant := identity.TokenGrant{TokenID: eventID(identity.TypeTokenIssued).String(), TokenHash: hash, Label: firstTokenLabel}
-	var decided []identity.Event
-	if u.Registered {
-		decided, err = identity.IssueToken(u, grant)
-	} else {
-		decided, err = identity.Register(false, identity.RegisterUser{User: admin, Token: grant})
-	}
-	if err != nil {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	t := TokenInfo{TokenID: events.DeriveID("seed-admin", "token", hash).String(), UserID: admin.UserID, Label: firstTokenLabel,
+		CreatedAt: now, ExpiresAt: now.Add(identity.DefaultTokenDays * 24 * time.Hour)}
+	if err := recordIssued(ctx, store, seedMeta, t, ""); err != nil {
 		return "", false, err
 	}
-	meta := events.Metadata{ActorID: "system", Role: "system", Organisation: identity.MinistryOrganisation, CorrelationID: "seed-admin"}
-	if err := appendUserEvents(ctx, store, stream, int64(len(recorded)), eventID, meta, decided); err != nil {
-		return "", false, err
+	// Concurrent starters issue the same token under the same id: the first row stands.
+	if _, err := store.Pool().Exec(ctx, `INSERT INTO bearer_tokens (token_id, user_id, token_hash, label, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (token_id) DO NOTHING`, t.TokenID, t.UserID, hash, t.Label, t.CreatedAt, t.ExpiresAt); err != nil {
+		return "", false, fmt.Errorf("issue the administrator's token: %w", err)
 	}
-	return token, !u.Registered, nil
+	return token, !registered, nil
 }
+
+// firstTokenLabel labels the administrator's bootstrap token.
+const firstTokenLabel = "管理员初始令牌"
 
 // foldUser folds the recorded events of a user stream.
 func foldUser(recorded []events.Event) identity.User {
@@ -251,15 +254,6 @@ func foldUser(recorded []events.Event) identity.User {
 		}
 	}
 	return identity.Fold(decoded...)
-}
-
-func tokenWithHash(u identity.User, hash string) (identity.Token, bool) {
-	for _, t := range u.Tokens {
-		if t.Hash == hash {
-			return t, true
-		}
-	}
-	return identity.Token{}, false
 }
 
 func readToken(path string) (string, error) {

@@ -16,6 +16,7 @@ import (
 
 	"keytask/api"
 	"keytask/db/pgtest"
+	"keytask/domain/identity"
 	"keytask/events"
 	"keytask/projections"
 )
@@ -169,10 +170,30 @@ func (e *env) countEvents(stream string) int {
 	return int(v)
 }
 
-// register has the admin register a user and returns the user's token.
+// register has the admin register a user and returns a token of the user's,
+// issued in-process as the demo tooling does: the API hands the ministry none.
 func (e *env) register(body string) string {
 	e.t.Helper()
 	res := e.do("POST", "/api/v1/users", e.adminToken, body)
 	want(e.t, res, http.StatusCreated, "")
-	return res.str("token")
+	var u struct {
+		User struct {
+			UserID string `json:"user_id"`
+		} `json:"user"`
+	}
+	if err := json.Unmarshal(res.Body.Bytes(), &u); err != nil {
+		e.t.Fatal(err)
+	}
+	return e.issueToken(u.User.UserID)
+}
+
+// issueToken gives userID a new token of their own.
+func (e *env) issueToken(userID string) string {
+	e.t.Helper()
+	t, err := api.IssueToken(context.Background(), e.store, events.Metadata{ActorID: "test", Role: "system"}, userID,
+		identity.TokenRequest{Label: "测试"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return t.Token
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"keytask/domain/identity"
-	"keytask/projections"
 )
 
 func unauthorized(message, detail string) error {
@@ -25,9 +24,9 @@ func (s *Server) authenticate(r *http.Request) (identity.Principal, error) {
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return identity.Principal{}, unauthorized("Authorization 请求头格式应为“Bearer <令牌>”", "Authorization is not a bearer token")
 	}
-	p, err := projections.LookupToken(r.Context(), s.pool, identity.HashToken(token))
-	if errors.Is(err, projections.ErrUnknownToken) {
-		return p, unauthorized("令牌无效或已被吊销，请联系管理员重新签发", "unknown or revoked token")
+	p, err := tokenPrincipal(r.Context(), s.pool, identity.HashToken(token))
+	if errors.Is(err, errUnknownToken) {
+		return p, unauthorized("令牌无效、已过期或已被吊销，请登录后在“API 令牌”页面创建新令牌", err.Error())
 	}
 	return p, err
 }

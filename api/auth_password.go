@@ -110,7 +110,10 @@ func validatePassword(field, password string) error {
 }
 
 // SetPassword sets the password of a registered user, ends all their sessions
-// (whoever knew the old password is logged out) and lifts any lockout. Errors:
+// (whoever knew the old password is logged out) and lifts any lockout. Replacing
+// a password they had (a change or a reset) also revokes every token of theirs:
+// whoever suspects their account is known to someone else changes the password
+// and locks that someone out of the API too. Errors:
 // *domain.FieldError for field "password" or an unknown "user_id".
 func SetPassword(ctx context.Context, q *pgxpool.Pool, userID, password string) error {
 	if err := validatePassword("password", password); err != nil {
@@ -126,6 +129,11 @@ func SetPassword(ctx context.Context, q *pgxpool.Pool, userID, password string) 
 		return err
 	}
 	return pgx.BeginFunc(ctx, q, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE bearer_tokens SET revoked_at = now(), revoked_reason = $2
+			WHERE user_id = $1 AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM credentials WHERE user_id = $1)`,
+			userID, revokedByPassword); err != nil {
+			return fmt.Errorf("revoke tokens of %s: %w", userID, err)
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2)
 			ON CONFLICT (user_id) DO UPDATE SET password_hash = $2, changed_at = now(), failed_logins = 0, locked_until = NULL`,
 			userID, h); err != nil {

@@ -148,7 +148,7 @@ func (s *Server) routeTable() []Route {
 		{Pattern: "POST /api/v1/users", Action: policy.ActionAdminister, Resource: allUsers, handle: s.registerUser},
 		{Pattern: "GET /api/v1/streams/{stream}/timeline", Action: policy.ActionRead, Resource: streamOf, handle: s.timeline},
 	}, slices.Concat(s.intentRoutes(), s.selectionRoutes(), s.selectionBatchRoutes(), s.publicRoutes(),
-		s.performanceRoutes(), s.inboxRoutes(), s.trackingRoutes(), s.auditRoutes(), s.auditPageRoutes(), s.webRoutes())...)
+		s.performanceRoutes(), s.inboxRoutes(), s.trackingRoutes(), s.auditRoutes(), s.auditPageRoutes(), s.webRoutes(), s.tokenRoutes())...)
 }
 
 // serve authenticates and authorises a request for rt, then runs its handler.

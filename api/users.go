@@ -57,21 +57,20 @@ type registerRequest struct {
 	Name         string        `json:"name"`
 	Role         identity.Role `json:"role"`
 	Organisation string        `json:"organisation"`
-	TokenLabel   string        `json:"token_label"`
 }
 
 type registerResponse struct {
 	User     userView `json:"user"`
-	TokenID  string   `json:"token_id"`
-	Token    string   `json:"token,omitempty"`
 	Replayed bool     `json:"replayed,omitempty"`
 	Notice   string   `json:"notice"`
 }
 
 const headerIdempotencyKey = "Idempotency-Key"
 
-// registerUser registers a user and answers with its token, the only time the
-// token is ever shown. A repeated request answers 200 without a token.
+// registerUser registers a user. The answer carries no credential: the
+// ministry gives the user a password (PUT /api/v1/users/{user}/password), and
+// the user creates their own tokens after logging in. A repeated request
+// answers 200.
 func (s *Server) registerUser(w http.ResponseWriter, r *http.Request) error {
 	key := r.Header.Get(headerIdempotencyKey)
 	if key != "" && !traceIDPattern.MatchString(key) {
@@ -83,17 +82,17 @@ func (s *Server) registerUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	user := identity.Principal{UserID: req.UserID, Name: req.Name, Role: req.Role, Organisation: req.Organisation}
-	reg, err := RegisterUser(r.Context(), s.store, metadata(r.Context()), key, user, req.TokenLabel)
+	reg, err := RegisterUser(r.Context(), s.store, metadata(r.Context()), key, user)
 	if err != nil {
 		return err
 	}
-	res := registerResponse{User: viewOf(reg.User), TokenID: reg.TokenID, Token: reg.Token, Replayed: reg.Replayed}
+	res := registerResponse{User: viewOf(reg.User), Replayed: reg.Replayed}
 	if reg.Replayed {
-		res.Notice = "该请求已处理过，未重复登记；令牌只在首次响应中显示"
+		res.Notice = "该请求已处理过，未重复登记"
 		writeJSON(w, http.StatusOK, res)
 		return nil
 	}
-	res.Notice = "令牌只显示这一次，请立即妥善保存"
+	res.Notice = "用户已登记。请为其设置初始密码，由本人登录后修改密码并自行创建 API 令牌"
 	writeJSON(w, http.StatusCreated, res)
 	return nil
 }

@@ -36,6 +36,10 @@ type Config struct {
 	StartCollection func(ctx context.Context, c Collection) error
 	// Workers is how many users act at once; 0 means 8.
 	Workers int
+	// IssueToken gives a user the demo registered a bearer token of their own.
+	// The API hands the ministry no token of anyone else's, so the demo, which
+	// plays every user, issues them in-process (api.IssueToken).
+	IssueToken func(ctx context.Context, userID string) (string, error)
 }
 
 // Phase is one step of the round. Phases run in order; a later phase (the

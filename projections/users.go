@@ -15,8 +15,10 @@ import (
 	"keytask/events"
 )
 
-// Users is the read model of user accounts and their bearer tokens. Every
-// authenticated request looks its token's hash up here.
+// Users is the read model of user accounts. Every authenticated request reads
+// its user's name, role and organisation here. Bearer tokens are not a read
+// model: they live in the bearer_tokens table, where a revocation takes effect
+// at once.
 type Users struct{}
 
 // Name implements Projection.
@@ -32,21 +34,14 @@ CREATE TABLE IF NOT EXISTS users (
 	organisation  text        NOT NULL,
 	registered_at timestamptz NOT NULL
 );
-CREATE TABLE IF NOT EXISTS api_tokens (
-	token_id   text        PRIMARY KEY,
-	user_id    text        NOT NULL,
-	token_hash text        NOT NULL UNIQUE,
-	label      text        NOT NULL,
-	issued_at  timestamptz NOT NULL,
-	revoked_at timestamptz
-);
-CREATE INDEX IF NOT EXISTS api_tokens_user_id_idx ON api_tokens (user_id);`)
+-- Tokens were once projected here from the log; none of those is accepted now.
+DROP TABLE IF EXISTS api_tokens;`)
 	return err
 }
 
 // Reset implements Projection.
 func (Users) Reset(ctx context.Context, tx pgx.Tx) error {
-	_, err := tx.Exec(ctx, `TRUNCATE api_tokens, users`)
+	_, err := tx.Exec(ctx, `TRUNCATE users`)
 	return err
 }
 
@@ -61,12 +56,6 @@ func (Users) Apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
 	case identity.UserRegistered:
 		_, err = tx.Exec(ctx, `INSERT INTO users (user_id, name, role, organisation, registered_at) VALUES ($1, $2, $3, $4, $5)`,
 			p.UserID, p.Name, string(p.Role), p.Organisation, e.RecordedAt)
-	case identity.TokenIssued:
-		_, err = tx.Exec(ctx, `INSERT INTO api_tokens (token_id, user_id, token_hash, label, issued_at) VALUES ($1, $2, $3, $4, $5)`,
-			p.TokenID, p.UserID, p.TokenHash, p.Label, e.RecordedAt)
-	case identity.TokenRevoked:
-		_, err = tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = $3 WHERE token_id = $1 AND user_id = $2 AND revoked_at IS NULL`,
-			p.TokenID, p.UserID, e.RecordedAt)
 	}
 	if err != nil {
 		return fmt.Errorf("users: apply %s %s: %w", e.Type, e.ID, err)
@@ -74,7 +63,7 @@ func (Users) Apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
 	return nil
 }
 
-// Digest implements Projection: SHA-256 over every row of both tables in key
+// Digest implements Projection: SHA-256 over every row in key
 // order, ids compared byte by byte so the collation does not matter.
 func (Users) Digest(ctx context.Context, tx pgx.Tx) (string, error) {
 	h := sha256.New()
@@ -109,25 +98,8 @@ func (Users) Digest(ctx context.Context, tx pgx.Tx) (string, error) {
 		return "", fmt.Errorf("users digest: %w", err)
 	}
 
-	write([]string{"api_tokens"})
-	rows, err = tx.Query(ctx, `SELECT token_id, user_id, token_hash, label, issued_at, revoked_at FROM api_tokens ORDER BY token_id COLLATE "C"`)
-	if err != nil {
-		return "", fmt.Errorf("users digest: %w", err)
-	}
-	var tokenID, hash, label string
-	var revoked *time.Time
-	if _, err := pgx.ForEachRow(rows, []any{&tokenID, &id, &hash, &label, &at, &revoked}, func() error {
-		write([]string{tokenID, id, hash, label}, &at, revoked)
-		return nil
-	}); err != nil {
-		return "", fmt.Errorf("users digest: %w", err)
-	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
-
-// ErrUnknownToken is returned by LookupToken for a token that was never issued or
-// has been revoked.
-var ErrUnknownToken = errors.New("unknown or revoked token")
 
 // ErrUserNotFound is returned by GetUser for a user the read model does not hold.
 var ErrUserNotFound = errors.New("user not found")
@@ -136,29 +108,6 @@ var ErrUserNotFound = errors.New("user not found")
 type UserRecord struct {
 	identity.Principal
 	RegisteredAt time.Time
-}
-
-// LookupToken returns the principal whose live token has the given hex SHA-256
-// (see identity.HashToken). Errors: ErrUnknownToken.
-func LookupToken(ctx context.Context, q Querier, tokenHash string) (identity.Principal, error) {
-	rows, err := q.Query(ctx, `SELECT u.user_id, u.name, u.role, u.organisation
-		FROM api_tokens t JOIN users u ON u.user_id = t.user_id
-		WHERE t.token_hash = $1 AND t.revoked_at IS NULL`, tokenHash)
-	if err != nil {
-		return identity.Principal{}, fmt.Errorf("look up token: %w", err)
-	}
-	p, err := pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (identity.Principal, error) {
-		var p identity.Principal
-		err := row.Scan(&p.UserID, &p.Name, &p.Role, &p.Organisation)
-		return p, err
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return p, ErrUnknownToken
-	}
-	if err != nil {
-		return p, fmt.Errorf("look up token: %w", err)
-	}
-	return p, nil
 }
 
 // GetUser returns one user. Errors: ErrUserNotFound.

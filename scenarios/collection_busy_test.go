@@ -76,11 +76,10 @@ func TestPerformanceCollectionBusyRunsRetried(t *testing.T) {
 	}
 	schools := map[string]httpClient{}
 	for _, pr := range projects {
-		var res struct{ Token string }
-		if admin.do("POST", "/api/v1/users", map[string]string{"user_id": "u-" + pr.school, "name": pr.school + "学校", "role": "school", "organisation": pr.school}, &res) != http.StatusCreated {
+		if admin.do("POST", "/api/v1/users", map[string]string{"user_id": "u-" + pr.school, "name": pr.school + "学校", "role": "school", "organisation": pr.school}, nil) != http.StatusCreated {
 			t.Fatal("register school")
 		}
-		schools[pr.school] = httpClient{t, hs.URL, res.Token}
+		schools[pr.school] = httpClient{t, hs.URL, userToken(t, p.store, "u-"+pr.school)}
 	}
 	waitFor(t, "schools projected", 3*time.Minute, func() bool {
 		for _, c := range schools {

@@ -196,15 +196,13 @@ func TestPerformanceCollectionRollups(t *testing.T) {
 	}
 	tokens := map[string]string{}
 	for _, pr := range projects {
-		var res struct{ Token string }
-		if admin.do("POST", "/api/v1/users", map[string]string{"user_id": "u-" + pr.school, "name": pr.school + "学校", "role": "school", "organisation": pr.school}, &res) != http.StatusCreated {
+		if admin.do("POST", "/api/v1/users", map[string]string{"user_id": "u-" + pr.school, "name": pr.school + "学校", "role": "school", "organisation": pr.school}, nil) != http.StatusCreated {
 			t.Fatal("register school")
 		}
-		tokens[pr.school] = res.Token
+		tokens[pr.school] = userToken(t, p.store, "u-"+pr.school)
 	}
-	var gd struct{ Token string }
-	admin.do("POST", "/api/v1/users", map[string]string{"user_id": "gd", "name": "广东省人社厅", "role": "province", "organisation": "44"}, &gd)
-	guangdong := httpClient{t, hs.URL, gd.Token}
+	admin.do("POST", "/api/v1/users", map[string]string{"user_id": "gd", "name": "广东省人社厅", "role": "province", "organisation": "44"}, nil)
+	guangdong := httpClient{t, hs.URL, userToken(t, p.store, "gd")}
 	waitFor(t, "users projected", time.Minute, func() bool {
 		return guangdong.do("GET", "/api/v1/me", nil, nil) == http.StatusOK
 	})

@@ -134,7 +134,7 @@ func benchPlatform(ctx context.Context, cfg config.Config, dbURL string, o bench
 		return nil, nil, nil, fmt.Errorf("temporal: %w", err)
 	}
 	out = append(out, f)
-	fs, w, n, err := benchAPI(ctx, h, p.pool, o)
+	fs, w, n, err := benchAPI(ctx, h, p.store, o)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("api: %w", err)
 	}
@@ -260,7 +260,8 @@ func countTasks(ctx context.Context, tc client.Client, ids []string) (int, error
 // benchAPI loads a read endpoint and a write endpoint at fixed rates, each
 // beside /healthz loaded at the same rate for as long: the cost of HTTP on
 // loopback and of this process's scheduling.
-func benchAPI(ctx context.Context, h *benchHTTP, pool *pgxpool.Pool, o benchOptions) ([]figure, []string, []string, error) {
+func benchAPI(ctx context.Context, h *benchHTTP, store *events.Store, o benchOptions) ([]figure, []string, []string, error) {
+	pool := store.Pool()
 	const round = "bench-0"
 	read := "/api/v1/intent-rounds/" + round + "/summary"
 	if err := h.until(ctx, "the round's summary", "GET", read, h.admin, nil); err != nil {
@@ -275,19 +276,17 @@ func benchAPI(ctx context.Context, h *benchHTTP, pool *pgxpool.Pool, o benchOpti
 	// Province users for the writes: each saves its own draft through the API.
 	tokens := map[string]string{}
 	for _, prov := range benchProvinces[:4] {
-		res, err := h.do(ctx, "POST", "/api/v1/users", h.admin, map[string]any{"user_id": "bench-tj-" + prov, "name": "基准测试省厅" + prov,
-			"role": "province", "organisation": prov, "token_label": "bench"}, http.StatusCreated)
+		user := "bench-tj-" + prov
+		if _, err := h.do(ctx, "POST", "/api/v1/users", h.admin, map[string]any{"user_id": user, "name": "基准测试省厅" + prov,
+			"role": "province", "organisation": prov}, http.StatusCreated); err != nil {
+			return nil, nil, nil, err
+		}
+		token, err := issueToolToken(ctx, store, user, "基准测试")
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		var reg struct {
-			Token string `json:"token"`
-		}
-		if err := json.Unmarshal(res, &reg); err != nil || reg.Token == "" {
-			return nil, nil, nil, fmt.Errorf("register a province user: %s", res)
-		}
-		tokens[prov] = reg.Token
-		if err := h.until(ctx, "the province user", "GET", "/api/v1/me", reg.Token, nil); err != nil {
+		tokens[prov] = token
+		if err := h.until(ctx, "the province user", "GET", "/api/v1/me", token, nil); err != nil {
 			return nil, nil, nil, err
 		}
 	}

@@ -26,6 +26,8 @@ import (
 	"keytask/config"
 	"keytask/db"
 	"keytask/demo"
+	"keytask/domain/identity"
+	"keytask/events"
 	"keytask/temporalx"
 	"keytask/temporalx/devserver"
 	"keytask/workflows"
@@ -195,7 +197,10 @@ func runDemo(ctx context.Context, cmd *cobra.Command, o demoOptions) (demo.Resul
 			batchClock.Store(&c)
 			return w.start(c)
 		},
-		StartCollection: func(ctx context.Context, c demo.Collection) error { return startDemoCollection(ctx, p, cfg, c) }})
+		StartCollection: func(ctx context.Context, c demo.Collection) error { return startDemoCollection(ctx, p, cfg, c) },
+		IssueToken: func(ctx context.Context, userID string) (string, error) {
+			return issueToolToken(ctx, p.store, userID, "演示")
+		}})
 	if runErr == nil {
 		res.Report(out)
 		fmt.Fprintf(out, "检查日志完整性：KEYTASK_DATABASE_URL='%s' keytask audit verify\n", cfg.DatabaseURL)
@@ -342,4 +347,15 @@ func requireEmptyLog(ctx context.Context, u string) error {
 		return fmt.Errorf("--database-url: the database already holds %d events; the demo needs an empty one", n)
 	}
 	return nil
+}
+
+// issueToolToken gives a user that the demo or the benchmark registered a
+// token of their own, in-process: the API hands the ministry no one else's.
+func issueToolToken(ctx context.Context, store *events.Store, userID, label string) (string, error) {
+	t, err := api.IssueToken(ctx, store, events.Metadata{ActorID: "system", Role: "system", CorrelationID: label}, userID,
+		identity.TokenRequest{Label: label})
+	if err != nil {
+		return "", fmt.Errorf("token for %s: %w", userID, err)
+	}
+	return t.Token, nil
 }

@@ -3,6 +3,7 @@ package identity
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // UserStream is the event stream of one user.
@@ -29,23 +30,37 @@ type UserRegistered struct {
 	Organisation string `json:"organisation"`
 }
 
-// TokenIssued: a bearer token now authenticates the user. Only the token's SHA-256
-// is recorded, so the log never holds a credential.
+// TokenIssued: a bearer token authenticates the user until ExpiresAt. The log
+// records the fact and never the credential: the token's hash lives in the
+// bearer_tokens table, as a session's does. Events recorded before tokens left
+// the log carry a TokenHash; those tokens are no longer accepted.
 type TokenIssued struct {
-	UserID    string `json:"user_id"`
-	TokenID   string `json:"token_id"`
-	TokenHash string `json:"token_hash"` // hex SHA-256 of the token, see HashToken
-	Label     string `json:"label"`
+	UserID    string    `json:"user_id"`
+	TokenID   string    `json:"token_id"`
+	TokenHash string    `json:"token_hash,omitempty"`
+	Label     string    `json:"label"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Replaces is the token this one rotated out, if any.
+	Replaces string `json:"replaces,omitempty"`
 }
+
+// Why a token stopped authenticating anyone.
+const (
+	RevokedByOwner    = "owner"    // its user revoked it
+	RevokedByMinistry = "ministry" // the ministry revoked it
+	RevokedRotated    = "rotated"  // its user replaced it with a new one
+)
 
 // TokenRevoked: the token no longer authenticates anyone.
 type TokenRevoked struct {
 	UserID  string `json:"user_id"`
 	TokenID string `json:"token_id"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 // PasswordSet: the user's password was set, by the ministry (Reset) or by the
-// user. The hash is not recorded: the log is kept forever and auditors read it,
+// user. Setting a password the user already had (a change or a reset) revokes
+// every token of theirs at the same moment. The hash is not recorded: the log is kept forever and auditors read it,
 // so it holds the fact, and the credentials table holds the secret.
 type PasswordSet struct {
 	UserID string `json:"user_id"`

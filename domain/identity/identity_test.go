@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"keytask/domain"
 	"keytask/domain/identity"
@@ -83,26 +84,23 @@ func TestRoleLabels(t *testing.T) {
 	}
 }
 
-func grant() identity.TokenGrant {
-	return identity.TokenGrant{TokenID: "t1", TokenHash: identity.HashToken("secret"), Label: "初始令牌"}
-}
-
 func TestRegister(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
-		evs, err := identity.Register(false, identity.RegisterUser{User: valid(), Token: grant()})
+		evs, err := identity.Register(false, identity.RegisterUser{User: valid()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []identity.Event{
-			identity.UserRegistered{UserID: "bj-liaison", Name: "北京市人社局联络员", Role: identity.RoleProvince, Organisation: "11"},
-			identity.TokenIssued{UserID: "bj-liaison", TokenID: "t1", TokenHash: identity.HashToken("secret"), Label: "初始令牌"},
-		}
-		if len(evs) != 2 || evs[0] != want[0] || evs[1] != want[1] {
+		// No token: whoever registers a user never holds the user's credential.
+		want := identity.UserRegistered{UserID: "bj-liaison", Name: "北京市人社局联络员", Role: identity.RoleProvince, Organisation: "11"}
+		if len(evs) != 1 || evs[0] != want {
 			t.Fatalf("events = %+v", evs)
+		}
+		if u := identity.Fold(evs...); !u.Registered || u.Principal != valid() {
+			t.Fatalf("folded %+v", u)
 		}
 	})
 	t.Run("ErrUserExists", func(t *testing.T) {
-		_, err := identity.Register(true, identity.RegisterUser{User: valid(), Token: grant()})
+		_, err := identity.Register(true, identity.RegisterUser{User: valid()})
 		var ce *domain.ConflictError
 		if !errors.As(err, &ce) || ce.Field != "user_id" {
 			t.Fatalf("err = %v, want a conflict on user_id", err)
@@ -112,86 +110,50 @@ func TestRegister(t *testing.T) {
 		// A bad request is reported as bad even for a taken id: the user must fix it anyway.
 		p := valid()
 		p.Role = ""
-		_, err := identity.Register(true, identity.RegisterUser{User: p, Token: grant()})
+		_, err := identity.Register(true, identity.RegisterUser{User: p})
 		if fe := fieldError(t, err); fe.Field != "role" {
-			t.Fatalf("field = %q", fe.Field)
-		}
-	})
-	t.Run("ErrTokenHash", func(t *testing.T) {
-		g := grant()
-		g.TokenHash = "secret"
-		_, err := identity.Register(false, identity.RegisterUser{User: valid(), Token: g})
-		if fe := fieldError(t, err); fe.Field != "token_hash" {
-			t.Fatalf("field = %q", fe.Field)
-		}
-	})
-	t.Run("ErrTokenLabel", func(t *testing.T) {
-		g := grant()
-		g.Label = strings.Repeat("签", 51)
-		_, err := identity.Register(false, identity.RegisterUser{User: valid(), Token: g})
-		if fe := fieldError(t, err); fe.Field != "token_label" {
 			t.Fatalf("field = %q", fe.Field)
 		}
 	})
 }
 
-func TestTokens(t *testing.T) {
-	evs, err := identity.Register(false, identity.RegisterUser{User: valid(), Token: grant()})
-	if err != nil {
-		t.Fatal(err)
+func TestDecideToken(t *testing.T) {
+	t.Run("DefaultLifetime", func(t *testing.T) {
+		label, life, err := identity.DecideToken(identity.TokenRequest{Label: " 同步脚本 "})
+		if err != nil || label != "同步脚本" || life != identity.DefaultTokenDays*24*time.Hour {
+			t.Fatalf("%q, %v, %v", label, life, err)
+		}
+	})
+	t.Run("ChosenLifetime", func(t *testing.T) {
+		_, life, err := identity.DecideToken(identity.TokenRequest{Label: "x", Days: identity.MaxTokenDays})
+		if err != nil || life != identity.MaxTokenDays*24*time.Hour {
+			t.Fatalf("%v, %v", life, err)
+		}
+	})
+	for _, c := range []struct {
+		name  string
+		req   identity.TokenRequest
+		field string
+	}{
+		{"ErrNoLabel", identity.TokenRequest{Label: "  "}, "label"},
+		{"ErrLongLabel", identity.TokenRequest{Label: strings.Repeat("签", 51)}, "label"},
+		{"ErrBeyondMaximum", identity.TokenRequest{Label: "x", Days: identity.MaxTokenDays + 1}, "expires_in_days"},
+		{"ErrNegative", identity.TokenRequest{Label: "x", Days: -1}, "expires_in_days"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := identity.DecideToken(c.req)
+			if fe := fieldError(t, err); fe.Field != c.field {
+				t.Fatalf("field = %q", fe.Field)
+			}
+		})
 	}
-	u := identity.Fold(evs...)
-	if !u.Registered || u.Principal != valid() || len(u.Tokens) != 1 {
-		t.Fatalf("folded %+v", u)
-	}
-
-	t.Run("IssueAnother", func(t *testing.T) {
-		g := identity.TokenGrant{TokenID: "t2", TokenHash: identity.HashToken("other")}
-		got, err := identity.IssueToken(u, g)
-		if err != nil || len(got) != 1 || got[0].(identity.TokenIssued).TokenID != "t2" {
-			t.Fatalf("issue: %+v, %v", got, err)
-		}
-	})
-	t.Run("ErrIssueSameID", func(t *testing.T) {
-		_, err := identity.IssueToken(u, grant())
-		var ce *domain.ConflictError
-		if !errors.As(err, &ce) || ce.Field != "token_id" {
-			t.Fatalf("err = %v", err)
-		}
-	})
-	t.Run("ErrIssueToUnknownUser", func(t *testing.T) {
-		_, err := identity.IssueToken(identity.Fold(), grant())
-		if fe := fieldError(t, err); fe.Field != "user_id" {
-			t.Fatalf("field = %q", fe.Field)
-		}
-	})
-	t.Run("RevokeOnce", func(t *testing.T) {
-		got, err := identity.RevokeToken(u, "t1")
-		if err != nil || len(got) != 1 || got[0] != (identity.TokenRevoked{UserID: "bj-liaison", TokenID: "t1"}) {
-			t.Fatalf("revoke: %+v, %v", got, err)
-		}
-		revoked := identity.Fold(append(evs, got...)...)
-		if !revoked.Tokens["t1"].Revoked {
-			t.Fatal("token not revoked after fold")
-		}
-		again, err := identity.RevokeToken(revoked, "t1")
-		if err != nil || len(again) != 0 {
-			t.Fatalf("second revoke decided %+v, %v; want nothing", again, err)
-		}
-	})
-	t.Run("ErrRevokeUnknown", func(t *testing.T) {
-		_, err := identity.RevokeToken(u, "nope")
-		if fe := fieldError(t, err); fe.Field != "token_id" {
-			t.Fatalf("field = %q", fe.Field)
-		}
-	})
 }
 
 func TestDecodeRoundTrip(t *testing.T) {
 	for _, e := range []identity.Event{
 		identity.UserRegistered{UserID: "u", Name: "名", Role: identity.RoleSchool, Organisation: "s1"},
-		identity.TokenIssued{UserID: "u", TokenID: "t", TokenHash: identity.HashToken("x"), Label: "l"},
-		identity.TokenRevoked{UserID: "u", TokenID: "t"},
+		identity.TokenIssued{UserID: "u", TokenID: "t", Label: "l", ExpiresAt: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC), Replaces: "t0"},
+		identity.TokenRevoked{UserID: "u", TokenID: "t", Reason: identity.RevokedByMinistry},
 	} {
 		b, err := json.Marshal(e)
 		if err != nil {
