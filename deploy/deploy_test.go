@@ -61,6 +61,53 @@ func TestAlertRules(t *testing.T) {
 	}
 }
 
+// Every alert has a promtool test in which it fires, fed counters that start
+// at zero as keytask's do.
+func TestEveryAlertFiresInATest(t *testing.T) {
+	var rules struct {
+		Groups []struct{ Rules []struct{ Alert string } }
+	}
+	var tests struct {
+		Tests []struct {
+			InputSeries   []struct{ Series, Values string } `yaml:"input_series"`
+			AlertRuleTest []struct {
+				Alertname string
+				ExpAlerts []any `yaml:"exp_alerts"`
+			} `yaml:"alert_rule_test"`
+		}
+	}
+	for f, v := range map[string]any{"prometheus/alerts.yml": &rules, "prometheus/alerts_test.yml": &tests} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(b, v); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	fires := map[string]bool{}
+	for i, tc := range tests.Tests {
+		for _, a := range tc.AlertRuleTest {
+			if len(a.ExpAlerts) == 0 {
+				continue
+			}
+			fires[a.Alertname] = true
+			for _, s := range tc.InputSeries {
+				if strings.Contains(s.Series, "_total{") && !strings.HasPrefix(s.Values, "0") {
+					t.Errorf("test %d, where %s fires, feeds %s starting at %q, not at zero", i, a.Alertname, s.Series, s.Values)
+				}
+			}
+		}
+	}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if !fires[r.Alert] {
+				t.Errorf("no promtool test in which %s fires", r.Alert)
+			}
+		}
+	}
+}
+
 // minimalEnv keeps the caller's settings out of docker-compose's variable
 // substitution.
 func minimalEnv() []string {

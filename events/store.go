@@ -75,6 +75,15 @@ func WithMetrics(reg prometheus.Registerer) Option {
 	}
 }
 
+// CountFromZero creates the appended counter at zero for each event type, so
+// that an alert on increase() of a rare type fires on its first event rather
+// than seeing a series born at one.
+func (s *Store) CountFromZero(types ...string) {
+	for _, t := range types {
+		s.appended.WithLabelValues(t)
+	}
+}
+
 // NewStore returns a store over pool, which must act as the writer role.
 func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
 	s := &Store{

@@ -116,6 +116,11 @@ func NewProjector(pool *pgxpool.Pool, store *events.Store, reg prometheus.Regist
 	if pr.poisoned, err = register(reg, pr.poisoned); err != nil {
 		return nil, err
 	}
+	// Born at zero, so that increase() and the KeytaskProjectionPoisoned alert
+	// see the first poisoned event of a projection.
+	for _, n := range names {
+		pr.poisoned.WithLabelValues(n)
+	}
 	// The signature has no context; bound the start-up I/O instead.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -225,3 +225,22 @@ func (f gaugeFunc) Update(d float64) { f(d) }
 type timerFunc func(time.Duration)
 
 func (f timerFunc) Record(d time.Duration) { f(d) }
+
+// CountFailuresFromZero creates the SDK's workflow-failure counter at zero for
+// each workflow type a worker on taskQueue runs. A counter born at its first
+// increment has no earlier sample, so increase() and the KeytaskWorkflowFailed
+// alert would miss the first failure. The labels are those the SDK gives the
+// counter when it fails a workflow task (the client's root tags, the worker's
+// task queue, the workflow type): only the very same series keeps the zero.
+func CountFailuresFromZero(h client.MetricsHandler, namespace, taskQueue string, workflowTypes ...string) {
+	for _, wt := range workflowTypes {
+		h.WithTags(map[string]string{
+			"namespace":     namespace,
+			"client_name":   "temporal_go",
+			"worker_type":   "none",
+			"workflow_type": wt,
+			"activity_type": "none",
+			"task_queue":    taskQueue,
+		}).Counter("temporal_workflow_failed")
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"keytask/config"
 	"keytask/db"
 	"keytask/domain/calendar"
+	"keytask/domain/selection"
 	"keytask/events"
 	"keytask/metrics"
 	"keytask/projections"
@@ -49,8 +50,14 @@ func newStore(pool *pgxpool.Pool, reg prometheus.Registerer, key []byte) *events
 	if reg != nil {
 		opts = append(opts, events.WithMetrics(reg))
 	}
-	return events.NewStore(pool, opts...)
+	s := events.NewStore(pool, opts...)
+	s.CountFromZero(alertedEventTypes...)
+	return s
 }
+
+// alertedEventTypes are the event types deploy/prometheus/alerts.yml counts.
+var alertedEventTypes = []string{selection.TypeStageDeadlinePassed, selection.TypeStageAdvanced,
+	selection.TypeStageReopened, selection.TypeStageDeadlineExtended}
 
 func allProjections() []projections.Projection {
 	return projections.All()
@@ -147,6 +154,8 @@ func (p *platform) runSealer(ctx context.Context) error {
 func (p *platform) runWorker(ctx context.Context) error {
 	w := worker.New(p.tc, temporalx.TaskQueue, worker.Options{})
 	workflows.RegisterWith(w, &activities.Activities{Store: p.store}, workflows.Options{Calendar: p.cal})
+	temporalx.CountFailuresFromZero(temporalx.NewMetricsHandler(p.reg), p.cfg.TemporalNamespace, temporalx.TaskQueue,
+		workflows.IntentRoundWorkflowName, workflows.SelectionBatchWorkflowName, workflows.PerformanceCollectionWorkflowName)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
