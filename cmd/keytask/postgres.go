@@ -134,7 +134,7 @@ func startPrivateCluster(ctx context.Context, dataDir string, logf func(string, 
 		}
 		asUser = []string{"runuser", "-u", "postgres", "--"}
 	}
-	run := func(name string, args ...string) error {
+	run := func(ctx context.Context, name string, args ...string) error {
 		argv := append(append([]string{}, asUser...), append([]string{filepath.Join(bin, name)}, args...)...)
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		out, err := cmd.CombinedOutput()
@@ -153,16 +153,19 @@ func startPrivateCluster(ctx context.Context, dataDir string, logf func(string, 
 	}
 	if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); err != nil {
 		logf("initialising a private Postgres cluster in %s", dir)
-		if err := run("initdb", "-D", dir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"); err != nil {
+		if err := run(ctx, "initdb", "-D", dir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"); err != nil {
 			return "", func() {}, err
 		}
 	}
-	if err := run("pg_ctl", "-D", dir, "-l", filepath.Join(dir, "server.log"), "-w", "-o",
+	if err := run(ctx, "pg_ctl", "-D", dir, "-l", filepath.Join(dir, "server.log"), "-w", "-o",
 		"-p "+privatePort+" -c listen_addresses=127.0.0.1 -k "+dir, "start"); err != nil {
 		return "", func() {}, err
 	}
+	// The stop runs after Ctrl-C has cancelled ctx, so it gets a context of its own.
 	stop := func() {
-		if err := run("pg_ctl", "-D", dir, "-m", "fast", "-w", "stop"); err != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if err := run(sctx, "pg_ctl", "-D", dir, "-m", "fast", "-w", "stop"); err != nil {
 			logf("stopping the private Postgres cluster: %v", err)
 		}
 	}

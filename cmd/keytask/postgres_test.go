@@ -30,12 +30,14 @@ func TestPrivateCluster(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	// dev's context ends with Ctrl-C, before the cluster is stopped.
+	devCtx, ctrlC := context.WithCancel(ctx)
 	dir := t.TempDir()
 	// As root the cluster runs as the postgres user, who must reach the data dir.
 	os.Chmod(filepath.Dir(dir), 0o755)
 	os.Chmod(dir, 0o755)
 	logf := func(f string, a ...any) { t.Logf(f, a...) }
-	u, stop, err := ensureDatabase(ctx, silent, false, dir, logf)
+	u, stop, err := ensureDatabase(devCtx, silent, false, dir, logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +49,7 @@ func TestPrivateCluster(t *testing.T) {
 	var db string
 	c.QueryRow(ctx, "SELECT current_database()").Scan(&db)
 	c.Close(ctx)
+	ctrlC()
 	stop()
 	if db != "keytask" {
 		t.Fatalf("connected to %q, want keytask", db)
