@@ -13,6 +13,7 @@ import (
 	"keytask/domain/scoring"
 	"keytask/domain/selection"
 	"keytask/events"
+	"keytask/eventtypes"
 )
 
 // selectionChunk bounds how many applications one event of a batched append
@@ -174,7 +175,7 @@ func (a *Activities) selectionApplications(ctx context.Context, ids []string) ([
 // expertPool reads every expert's latest registration.
 func (a *Activities) expertPool(ctx context.Context) ([]assign.Expert, error) {
 	// Both events carry the whole record; the latest of either is the expert now.
-	rows, err := a.Store.Pool().Query(ctx, `SELECT DISTINCT ON (stream_id) data::text FROM events
+	rows, err := a.Store.Pool().Query(ctx, `SELECT DISTINCT ON (stream_id) id, type, schema_version, data::text FROM events
 		WHERE type = ANY($1) ORDER BY stream_id, stream_version DESC`,
 		[]string{selection.TypeExpertRegistered, selection.TypeExpertUpdated})
 	if err != nil {
@@ -183,13 +184,22 @@ func (a *Activities) expertPool(ctx context.Context) ([]assign.Expert, error) {
 	defer rows.Close()
 	var out []assign.Expert
 	for rows.Next() {
+		var e events.Event
 		var data string
-		var r selection.ExpertRegistered
-		if err := rows.Scan(&data); err != nil {
+		if err := rows.Scan(&e.ID, &e.Type, &e.SchemaVersion, &data); err != nil {
 			return nil, err
 		}
-		if err := json.Unmarshal([]byte(data), &r); err != nil {
-			return nil, fmt.Errorf("decode expert record: %w", err)
+		e.Data = json.RawMessage(data)
+		payload, err := eventtypes.Registry.Decode(e)
+		if err != nil {
+			return nil, fmt.Errorf("read expert pool: %w", err)
+		}
+		r, ok := payload.(selection.ExpertRegistered)
+		if u, updated := payload.(selection.ExpertUpdated); updated {
+			r, ok = selection.ExpertRegistered(u), true
+		}
+		if !ok {
+			return nil, fmt.Errorf("read expert pool: %s carries no expert record", e.Type)
 		}
 		out = append(out, assign.Expert{ID: r.ExpertID, Expertise: r.Expertise, Province: r.Province, Employer: r.Employer,
 			Alliances: r.Alliances, ConflictApplications: r.ConflictApplications, ConflictSchools: r.ConflictSchools, Load: r.Load})
@@ -228,9 +238,9 @@ func (a *Activities) RankSelection(ctx context.Context, req RankSelectionRequest
 		if e.Type != selection.TypeScoresSubmitted {
 			continue
 		}
-		var s selection.ScoresSubmitted
-		if err := json.Unmarshal(e.Data, &s); err != nil {
-			return RankSelectionResult{}, fmt.Errorf("decode ScoresSubmitted: %w", err)
+		s, err := events.DecodeAs[selection.ScoresSubmitted](eventtypes.Registry, e)
+		if err != nil {
+			return RankSelectionResult{}, err
 		}
 		for _, sc := range s.Scores {
 			if latest[sc.Application] == nil {

@@ -10,6 +10,7 @@ import (
 	"keytask/domain"
 	"keytask/domain/selection"
 	"keytask/events"
+	"keytask/eventtypes"
 )
 
 // readApplication folds one application's stream as the log has it now.
@@ -20,7 +21,7 @@ func (a *Activities) readApplication(ctx context.Context, id string) (selection.
 	}
 	var app selection.Application
 	for _, e := range evs {
-		p, ok, err := selection.DecodeApplicationEvent(e.Type, e.Data)
+		p, ok, err := events.DecodeIf[selection.ApplicationEvent](eventtypes.Registry, e)
 		if err != nil {
 			return selection.Application{}, nil, temporal.NewNonRetryableApplicationError(err.Error(), "BadApplicationEvent", err)
 		}

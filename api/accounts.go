@@ -19,6 +19,7 @@ import (
 	"keytask/domain"
 	"keytask/domain/identity"
 	"keytask/events"
+	"keytask/eventtypes"
 )
 
 // Registration is the outcome of RegisterUser.
@@ -249,7 +250,7 @@ const firstTokenLabel = "管理员初始令牌"
 func foldUser(recorded []events.Event) identity.User {
 	var decoded []identity.Event
 	for _, e := range recorded {
-		if d, ok, err := identity.Decode(e.Type, e.Data); ok && err == nil {
+		if d, ok, err := events.DecodeIf[identity.Event](eventtypes.Registry, e); ok && err == nil {
 			decoded = append(decoded, d)
 		}
 	}

@@ -76,19 +76,19 @@ func (s *Server) setNotificationEmail(w http.ResponseWriter, r *http.Request) er
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	email, err := notifications.ValidateEmail(req.Email)
+	email, err := identity.ValidateEmail(req.Email)
 	if err != nil {
 		return err
 	}
 	ctx, meta := r.Context(), metadata(r.Context())
-	stream := notifications.SettingsStream(meta.ActorID)
+	stream := identity.SettingsStream(meta.ActorID)
 	version, err := s.store.StreamVersion(ctx, stream)
 	if err != nil {
 		return err
 	}
-	set := notifications.EmailSet{UserID: meta.ActorID, Email: email}
-	id := commandEventID(meta, key, notifications.TypeEmailSet, stream, strconv.FormatInt(version, 10), email)
-	if err := s.appendCommand(ctx, stream, version, id, notifications.TypeEmailSet, set, meta); err != nil {
+	set := identity.EmailSet{UserID: meta.ActorID, Email: email}
+	id := commandEventID(meta, key, identity.TypeEmailSet, stream, strconv.FormatInt(version, 10), email)
+	if err := s.appendCommand(ctx, stream, version, id, identity.TypeEmailSet, set, meta); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"email": email})

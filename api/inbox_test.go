@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"keytask/domain/identity"
 	"keytask/domain/intent"
 	"keytask/events"
 	"keytask/notifications"
@@ -77,10 +78,10 @@ func TestInbox(t *testing.T) {
 	})
 	t.Run("Email", func(t *testing.T) {
 		want(t, e.do("PUT", "/api/v1/inbox/email", bj, `{"email":"not an address"}`), http.StatusUnprocessableEntity, "email")
-		before := e.countEvents(notifications.SettingsStream("bj"))
+		before := e.countEvents(identity.SettingsStream("bj"))
 		want(t, e.do("PUT", "/api/v1/inbox/email", bj, `{"email":"BJ@Example.org"}`, "Idempotency-Key", "mail-1"), http.StatusOK, "")
 		want(t, e.do("PUT", "/api/v1/inbox/email", bj, `{"email":"BJ@Example.org"}`, "Idempotency-Key", "mail-1"), http.StatusOK, "")
-		if got := e.countEvents(notifications.SettingsStream("bj")); got != before+1 {
+		if got := e.countEvents(identity.SettingsStream("bj")); got != before+1 {
 			t.Fatalf("%d events after a repeated request, want %d", got, before+1)
 		}
 		e.projectNotices()

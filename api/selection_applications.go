@@ -13,6 +13,7 @@ import (
 	"keytask/domain/policy"
 	"keytask/domain/selection"
 	"keytask/events"
+	"keytask/eventtypes"
 	"keytask/projections"
 )
 
@@ -102,7 +103,7 @@ func (s *Server) loadApplication(r *http.Request) (selection.Application, error)
 		return a, err
 	}
 	for _, e := range recorded {
-		p, ok, err := selection.DecodeApplicationEvent(e.Type, e.Data)
+		p, ok, err := events.DecodeIf[selection.ApplicationEvent](eventtypes.Registry, e)
 		if err != nil {
 			return a, err
 		}

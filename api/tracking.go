@@ -17,6 +17,7 @@ import (
 	"keytask/domain/selection"
 	"keytask/domain/tracking"
 	"keytask/events"
+	"keytask/eventtypes"
 	"keytask/projections"
 )
 
@@ -88,14 +89,14 @@ func (s *Server) loadProject(r *http.Request) (tracking.Project, []events.Event,
 	}
 	for _, e := range recorded {
 		if e.Type == selection.TypeProjectCreated {
-			var c selection.ProjectCreated
-			if err := json.Unmarshal(e.Data, &c); err != nil {
-				return p, nil, fmt.Errorf("decode %s: %w", e.Type, err)
+			c, err := events.DecodeAs[selection.ProjectCreated](eventtypes.Registry, e)
+			if err != nil {
+				return p, nil, err
 			}
 			p.Created(c.ProjectID, c.BatchID, c.TaskItem, c.TaskType, c.Application, c.Province)
 			continue
 		}
-		payload, ok, err := tracking.Decode(e.Type, e.Data)
+		payload, ok, err := events.DecodeIf[tracking.Event](eventtypes.Registry, e)
 		if err != nil {
 			return p, nil, err
 		}
@@ -113,9 +114,9 @@ func (s *Server) loadProject(r *http.Request) (tracking.Project, []events.Event,
 	}
 	for _, e := range apps {
 		if e.Type == selection.TypeApplicationCreated {
-			var c selection.ApplicationCreated
-			if err := json.Unmarshal(e.Data, &c); err != nil {
-				return p, nil, fmt.Errorf("decode %s: %w", e.Type, err)
+			c, err := events.DecodeAs[selection.ApplicationCreated](eventtypes.Registry, e)
+			if err != nil {
+				return p, nil, err
 			}
 			p.School = c.School
 			break

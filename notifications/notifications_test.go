@@ -298,12 +298,12 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 		intent.LiaisonRegistered{Province: "12", Name: "李四", Phone: "13900000000", Email: "li@example.org"})
 
 	// A school user who wants mail too; another who set an address and withdrew it.
-	a.add("email-s1a", notifications.SettingsStream("s1a"), notifications.TypeEmailSet,
-		notifications.EmailSet{UserID: "s1a", Email: "s1a@school.example"})
-	a.add("email-s1b", notifications.SettingsStream("s1b"), notifications.TypeEmailSet,
-		notifications.EmailSet{UserID: "s1b", Email: "s1b@school.example"})
-	a.add("email-s1b-off", notifications.SettingsStream("s1b"), notifications.TypeEmailSet,
-		notifications.EmailSet{UserID: "s1b", Email: ""})
+	a.add("email-s1a", identity.SettingsStream("s1a"), identity.TypeEmailSet,
+		identity.EmailSet{UserID: "s1a", Email: "s1a@school.example"})
+	a.add("email-s1b", identity.SettingsStream("s1b"), identity.TypeEmailSet,
+		identity.EmailSet{UserID: "s1b", Email: "s1b@school.example"})
+	a.add("email-s1b-off", identity.SettingsStream("s1b"), identity.TypeEmailSet,
+		identity.EmailSet{UserID: "s1b", Email: ""})
 
 	// Intent reminders: the province's users and its liaison's mail.
 	for _, prov := range []string{"11", "12"} {
@@ -517,8 +517,8 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 	t.Run("RejectedRecipient", func(t *testing.T) {
 		// The relay refuses the address for good: the mail is given up after
 		// one attempt, and the inbox entry stands.
-		a.add("email-s2a", notifications.SettingsStream("s2a"), notifications.TypeEmailSet,
-			notifications.EmailSet{UserID: "s2a", Email: "bounce@school.example"})
+		a.add("email-s2a", identity.SettingsStream("s2a"), identity.TypeEmailSet,
+			identity.EmailSet{UserID: "s2a", Email: "bounce@school.example"})
 		a.add("perf-reminder-s2", performance.CollectionStream(2023), performance.TypeReminderSent, performance.ReminderSent{
 			Year: 2023, ProjectID: "B1.A2", School: "S2", Province: "12", Offset: 3 * 24 * time.Hour, Deadline: deadline})
 		inbox("perf-reminder-s2", "s2a")
@@ -615,13 +615,13 @@ func TestDirMailer(t *testing.T) {
 
 func TestValidateEmail(t *testing.T) {
 	for in, want := range map[string]string{"": "", " A@Example.ORG ": "a@example.org"} {
-		if got, err := notifications.ValidateEmail(in); err != nil || got != want {
+		if got, err := identity.ValidateEmail(in); err != nil || got != want {
 			t.Errorf("%q: %q, %v; want %q", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"a", "a@b", "张三 <a@b.org>", "a@@b.org"} {
 		var fe *domain.FieldError
-		if _, err := notifications.ValidateEmail(bad); !errors.As(err, &fe) || fe.Field != "email" {
+		if _, err := identity.ValidateEmail(bad); !errors.As(err, &fe) || fe.Field != "email" {
 			t.Errorf("%q: %v, want a field error on email", bad, err)
 		}
 	}

@@ -28,6 +28,7 @@ import (
 	"keytask/domain/selection"
 	"keytask/domain/tracking"
 	"keytask/events"
+	"keytask/eventtypes"
 )
 
 // Name is the notifier's consumer group and checkpoint name.
@@ -333,13 +334,7 @@ func usersOf(ctx context.Context, tx pgx.Tx, ros []roleOrg, at time.Time) ([]str
 	return out, nil
 }
 
-func decode[T any](e events.Event) (T, error) {
-	var v T
-	if err := json.Unmarshal(e.Data, &v); err != nil {
-		return v, fmt.Errorf("decode %s: %w", e.Type, err)
-	}
-	return v, nil
-}
+func decode[T any](e events.Event) (T, error) { return events.DecodeAs[T](eventtypes.Registry, e) }
 
 // noticeFor says what e tells whom; ok is false for events that tell nobody.
 // It also keeps the lookups later events need (project and report owners).
@@ -449,8 +444,8 @@ func (n Notifier) noticeFor(ctx context.Context, tx pgx.Tx, e events.Event) (not
 			to:    audience{roles: []roleOrg{{identity.RoleSchool, school}}},
 		}, true, nil
 
-	case TypeEmailSet:
-		p, err := decode[EmailSet](e)
+	case identity.TypeEmailSet:
+		p, err := decode[identity.EmailSet](e)
 		if err != nil {
 			return notice{}, false, err
 		}

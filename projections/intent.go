@@ -5,13 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
 	"keytask/events"
+	"keytask/eventtypes"
 )
 
 // The undertaking-intent round has three read models, each its own projection:
@@ -28,13 +27,10 @@ var (
 	ErrRoundNotFound     = errors.New("intent round not found")
 )
 
-// decodePayload reads an event's payload into T.
+// decodePayload reads an event's payload into T through the event registry,
+// which upcasts old schema versions and refuses a T its type does not carry.
 func decodePayload[T any](e events.Event) (T, error) {
-	var v T
-	if err := json.Unmarshal(e.Data, &v); err != nil {
-		return v, fmt.Errorf("decode %s %s: %w", e.Type, e.ID, err)
-	}
-	return v, nil
+	return events.DecodeAs[T](eventtypes.Registry, e)
 }
 
 // digestTables hashes the rows of several queries, each returning one text

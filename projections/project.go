@@ -11,6 +11,7 @@ import (
 	"keytask/domain/selection"
 	"keytask/domain/tracking"
 	"keytask/events"
+	"keytask/eventtypes"
 )
 
 // Projects is the read model of published projects under tracking: status,
@@ -113,7 +114,7 @@ func (Projects) Apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
 			FROM (SELECT 1) one LEFT JOIN project_applications a ON a.application_id = $5`,
 			p.ProjectID, p.BatchID, p.TaskItem, p.TaskType, p.Application, p.Province, p.Rank, string(tracking.StatusActive), at)
 	default:
-		payload, ok, derr := tracking.Decode(e.Type, e.Data)
+		payload, ok, derr := events.DecodeIf[tracking.Event](eventtypes.Registry, e)
 		if derr != nil || !ok {
 			return derr
 		}

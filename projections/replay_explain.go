@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"keytask/domain/scoring"
 	"keytask/domain/selection"
 	"keytask/events"
+	"keytask/eventtypes"
 )
 
 // Errors of Explain.
@@ -101,37 +101,23 @@ func Explain(ctx context.Context, store *events.Store, batchID, application stri
 		qualified []selection.QualificationDecision
 	)
 	use := func(e events.Event) { sources[e.Position] = true }
-	decode := func(e events.Event, v any) error {
-		if err := json.Unmarshal(e.Data, v); err != nil {
-			return fmt.Errorf("explain %s: %s at version %d: %w", batchID, e.Type, e.StreamVersion, err)
-		}
-		return nil
-	}
 	for _, e := range evs {
-		switch e.Type {
-		case selection.TypeSelectionBatchOpened:
-			var v selection.SelectionBatchOpened
-			if err := decode(e, &v); err != nil {
-				return x, err
-			}
+		payload, err := eventtypes.Registry.Decode(e)
+		if err != nil {
+			return x, fmt.Errorf("explain %s: at version %d: %w", batchID, e.StreamVersion, err)
+		}
+		switch v := payload.(type) {
+		case selection.SelectionBatchOpened:
 			x.TaskType, x.Quota = v.TaskType, v.Quota
 			use(e)
-		case selection.TypeQualificationDecided:
-			var v selection.QualificationDecided
-			if err := decode(e, &v); err != nil {
-				return x, err
-			}
+		case selection.QualificationDecided:
 			for _, d := range v.Decisions {
 				if d.Application == application {
 					qualified = append(qualified, d)
 					use(e)
 				}
 			}
-		case selection.TypeExpertsAssigned:
-			var v selection.ExpertsAssigned
-			if err := decode(e, &v); err != nil {
-				return x, err
-			}
+		case selection.ExpertsAssigned:
 			for i, a := range v.Assignments {
 				if a.Application != application {
 					continue
@@ -147,35 +133,19 @@ func Explain(ctx context.Context, store *events.Store, batchID, application stri
 				}
 				use(e)
 			}
-		case selection.TypeScoresSubmitted:
-			var v selection.ScoresSubmitted
-			if err := decode(e, &v); err != nil {
-				return x, err
-			}
+		case selection.ScoresSubmitted:
 			for _, s := range v.Scores {
 				if s.Application == application {
 					scores[v.Expert] = s.Criteria // a later submission replaces the earlier
 					use(e)
 				}
 			}
-		case selection.TypeRankingProposed:
-			var v selection.RankingProposed
-			if err := decode(e, &v); err != nil {
-				return x, err
-			}
+		case selection.RankingProposed:
 			proposals[v.Round], proposalP[v.Round] = v, e.Position
-		case selection.TypeRankingConfirmed:
-			var v selection.RankingConfirmed
-			if err := decode(e, &v); err != nil {
-				return x, err
-			}
+		case selection.RankingConfirmed:
 			confirmed = v.Round
 			use(e)
-		case selection.TypeObjectionFiled:
-			var v selection.ObjectionFiled
-			if err := decode(e, &v); err != nil {
-				return x, err
-			}
+		case selection.ObjectionFiled:
 			if v.Application != application {
 				continue
 			}
@@ -186,20 +156,12 @@ func Explain(ctx context.Context, store *events.Store, batchID, application stri
 			objIndex[v.ObjectionID] = len(x.Objections)
 			x.Objections = append(x.Objections, o)
 			use(e)
-		case selection.TypeObjectionAdjudicated:
-			var v selection.ObjectionAdjudicated
-			if err := decode(e, &v); err != nil {
-				return x, err
-			}
+		case selection.ObjectionAdjudicated:
 			if i, ok := objIndex[v.ObjectionID]; ok {
 				x.Objections[i].Outcome, x.Objections[i].Reason, x.Objections[i].AdjudicatedAt = string(v.Outcome), v.Reason, e.RecordedAt
 				use(e)
 			}
-		case selection.TypeSelectionBatchPublished:
-			var v selection.SelectionBatchPublished
-			if err := decode(e, &v); err != nil {
-				return x, err
-			}
+		case selection.SelectionBatchPublished:
 			published = &v
 			x.PublishedAt = e.RecordedAt
 			use(e)

@@ -11,6 +11,7 @@ import (
 
 	"keytask/domain/selection"
 	"keytask/events"
+	"keytask/eventtypes"
 )
 
 // SelectionApplications is the read model of applications (申报): each one's
@@ -68,7 +69,7 @@ func (SelectionApplications) Reset(ctx context.Context, tx pgx.Tx) error {
 
 // Apply implements Projection.
 func (SelectionApplications) Apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
-	payload, ok, err := selection.DecodeApplicationEvent(e.Type, e.Data)
+	payload, ok, err := events.DecodeIf[selection.ApplicationEvent](eventtypes.Registry, e)
 	if !ok || err != nil {
 		return err
 	}

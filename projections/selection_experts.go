@@ -45,11 +45,17 @@ func (SelectionExperts) Reset(ctx context.Context, tx pgx.Tx) error {
 func (SelectionExperts) Apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
 	var rec selection.ExpertRegistered
 	switch e.Type {
-	case selection.TypeExpertRegistered, selection.TypeExpertUpdated:
+	case selection.TypeExpertRegistered:
 		var err error
 		if rec, err = decodePayload[selection.ExpertRegistered](e); err != nil {
 			return err
 		}
+	case selection.TypeExpertUpdated:
+		u, err := decodePayload[selection.ExpertUpdated](e)
+		if err != nil {
+			return err
+		}
+		rec = selection.ExpertRegistered(u)
 	default:
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 
 	"keytask/domain/identity"
 	"keytask/events"
+	"keytask/eventtypes"
 )
 
 // Users is the read model of user accounts. Every authenticated request reads
@@ -48,7 +49,7 @@ func (Users) Reset(ctx context.Context, tx pgx.Tx) error {
 // Apply implements Projection. Inserts are plain, not upserts: the checkpoint
 // applies each event once, so a duplicate means a bug that must surface.
 func (Users) Apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
-	payload, ok, err := identity.Decode(e.Type, e.Data)
+	payload, ok, err := events.DecodeIf[identity.Event](eventtypes.Registry, e)
 	if !ok || err != nil {
 		return err
 	}

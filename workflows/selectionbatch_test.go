@@ -18,6 +18,7 @@ import (
 	"keytask/domain/scoring"
 	"keytask/domain/selection"
 	"keytask/events"
+	"keytask/eventtypes"
 	"keytask/workflows"
 )
 
@@ -316,7 +317,7 @@ func (bt *batchTest) application(id string) selection.Application {
 	}
 	var a selection.Application
 	for _, e := range evs {
-		p, ok, err := selection.DecodeApplicationEvent(e.Type, e.Data)
+		p, ok, err := events.DecodeIf[selection.ApplicationEvent](eventtypes.Registry, e)
 		if err != nil {
 			bt.t.Fatal(err)
 		}

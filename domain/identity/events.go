@@ -1,10 +1,6 @@
 package identity
 
-import (
-	"encoding/json"
-	"fmt"
-	"time"
-)
+import "time"
 
 // UserStream is the event stream of one user.
 func UserStream(userID string) string { return "user-" + userID }
@@ -17,7 +13,8 @@ const (
 	TypePasswordSet    = "PasswordSet"
 )
 
-// Event is the payload of an event of a user's stream.
+// Event is the payload of an event of a user's stream; readers of the log keep
+// a user's events with events.DecodeIf[identity.Event].
 type Event interface {
 	EventType() string
 }
@@ -75,31 +72,4 @@ func (TokenRevoked) EventType() string   { return TypeTokenRevoked }
 // Principal is the user the event registered.
 func (e UserRegistered) Principal() Principal {
 	return Principal{UserID: e.UserID, Name: e.Name, Role: e.Role, Organisation: e.Organisation}
-}
-
-// Decode returns the payload of a recorded event. ok is false for a type that is
-// not a user event.
-func Decode(typ string, data []byte) (e Event, ok bool, err error) {
-	switch typ {
-	case TypeUserRegistered:
-		e, err = decode[UserRegistered](data)
-	case TypeTokenIssued:
-		e, err = decode[TokenIssued](data)
-	case TypeTokenRevoked:
-		e, err = decode[TokenRevoked](data)
-	case TypePasswordSet:
-		e, err = decode[PasswordSet](data)
-	default:
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, true, fmt.Errorf("decode %s: %w", typ, err)
-	}
-	return e, true, nil
-}
-
-func decode[T Event](data []byte) (Event, error) {
-	var v T
-	err := json.Unmarshal(data, &v)
-	return v, err
 }

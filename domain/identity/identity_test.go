@@ -9,6 +9,8 @@ import (
 
 	"keytask/domain"
 	"keytask/domain/identity"
+	"keytask/events"
+	"keytask/eventtypes"
 )
 
 func valid() identity.Principal {
@@ -159,15 +161,15 @@ func TestDecodeRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, ok, err := identity.Decode(e.EventType(), b)
+		got, ok, err := events.DecodeIf[identity.Event](eventtypes.Registry, events.Event{Type: e.EventType(), SchemaVersion: 1, Data: b})
 		if err != nil || !ok || got != e {
 			t.Fatalf("decode %s: %+v, %v, %v", b, got, ok, err)
 		}
 	}
-	if _, ok, err := identity.Decode("RoundOpened", []byte(`{}`)); ok || err != nil {
+	if _, ok, err := events.DecodeIf[identity.Event](eventtypes.Registry, events.Event{Type: "IntentRoundOpened", SchemaVersion: 1, Data: []byte(`{}`)}); ok || err != nil {
 		t.Fatalf("foreign type: ok=%v err=%v", ok, err)
 	}
-	if _, _, err := identity.Decode(identity.TypeUserRegistered, []byte(`[`)); err == nil {
+	if _, _, err := events.DecodeIf[identity.Event](eventtypes.Registry, events.Event{Type: identity.TypeUserRegistered, SchemaVersion: 1, Data: []byte(`[`)}); err == nil {
 		t.Fatal("bad JSON decoded")
 	}
 }

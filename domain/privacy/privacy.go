@@ -45,14 +45,10 @@ type field struct {
 
 var objectorFields = []field{{key: "name", kind: Objector}, {key: "contact", kind: Objector}}
 
-// TypeNotificationEmailSet is notifications.TypeEmailSet; the domain cannot
-// import the notifier, and a test keeps the two equal.
-const TypeNotificationEmailSet = "NotificationEmailSet"
-
 // eventFields are the personal fields in the data of each event type.
 var eventFields = map[string][]field{
 	selection.TypeObjectionFiled: objectorFields,
-	TypeNotificationEmailSet:     {{key: "email", kind: UserMail, owner: "user_id"}},
+	identity.TypeEmailSet:        {{key: "email", kind: UserMail, owner: "user_id"}},
 }
 
 // tableFields are the personal columns of each read-model table.

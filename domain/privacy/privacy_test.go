@@ -8,7 +8,6 @@ import (
 	"keytask/domain/identity"
 	"keytask/domain/privacy"
 	"keytask/domain/selection"
-	"keytask/notifications"
 )
 
 func TestObjectorOnlyForTheMinistry(t *testing.T) {
@@ -32,10 +31,7 @@ func TestObjectorOnlyForTheMinistry(t *testing.T) {
 }
 
 func TestMailOnlyForItsUserAndTheMinistry(t *testing.T) {
-	if privacy.TypeNotificationEmailSet != notifications.TypeEmailSet {
-		t.Fatalf("privacy names %q, the notifier records %q", privacy.TypeNotificationEmailSet, notifications.TypeEmailSet)
-	}
-	data, _ := json.Marshal(notifications.EmailSet{UserID: "bj", Email: "bj@example.org"})
+	data, _ := json.Marshal(identity.EmailSet{UserID: "bj", Email: "bj@example.org"})
 	for _, c := range []struct {
 		p    identity.Principal
 		sees bool
@@ -46,7 +42,7 @@ func TestMailOnlyForItsUserAndTheMinistry(t *testing.T) {
 		{identity.Principal{UserID: "audit", Role: identity.RoleAuditor}, false},
 		{identity.Principal{}, false},
 	} {
-		out, _, err := privacy.Event(c.p, notifications.TypeEmailSet, data)
+		out, _, err := privacy.Event(c.p, identity.TypeEmailSet, data)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -74,37 +74,6 @@ func (a Application) Editable(now time.Time) bool {
 // Schema is the application's form.
 func (a Application) Schema() Schema { return Schemas[a.TaskType] }
 
-// DecodeApplicationEvent returns the payload of an application event; ok is
-// false for a type that is not one.
-func DecodeApplicationEvent(typ string, data []byte) (payload any, ok bool, err error) {
-	switch typ {
-	case TypeApplicationCreated:
-		payload, err = decodeAs[ApplicationCreated](data)
-	case TypeApplicationFiledByProvince:
-		payload, err = decodeAs[ApplicationFiledByProvince](data)
-	case TypeApplicationEdited:
-		payload, err = decodeAs[ApplicationEdited](data)
-	case TypeApplicationAttachmentAdded:
-		payload, err = decodeAs[ApplicationAttachmentAdded](data)
-	case TypeApplicationSubmitted:
-		payload, err = decodeAs[ApplicationSubmitted](data)
-	case TypeApplicationReturned:
-		payload, err = decodeAs[ApplicationReturned](data)
-	default:
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, true, fmt.Errorf("decode %s: %w", typ, err)
-	}
-	return payload, true, nil
-}
-
-func decodeAs[T any](data []byte) (any, error) {
-	var v T
-	err := json.Unmarshal(data, &v)
-	return v, err
-}
-
 // Apply folds one decoded payload of the application's stream into a.
 func (a *Application) Apply(payload any) error {
 	a.Version++

@@ -15,6 +15,17 @@ const (
 	TypeExpertUpdated = "ExpertUpdated"
 )
 
+// ApplicationEvent is the data of an event of an application's stream;
+// readers of the log keep them with events.DecodeIf[selection.ApplicationEvent].
+type ApplicationEvent interface{ applicationEvent() }
+
+func (ApplicationCreated) applicationEvent()         {}
+func (ApplicationFiledByProvince) applicationEvent() {}
+func (ApplicationEdited) applicationEvent()          {}
+func (ApplicationAttachmentAdded) applicationEvent() {}
+func (ApplicationSubmitted) applicationEvent()       {}
+func (ApplicationReturned) applicationEvent()        {}
+
 // ApplicationFiledByProvince: a province, not a school, is the applicant and
 // owner. ApplicationCreated.School is then the lead school, which expert
 // conflicts are checked on; the member schools are in the application's fields.

@@ -9,6 +9,8 @@ import (
 	"keytask/domain"
 	"keytask/domain/identity"
 	"keytask/domain/selection"
+	"keytask/events"
+	"keytask/eventtypes"
 )
 
 var (
@@ -46,7 +48,7 @@ func fold(t *testing.T, a selection.Application, ds ...selection.Decided) select
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, ok, err := selection.DecodeApplicationEvent(d.Type, b)
+		p, ok, err := events.DecodeIf[selection.ApplicationEvent](eventtypes.Registry, events.Event{Type: d.Type, SchemaVersion: 1, Data: b})
 		if !ok || err != nil {
 			t.Fatalf("decode %s: %v %v", d.Type, ok, err)
 		}

@@ -20,6 +20,19 @@ const (
 	TypeRectificationConfirmed = "ProjectRectificationConfirmed"
 )
 
+// Event is the data of a tracking event; readers of the log keep a project's
+// tracking events with events.DecodeIf[tracking.Event].
+type Event interface{ trackingEvent() }
+
+func (ProjectRevoked) trackingEvent()         {}
+func (ProjectAccepted) trackingEvent()        {}
+func (EvaluatorAssigned) trackingEvent()      {}
+func (InspectionScheduled) trackingEvent()    {}
+func (InspectionRecorded) trackingEvent()     {}
+func (EvaluationSubmitted) trackingEvent()    {}
+func (ProjectFlagged) trackingEvent()         {}
+func (RectificationConfirmed) trackingEvent() {}
+
 // ProjectRevoked: the ministry revoked the project; it is no longer tracked
 // and no longer reports performance.
 type ProjectRevoked struct {

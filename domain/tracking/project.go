@@ -1,7 +1,6 @@
 package tracking
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -85,40 +84,6 @@ func (p Project) Inspection(id string) (Inspection, bool) {
 	return Inspection{}, false
 }
 
-// Decode returns the payload of a tracking event; ok is false for other types.
-func Decode(typ string, data []byte) (payload any, ok bool, err error) {
-	switch typ {
-	case TypeEvaluatorAssigned:
-		payload, err = decode[EvaluatorAssigned](data)
-	case TypeInspectionScheduled:
-		payload, err = decode[InspectionScheduled](data)
-	case TypeInspectionRecorded:
-		payload, err = decode[InspectionRecorded](data)
-	case TypeEvaluationSubmitted:
-		payload, err = decode[EvaluationSubmitted](data)
-	case TypeProjectFlagged:
-		payload, err = decode[ProjectFlagged](data)
-	case TypeRectificationConfirmed:
-		payload, err = decode[RectificationConfirmed](data)
-	case TypeProjectRevoked:
-		payload, err = decode[ProjectRevoked](data)
-	case TypeProjectAccepted:
-		payload, err = decode[ProjectAccepted](data)
-	default:
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, true, fmt.Errorf("decode %s: %w", typ, err)
-	}
-	return payload, true, nil
-}
-
-func decode[T any](data []byte) (T, error) {
-	var v T
-	err := json.Unmarshal(data, &v)
-	return v, err
-}
-
 // Created starts the project's state from its ProjectCreated (which package
 // selection owns; its fields are passed here to keep this package free of it).
 func (p *Project) Created(id, batch, item, taskType, application, province string) {
@@ -126,8 +91,8 @@ func (p *Project) Created(id, batch, item, taskType, application, province strin
 	p.Status = StatusActive
 }
 
-// Apply folds one tracking payload (as Decode returns it) into p.
-func (p *Project) Apply(payload any) {
+// Apply folds one tracking event's data into p.
+func (p *Project) Apply(payload Event) {
 	switch e := payload.(type) {
 	case EvaluatorAssigned:
 		if !p.Assigned(e.Evaluator) {

@@ -8,6 +8,8 @@ import (
 
 	"keytask/domain"
 	"keytask/domain/tracking"
+	"keytask/events"
+	"keytask/eventtypes"
 )
 
 var sh = func() *time.Location { l, _ := time.LoadLocation("Asia/Shanghai"); return l }()
@@ -18,44 +20,23 @@ func newProject() tracking.Project {
 	return p
 }
 
-// fold applies payloads through their JSON form, as they come from the log.
+// fold applies payloads through their JSON form and the event registry, as
+// they come from the log.
 func fold(t *testing.T, p tracking.Project, payloads ...any) tracking.Project {
 	t.Helper()
 	for _, pl := range payloads {
-		typ := typeOf(pl)
+		typ, _ := eventtypes.Registry.TypeOf(pl)
 		data, err := json.Marshal(pl)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, ok, err := tracking.Decode(typ, data)
+		got, ok, err := events.DecodeIf[tracking.Event](eventtypes.Registry, events.Event{Type: typ, SchemaVersion: 1, Data: data})
 		if err != nil || !ok {
 			t.Fatalf("decode %s: %v %v", typ, ok, err)
 		}
 		p.Apply(got)
 	}
 	return p
-}
-
-func typeOf(pl any) string {
-	switch pl.(type) {
-	case tracking.EvaluatorAssigned:
-		return tracking.TypeEvaluatorAssigned
-	case tracking.InspectionScheduled:
-		return tracking.TypeInspectionScheduled
-	case tracking.InspectionRecorded:
-		return tracking.TypeInspectionRecorded
-	case tracking.EvaluationSubmitted:
-		return tracking.TypeEvaluationSubmitted
-	case tracking.ProjectFlagged:
-		return tracking.TypeProjectFlagged
-	case tracking.RectificationConfirmed:
-		return tracking.TypeRectificationConfirmed
-	case tracking.ProjectRevoked:
-		return tracking.TypeProjectRevoked
-	case tracking.ProjectAccepted:
-		return tracking.TypeProjectAccepted
-	}
-	panic("unknown payload")
 }
 
 func field(t *testing.T, err error, want string, conflict bool) {

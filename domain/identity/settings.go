@@ -1,4 +1,4 @@
-package notifications
+package identity
 
 import (
 	"net/mail"
