@@ -49,19 +49,14 @@ var shanghai = time.FixedZone("CST", 8*3600)
 
 type collection struct {
 	PerformanceCollectionCarry
-	params  PerformanceCollectionParams
-	opening bool // reports are being opened: refuse commands until they are
-	updates int
-	ending  bool
+	params PerformanceCollectionParams
 
-	// keys orders the commands: one report's commands, and whole-collection
-	// work, run alone; different reports' run side by side.
-	keys *keyLock
+	// updates runs the commands: one report's commands, and
+	// whole-collection work, run alone; different reports' run side by side.
+	updates *updates
 	// collMu serialises the commands' appends to the collection stream (a
 	// late submission's mark), whose expected version they share.
 	collMu workflow.Mutex
-	// perRun is collectionUpdatesPerRun unless registered otherwise.
-	perRun int
 }
 
 // reportConcurrencyChange names the version marker of per-report commands
@@ -87,7 +82,9 @@ func performanceCollectionWorkflow(perRun int) func(workflow.Context, Performanc
 }
 
 func runPerformanceCollection(ctx workflow.Context, p PerformanceCollectionParams, perRun int) (PerformanceCollectionResult, error) {
-	c := &collection{params: p, keys: newKeyLock(ctx, reportConcurrencyChange), collMu: workflow.NewMutex(ctx), perRun: perRun}
+	c := &collection{params: p}
+	c.updates = newUpdates(ctx, reportConcurrencyChange, &c.Recent, perRun, workflow.Now)
+	c.collMu = workflow.NewMutex(ctx)
 	if p.Carry != nil {
 		c.PerformanceCollectionCarry = *p.Carry
 		if err := c.register(ctx); err != nil {
@@ -116,19 +113,19 @@ func runPerformanceCollection(ctx workflow.Context, p PerformanceCollectionParam
 	c.State = performance.Collection{Year: year, Deadline: deadline}
 	c.CloseAt, c.Offsets = deadline.Add(closeAfter), offsets
 	c.ReportVersions, c.Steps = map[string]int64{}, map[string]int{}
-	c.opening = true
+	c.updates.refusal = domain.Conflict("", "绩效采集正在开启，请稍后再试", "collection is opening")
 	if err := c.register(ctx); err != nil {
 		return PerformanceCollectionResult{}, err
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, YearKey.ValueSet(int64(year)), StageKey.ValueSet("opening")); err != nil {
 		return PerformanceCollectionResult{}, err
 	}
-	unlock, err := c.keys.lockAll(ctx)
+	unlock, err := c.updates.lockAll(ctx)
 	if err != nil {
 		return PerformanceCollectionResult{}, err
 	}
 	skipped, err := c.open(ctx)
-	c.opening = false
+	c.updates.refusal = nil
 	unlock()
 	if err != nil || skipped {
 		return PerformanceCollectionResult{Year: year, Skipped: skipped}, err
@@ -248,19 +245,18 @@ func (c *collection) upsert(ctx workflow.Context) error {
 func (c *collection) run(ctx workflow.Context) (PerformanceCollectionResult, error) {
 	for {
 		if c.State.Closed {
-			c.ending = true
-			if err := drainUpdates(ctx); err != nil {
+			ended := domain.Conflict("", fmt.Sprintf("%d年度绩效采集已结束，不再受理", c.State.Year), "collection is completing")
+			if err := c.updates.end(ctx, ended); err != nil {
 				return PerformanceCollectionResult{}, err
 			}
 			return PerformanceCollectionResult{Year: c.State.Year, Summary: c.State.Summary()}, nil
 		}
-		if c.continueAsNew(ctx) {
-			if err := c.keys.closeRun(ctx); err != nil {
-				return PerformanceCollectionResult{}, err
-			}
-			next := c.params
-			next.Carry = &c.PerformanceCollectionCarry
-			return PerformanceCollectionResult{}, workflow.NewContinueAsNewError(ctx, PerformanceCollectionWorkflowName, next)
+		if c.updates.continueAsNew(ctx) {
+			return PerformanceCollectionResult{}, c.updates.continueAsNewError(ctx, PerformanceCollectionWorkflowName, func() any {
+				next := c.params
+				next.Carry = &c.PerformanceCollectionCarry
+				return next
+			})
 		}
 		if d := c.nextWake().Sub(workflow.Now(ctx)); d > 0 {
 			// An extension moves the deadline, and with it the reminders not
@@ -271,7 +267,7 @@ func (c *collection) run(ctx workflow.Context) (PerformanceCollectionResult, err
 			deadline := c.State.Deadline
 			moved := func() bool { return !c.State.Deadline.Equal(deadline) }
 			wctx, cancel := workflow.WithCancel(ctx)
-			if _, err := workflow.AwaitWithTimeout(wctx, d, func() bool { return c.continueAsNew(ctx) || moved() }); err != nil {
+			if _, err := workflow.AwaitWithTimeout(wctx, d, func() bool { return c.updates.continueAsNew(ctx) || moved() }); err != nil {
 				cancel()
 				return PerformanceCollectionResult{}, err
 			}
@@ -280,7 +276,7 @@ func (c *collection) run(ctx workflow.Context) (PerformanceCollectionResult, err
 				continue
 			}
 		}
-		unlock, err := c.keys.lockAll(ctx)
+		unlock, err := c.updates.lockAll(ctx)
 		if err != nil {
 			return PerformanceCollectionResult{}, err
 		}
@@ -290,10 +286,6 @@ func (c *collection) run(ctx workflow.Context) (PerformanceCollectionResult, err
 			return PerformanceCollectionResult{}, err
 		}
 	}
-}
-
-func (c *collection) continueAsNew(ctx workflow.Context) bool {
-	return c.updates >= c.perRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()
 }
 
 // nextWake is the next reminder, the deadline, or the close.
@@ -439,79 +431,59 @@ func by(md events.Metadata) performance.Actor {
 	return performance.Actor{Role: identity.Role(md.Role), Organisation: md.Organisation}
 }
 
+// register installs the query and the commands: a report's hold that
+// report, the deadline's extension holds the whole collection.
 func (c *collection) register(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, QueryPerformanceCollection, c.status); err != nil {
-		return err
-	}
-	type reg struct {
-		name               string
-		handler, validator any
-	}
-	for _, u := range []reg{
-		{UpdateSaveReportDraft, c.saveDraft, func(ctx workflow.Context, cmd ReportCommand) error {
-			return c.refuse(ctx, func() error {
-				_, err := c.State.SaveDraft(cmd.ProjectID, by(cmd.Actor), cmd.Input, workflow.Now(ctx))
-				return err
-			})
-		}},
-		{UpdateSubmitReport, c.submit, func(ctx workflow.Context, cmd ReportCommand) error {
-			return c.refuse(ctx, func() error {
-				_, err := c.State.Submit(cmd.ProjectID, by(cmd.Actor), cmd.Input, workflow.Now(ctx))
-				return err
-			})
-		}},
-		{UpdateReturnReport, c.returnReport, func(ctx workflow.Context, cmd ReportReturnCommand) error {
-			return c.refuse(ctx, func() error { _, err := c.State.Return(cmd.ProjectID, by(cmd.Actor), cmd.Reason); return err })
-		}},
-		{UpdateLockReport, c.lock, func(ctx workflow.Context, cmd ReportLockCommand) error {
-			return c.refuse(ctx, func() error { _, err := c.State.Lock(cmd.ProjectID, by(cmd.Actor)); return err })
-		}},
-		{UpdateExtendCollection, c.extend, func(ctx workflow.Context, cmd ExtendCollectionCommand) error {
-			return c.refuse(ctx, func() error {
-				_, err := c.State.Extend(cmd.Deadline, cmd.Reason, by(cmd.Actor), workflow.Now(ctx))
-				return err
-			})
-		}},
-	} {
-		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler, workflow.UpdateHandlerOptions{Validator: u.validator}); err != nil {
-			return err
-		}
-	}
-	return nil
+	s := &c.State
+	draft := keyed(UpdateSaveReportDraft, "draft", performance.TypeReportDraftSaved, c.recordReport, ReportCommand.by,
+		func(cmd ReportCommand, now time.Time) (performance.ReportDraftSaved, error) {
+			return s.SaveDraft(cmd.ProjectID, by(cmd.Actor), cmd.Input, now)
+		},
+		func(e performance.ReportDraftSaved, v int64) ReportResult {
+			return ReportResult{Report: e.Report, Version: v}
+		})
+	draft.again = func(cmd ReportCommand) ReportResult { return c.repeated(cmd, false) }
+	return c.updates.register(ctx, QueryPerformanceCollection, c.status, draft,
+		command[ReportCommand, performance.ReportSubmitted, ReportResult]{
+			name: UpdateSubmitReport, key: func(cmd ReportCommand) string { return cmd.ProjectID },
+			decide: func(_ workflow.Context, cmd ReportCommand, now time.Time) (performance.ReportSubmitted, error) {
+				return s.Submit(cmd.ProjectID, by(cmd.Actor), cmd.Input, now)
+			},
+			record: c.submit,
+			again:  func(cmd ReportCommand) ReportResult { return c.repeated(cmd, true) },
+		},
+		keyed(UpdateReturnReport, "return", performance.TypeReportReturned, c.recordReport, ReportReturnCommand.by,
+			func(cmd ReportReturnCommand, _ time.Time) (performance.ReportReturned, error) {
+				return s.Return(cmd.ProjectID, by(cmd.Actor), cmd.Reason)
+			}, noResult),
+		keyed(UpdateLockReport, "lock", performance.TypeReportLocked, c.recordReport, ReportLockCommand.by,
+			func(cmd ReportLockCommand, _ time.Time) (performance.ReportLocked, error) {
+				return s.Lock(cmd.ProjectID, by(cmd.Actor))
+			}, noResult),
+		command[ExtendCollectionCommand, performance.CollectionDeadlineExtended, none]{
+			name: UpdateExtendCollection,
+			decide: func(_ workflow.Context, cmd ExtendCollectionCommand, now time.Time) (performance.CollectionDeadlineExtended, error) {
+				return s.Extend(cmd.Deadline, cmd.Reason, by(cmd.Actor), now)
+			},
+			record: c.extend,
+		},
+	)
 }
 
-func (c *collection) refuse(ctx workflow.Context, rule func() error) error {
-	switch {
-	case c.opening:
-		return RejectionError(domain.Conflict("", "绩效采集正在开启，请稍后再试", "collection is opening"))
-	case c.ending:
-		return RejectionError(domain.Conflict("", fmt.Sprintf("%d年度绩效采集已结束，不再受理", c.State.Year), "collection is completing"))
-	case c.updates >= c.perRun || c.keys.closing:
-		return BusyError("collection is continuing as new")
-	case c.Recent.seen(ctx):
-		return nil // completed before: the handler answers it again
-	}
-	return RejectionError(rule())
-}
-
-// command runs body holding the report, unless the update completed before
-// (see RecentUpdates), and remembers that it completed.
-func (c *collection) command(ctx workflow.Context, project string, body func(now time.Time) error) error {
-	if c.Recent.seen(ctx) {
-		return nil
-	}
-	unlock, err := c.keys.lock(ctx, project)
+// recordReport appends a report's event e to its stream, step naming it, and
+// applies it.
+func (c *collection) recordReport(ctx workflow.Context, project, step, typ string, e any, md events.Metadata) (int64, error) {
+	v, err := c.appendReport(ctx, project, step, typ, e, md)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	defer unlock()
-	c.updates++
-	if err := body(workflow.Now(ctx)); err != nil {
-		return err
-	}
-	c.Recent.done(ctx)
-	return nil
+	return v, c.State.Apply(e)
 }
+
+// by tells the runtime which report a command holds and who sent it.
+func (c ReportCommand) by() (string, events.Metadata)       { return c.ProjectID, c.Actor }
+func (c ReportReturnCommand) by() (string, events.Metadata) { return c.ProjectID, c.Actor }
+func (c ReportLockCommand) by() (string, events.Metadata)   { return c.ProjectID, c.Actor }
 
 // repeated answers a report command that completed before (see
 // RecentUpdates) from the current state, recording nothing.
@@ -524,83 +496,23 @@ func (c *collection) repeated(cmd ReportCommand, final bool) ReportResult {
 	return out
 }
 
-func (c *collection) saveDraft(ctx workflow.Context, cmd ReportCommand) (ReportResult, error) {
-	if c.Recent.seen(ctx) {
-		return c.repeated(cmd, false), nil
+// submit records a submission. A late one the deadline has not marked yet
+// (the clock's tick may follow it) is marked here, with the same event id the
+// deadline would use, so it is marked once.
+func (c *collection) submit(ctx workflow.Context, cmd ReportCommand, e performance.ReportSubmitted, _ time.Time) (ReportResult, error) {
+	v, err := c.recordReport(ctx, e.ProjectID, "submit", performance.TypeReportSubmitted, e, actor(ctx, cmd.Actor))
+	if err != nil {
+		return ReportResult{}, err
 	}
-	var out ReportResult
-	err := c.command(ctx, cmd.ProjectID, func(now time.Time) error {
-		e, err := c.State.SaveDraft(cmd.ProjectID, by(cmd.Actor), cmd.Input, now)
-		if err != nil {
-			return RejectionError(err)
+	out := ReportResult{Report: e.Report, Version: v, Late: e.Late}
+	if e.Late && !c.State.Reports[e.ProjectID].Late {
+		mark := performance.ReportMarkedLate{Year: c.State.Year, ProjectID: e.ProjectID}
+		if err := c.appendCollection(ctx, activities.LateStep(e.ProjectID), performance.TypeReportMarkedLate, mark, systemActor); err != nil {
+			return ReportResult{}, err
 		}
-		v, err := c.appendReport(ctx, e.ProjectID, "draft", performance.TypeReportDraftSaved, e, actor(ctx, cmd.Actor))
-		if err != nil {
-			return err
-		}
-		out = ReportResult{Report: e.Report, Version: v}
-		return c.State.Apply(e)
-	})
-	return out, err
-}
-
-func (c *collection) submit(ctx workflow.Context, cmd ReportCommand) (ReportResult, error) {
-	if c.Recent.seen(ctx) {
-		return c.repeated(cmd, true), nil
+		return out, c.State.Apply(mark)
 	}
-	var out ReportResult
-	err := c.command(ctx, cmd.ProjectID, func(now time.Time) error {
-		e, err := c.State.Submit(cmd.ProjectID, by(cmd.Actor), cmd.Input, now)
-		if err != nil {
-			return RejectionError(err)
-		}
-		v, err := c.appendReport(ctx, e.ProjectID, "submit", performance.TypeReportSubmitted, e, actor(ctx, cmd.Actor))
-		if err != nil {
-			return err
-		}
-		if err := c.State.Apply(e); err != nil {
-			return err
-		}
-		out = ReportResult{Report: e.Report, Version: v, Late: e.Late}
-		// A late submission the deadline has not marked yet (the clock's
-		// tick may follow it) is marked here, with the same event id the
-		// deadline would use, so it is marked once.
-		if e.Late && !c.State.Reports[e.ProjectID].Late {
-			mark := performance.ReportMarkedLate{Year: c.State.Year, ProjectID: e.ProjectID}
-			if err := c.appendCollection(ctx, activities.LateStep(e.ProjectID), performance.TypeReportMarkedLate, mark, systemActor); err != nil {
-				return err
-			}
-			return c.State.Apply(mark)
-		}
-		return nil
-	})
-	return out, err
-}
-
-func (c *collection) returnReport(ctx workflow.Context, cmd ReportReturnCommand) error {
-	return c.command(ctx, cmd.ProjectID, func(now time.Time) error {
-		e, err := c.State.Return(cmd.ProjectID, by(cmd.Actor), cmd.Reason)
-		if err != nil {
-			return RejectionError(err)
-		}
-		if _, err := c.appendReport(ctx, e.ProjectID, "return", performance.TypeReportReturned, e, actor(ctx, cmd.Actor)); err != nil {
-			return err
-		}
-		return c.State.Apply(e)
-	})
-}
-
-func (c *collection) lock(ctx workflow.Context, cmd ReportLockCommand) error {
-	return c.command(ctx, cmd.ProjectID, func(now time.Time) error {
-		e, err := c.State.Lock(cmd.ProjectID, by(cmd.Actor))
-		if err != nil {
-			return RejectionError(err)
-		}
-		if _, err := c.appendReport(ctx, e.ProjectID, "lock", performance.TypeReportLocked, e, actor(ctx, cmd.Actor)); err != nil {
-			return err
-		}
-		return c.State.Apply(e)
-	})
+	return out, nil
 }
 
 // extend moves the deadline. It holds the whole collection, so no report
@@ -608,33 +520,19 @@ func (c *collection) lock(ctx workflow.Context, cmd ReportLockCommand) error {
 // deadline. The close keeps its distance to the deadline; the run loop's wait
 // ends on the change (see run), so the reminders not yet sent and the
 // deadline's pass follow the new deadline.
-func (c *collection) extend(ctx workflow.Context, cmd ExtendCollectionCommand) error {
-	if c.Recent.seen(ctx) {
-		return nil
-	}
-	unlock, err := c.keys.lockAll(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	c.updates++
-	e, err := c.State.Extend(cmd.Deadline, cmd.Reason, by(cmd.Actor), workflow.Now(ctx))
-	if err != nil {
-		return RejectionError(err)
-	}
+func (c *collection) extend(ctx workflow.Context, cmd ExtendCollectionCommand, e performance.CollectionDeadlineExtended, _ time.Time) (none, error) {
 	// The count moves before the append, like a report's steps: an append
 	// that failed never lends its id to a different extension.
 	c.Extensions++
 	step := fmt.Sprintf("extend/%d", c.Extensions)
 	if err := c.appendCollection(ctx, step, performance.TypeCollectionDeadlineExtended, e, actor(ctx, cmd.Actor)); err != nil {
-		return err
+		return none{}, err
 	}
 	if err := c.State.Apply(e); err != nil {
-		return err
+		return none{}, err
 	}
 	c.CloseAt = c.CloseAt.Add(e.To.Sub(e.From))
-	c.Recent.done(ctx)
-	return nil
+	return none{}, nil
 }
 
 func (c *collection) status() (PerformanceCollectionStatus, error) {

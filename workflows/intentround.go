@@ -307,27 +307,27 @@ const provinceConcurrencyChange = "intent-round-per-province-commands"
 func (r *intentRound) register(ctx workflow.Context) error {
 	s := &r.State
 	form := func(e intent.IntentDraftSaved, v int64) FormResult { return FormResult{Form: e.Form, Version: v} }
-	draft := provinceCommand(r, UpdateSaveIntentDraft, "draft", intent.TypeIntentDraftSaved, FormCommand.by,
+	draft := keyed(UpdateSaveIntentDraft, "draft", intent.TypeIntentDraftSaved, r.recordForm, FormCommand.by,
 		func(c FormCommand, now time.Time) (intent.IntentDraftSaved, error) {
 			return s.SaveDraft(c.Province, c.Input, now)
 		}, form)
 	draft.again = r.repeated
-	submit := provinceCommand(r, UpdateSubmitIntent, "submit", intent.TypeIntentSubmitted, FormCommand.by,
+	submit := keyed(UpdateSubmitIntent, "submit", intent.TypeIntentSubmitted, r.recordForm, FormCommand.by,
 		func(c FormCommand, now time.Time) (intent.IntentSubmitted, error) {
 			return s.Submit(c.Province, c.Input, now)
 		},
 		func(e intent.IntentSubmitted, v int64) FormResult { return FormResult{Form: e.Form, Version: v} })
 	submit.again = r.repeated
 	return r.updates.register(ctx, QueryIntentRoundStatus, r.status, draft, submit,
-		provinceCommand(r, UpdateReturnIntent, "return", intent.TypeIntentReturned, ReturnCommand.by,
+		keyed(UpdateReturnIntent, "return", intent.TypeIntentReturned, r.recordForm, ReturnCommand.by,
 			func(c ReturnCommand, _ time.Time) (intent.IntentReturned, error) {
 				return s.Return(c.Province, c.Reason)
 			}, noResult),
-		provinceCommand(r, UpdateExtendProvince, "extend", intent.TypeProvinceDeadlineExtended, ExtendCommand.by,
+		keyed(UpdateExtendProvince, "extend", intent.TypeProvinceDeadlineExtended, r.recordForm, ExtendCommand.by,
 			func(c ExtendCommand, now time.Time) (intent.ProvinceDeadlineExtended, error) {
 				return s.Extend(c.Province, c.Deadline, now)
 			}, noResult),
-		provinceCommand(r, UpdateRecordFeedback, "feedback", intent.TypeIntentFeedbackRecorded, FeedbackCommand.by,
+		keyed(UpdateRecordFeedback, "feedback", intent.TypeIntentFeedbackRecorded, r.recordForm, FeedbackCommand.by,
 			func(c FeedbackCommand, _ time.Time) (intent.IntentFeedbackRecorded, error) {
 				return s.Feedback(c.Province, c.Text)
 			}, noResult),
@@ -350,23 +350,14 @@ func (r *intentRound) register(ctx workflow.Context) error {
 	)
 }
 
-// provinceCommand declares a province's command: it holds the province,
-// decides, and appends its one event to the province's form, step naming it.
-func provinceCommand[C, E, R any](r *intentRound, name, step, typ string, by func(C) (string, events.Metadata),
-	decide func(c C, now time.Time) (E, error), result func(e E, version int64) R) command[C, E, R] {
-	return command[C, E, R]{
-		name:   name,
-		key:    func(c C) string { province, _ := by(c); return province },
-		decide: func(_ workflow.Context, c C, now time.Time) (E, error) { return decide(c, now) },
-		record: func(ctx workflow.Context, c C, e E, _ time.Time) (R, error) {
-			province, md := by(c)
-			v, err := r.appendForm(ctx, province, step, typ, e, actor(ctx, md))
-			if err != nil {
-				return *new(R), err
-			}
-			return result(e, v), r.State.Apply(e)
-		},
+// recordForm appends a province's event e to its form, step naming it, and
+// applies it.
+func (r *intentRound) recordForm(ctx workflow.Context, province, step, typ string, e any, md events.Metadata) (int64, error) {
+	v, err := r.appendForm(ctx, province, step, typ, e, md)
+	if err != nil {
+		return 0, err
 	}
+	return v, r.State.Apply(e)
 }
 
 // by tells the runtime which province a command holds and who sent it.
@@ -374,9 +365,6 @@ func (c FormCommand) by() (string, events.Metadata)     { return c.Province, c.A
 func (c ReturnCommand) by() (string, events.Metadata)   { return c.Province, c.Actor }
 func (c ExtendCommand) by() (string, events.Metadata)   { return c.Province, c.Actor }
 func (c FeedbackCommand) by() (string, events.Metadata) { return c.Province, c.Actor }
-
-// noResult is the result of a command that answers only its success.
-func noResult[E any](E, int64) none { return none{} }
 
 // repeated answers a form command that completed before (see RecentUpdates)
 // from the current state, recording nothing.

@@ -16,6 +16,7 @@ import (
 	"keytask/activities"
 	"keytask/db/pgtest"
 	"keytask/domain/intent"
+	"keytask/domain/performance"
 	"keytask/events"
 	"keytask/workflows"
 )
@@ -66,6 +67,18 @@ func updateContracts() []updateContract {
 				{workflows.UpdateSubmitIntent, formCmd("11", goodForm), intent.FormStream("2022-1", "11")},
 			},
 			bad: contractCommand{workflows.UpdateSubmitIntent, formCmd("65", `{"lines":[{"item":"9","undertake":true}]}`), intent.FormStream("2022-1", "65")},
+		},
+		{
+			name: "performance collection", workflow: workflows.PerformanceCollectionWorkflowName, id: "performance-collection-contract",
+			start: collectionStart, at: collectionStart.Add(4 * day), seed: seedProjects,
+			params: workflows.PerformanceCollectionParams{Actor: ministry},
+			next:   decodeNext[workflows.PerformanceCollectionParams],
+			perRun: workflows.SetCollectionUpdatesPerRun,
+			good: [2]contractCommand{
+				{workflows.UpdateSaveReportDraft, workflows.ReportCommand{ProjectID: "b1.a1", Input: report("90"), Actor: school("s1")}, performance.ReportStream(2022, "b1.a1")},
+				{workflows.UpdateSubmitReport, workflows.ReportCommand{ProjectID: "b1.a2", Input: report("80"), Actor: school("s2")}, performance.ReportStream(2022, "b1.a2")},
+			},
+			bad: contractCommand{workflows.UpdateSubmitReport, workflows.ReportCommand{ProjectID: "b1.a3", Input: report("70"), Actor: school("s1")}, performance.ReportStream(2022, "b1.a3")},
 		},
 	}
 }

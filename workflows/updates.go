@@ -59,6 +59,33 @@ type command[C, D, R any] struct {
 	again func(C) R
 }
 
+// recorder appends a command's one event e, its id derived from step, to
+// key's stream, applies it, and answers the stream's version.
+type recorder func(ctx workflow.Context, key, step, typ string, e any, md events.Metadata) (int64, error)
+
+// keyed declares a command on one key (a province, a report) that decides
+// and records its one event to the key's stream; of tells the key and who
+// sent it, result what the caller is answered.
+func keyed[C, E, R any](name, step, typ string, record recorder, of func(C) (key string, md events.Metadata),
+	decide func(c C, now time.Time) (E, error), result func(e E, version int64) R) command[C, E, R] {
+	return command[C, E, R]{
+		name:   name,
+		key:    func(c C) string { key, _ := of(c); return key },
+		decide: func(_ workflow.Context, c C, now time.Time) (E, error) { return decide(c, now) },
+		record: func(ctx workflow.Context, c C, e E, _ time.Time) (R, error) {
+			key, md := of(c)
+			v, err := record(ctx, key, step, typ, e, actor(ctx, md))
+			if err != nil {
+				return *new(R), err
+			}
+			return result(e, v), nil
+		},
+	}
+}
+
+// noResult is the result of a keyed command that answers only its success.
+func noResult[E any](E, int64) none { return none{} }
+
 // registrar is a command of any types, for a workflow's list of them.
 type registrar interface {
 	register(ctx workflow.Context, u *updates) error
