@@ -6,13 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"os/user"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,116 +16,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"keytask/db/pgtest"
 	"keytask/events"
 	"keytask/projections"
 )
-
-// cluster is a private Postgres cluster the drill may stop and start: the
-// shared server on 5432 must never be restarted by a test.
-type cluster struct {
-	t      *testing.T
-	bin    string
-	dir    string
-	port   int
-	asUser []string
-}
-
-// pgBin finds the newest installed Postgres server binaries.
-func pgBin() (string, error) {
-	if p, err := exec.LookPath("initdb"); err == nil {
-		return filepath.Dir(p), nil
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Strings(dirs)
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if _, err := os.Stat(filepath.Join(dirs[i], "initdb")); err == nil {
-			return dirs[i], nil
-		}
-	}
-	return "", errors.New("no Postgres server binaries installed")
-}
-
-// newCluster initialises and starts a cluster in a temporary directory on a
-// free port; it is stopped when the test ends.
-func newCluster(t *testing.T) *cluster {
-	t.Helper()
-	bin, err := pgBin()
-	if err != nil {
-		t.Skip(err)
-	}
-	c := &cluster{t: t, bin: bin, dir: filepath.Join(t.TempDir(), "pg")}
-	if os.Geteuid() == 0 {
-		// Postgres refuses to run as root: run it as the postgres user, who
-		// must reach the data directory.
-		if _, err := user.Lookup("postgres"); err != nil {
-			t.Skip("running as root without a postgres user")
-		}
-		c.asUser = []string{"runuser", "-u", "postgres", "--"}
-		for d := filepath.Dir(c.dir); d != "/" && strings.HasPrefix(d, os.TempDir()); d = filepath.Dir(d) {
-			_ = os.Chmod(d, 0o755)
-		}
-	}
-	if err := os.MkdirAll(c.dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if len(c.asUser) > 0 {
-		if out, err := exec.Command("chown", "-R", "postgres:postgres", c.dir).CombinedOutput(); err != nil {
-			t.Fatalf("chown: %v %s", err, out)
-		}
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.port = l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	c.run("initdb", "-D", c.dir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
-	c.start()
-	t.Cleanup(func() { c.pgctl("stop", "-m", "immediate") })
-	return c
-}
-
-func (c *cluster) run(name string, args ...string) error {
-	argv := append(append([]string{}, c.asUser...), append([]string{filepath.Join(c.bin, name)}, args...)...)
-	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
-	if err != nil {
-		err = fmt.Errorf("%s %v: %w: %s", name, args, err, strings.TrimSpace(string(out)))
-		c.t.Log(err)
-	}
-	return err
-}
-
-func (c *cluster) pgctl(args ...string) error {
-	return c.run("pg_ctl", append([]string{"-D", c.dir, "-w"}, args...)...)
-}
-
-// start starts the server; fsync is off because the drill kills the server,
-// not the machine, and the disk is shared with others.
-func (c *cluster) start() {
-	c.t.Helper()
-	if err := c.launch(); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-func (c *cluster) launch() error {
-	return c.pgctl("-l", filepath.Join(c.dir, "server.log"), "-o",
-		"-p "+strconv.Itoa(c.port)+" -c listen_addresses=127.0.0.1 -k "+c.dir+" -c fsync=off -c max_connections=200", "start")
-}
-
-// restart stops the server (fast: sessions are cut; immediate: a crash,
-// recovered from the WAL at start), keeps it down a moment, and starts it.
-func (c *cluster) restart(mode string, down time.Duration) error {
-	if err := c.pgctl("stop", "-m", mode); err != nil {
-		return err
-	}
-	time.Sleep(down)
-	return c.launch()
-}
-
-func (c *cluster) url() string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.port)
-}
 
 // appender writes events straight to the log from several clients at once,
 // each to a stream of its own created at version 0, retrying every failure
@@ -226,9 +115,9 @@ func TestDrillRestartPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault drill: a private Postgres cluster restarted on purpose")
 	}
-	c := newCluster(t)
+	c := pgtest.NewCluster(t)
 	// pgtest creates the drill's database on the private cluster.
-	t.Setenv("KEYTASK_TEST_DATABASE_URL", c.url())
+	t.Setenv("KEYTASK_TEST_DATABASE_URL", c.URL("postgres"))
 	e := newEnv(t)
 	e.worker()
 	// The projector runs as deployed: its own process, which stops when its
@@ -259,7 +148,14 @@ func TestDrillRestartPostgres(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			if err := c.restart(mode, 500*time.Millisecond); err != nil {
+			// Stopped fast, sessions are cut; stopped immediately, Postgres
+			// crashes and recovers from the WAL at start.
+			if err := c.Stop(mode); err != nil {
+				t.Errorf("stop Postgres (%s): %v", mode, err)
+				return
+			}
+			time.Sleep(500 * time.Millisecond)
+			if err := c.Start(); err != nil {
 				t.Errorf("restart Postgres (%s): %v", mode, err)
 				return
 			}

@@ -61,6 +61,9 @@ Names: ` + projectionNames() + "\n" + envHelp(),
 			}
 			defer pool.Close()
 			store := newStore(pool, nil, nil)
+			if err := store.CheckTxIDs(ctx); err != nil {
+				return err
+			}
 			ps := allProjections()
 			if len(args) == 1 {
 				ps = nil

@@ -99,6 +99,12 @@ func openPlatform(ctx context.Context, cfg config.Config, temporalAddr string, l
 		log.Warn("no log key (KEYTASK_LOG_KEY or the data dir's log-key): events are appended unsigned")
 	}
 	p.store = newStore(p.pool, p.reg, key)
+	// After a logical restore into a fresh cluster, whatever this process
+	// appended would sort before the restored log, out of every reader's sight.
+	if err := p.store.CheckTxIDs(ctx); err != nil {
+		p.pool.Close()
+		return nil, err
+	}
 	if temporalAddr != "" {
 		dctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
