@@ -4,7 +4,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -84,7 +83,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if _, err := projections.GetUser(r.Context(), s.pool, f.UserID); err != nil {
 		return err // credentials without an account: a bug or a restore out of step
 	}
-	if err := s.startSession(w, r, f.UserID); err != nil {
+	if _, err := s.startSession(w, r, f.UserID); err != nil {
 		return err
 	}
 	http.SetCookie(w, s.cookie(r, loginCSRFCookie, "", -1))
@@ -97,7 +96,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	if err := s.endSession(w, r); err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/login?ok="+url.QueryEscape("已退出登录"), http.StatusSeeOther)
+	http.Redirect(w, r, "/login?"+flashField+"="+flashLoggedOut, http.StatusSeeOther)
 	return nil
 }
 
@@ -133,7 +132,8 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err := s.setPassword(r, p.UserID, next, false); err != nil {
 		return err
 	}
-	if err := s.startSession(w, r, p.UserID); err != nil {
+	r, err := s.startSession(w, r, p.UserID)
+	if err != nil {
 		return err
 	}
 	return redirectOK(w, r, "/web/", "密码已修改")

@@ -59,6 +59,7 @@ type noticePage struct {
 	Form                        map[string]string
 	Filed                       string
 	Token                       string // the form's idempotency token
+	Nonce                       string // the CSP nonce of the page's style
 }
 
 func publicList(b projections.SelectionBatchRecord, ids []string) []publicEntry {
@@ -90,10 +91,11 @@ func (s *Server) noticeBatch(r *http.Request) (projections.SelectionBatchRecord,
 	return b, err
 }
 
-func (s *Server) renderNotice(w http.ResponseWriter, status int, b projections.SelectionBatchRecord, errs, form map[string]string, filed string) error {
+func (s *Server) renderNotice(w http.ResponseWriter, r *http.Request, status int, b projections.SelectionBatchRecord, errs, form map[string]string, filed string) error {
 	page := noticePage{BatchID: b.BatchID, TaskItem: b.TaskItem, TaskType: b.TaskType, Start: b.Notice.Start, End: b.Notice.End,
 		WorkingDays: b.Notice.WorkingDays, Open: b.Stage == selection.StageNotice && s.batchNow().Before(b.Notice.End),
-		List: publicList(b, b.Notice.List), Errors: errs, Form: form, Filed: filed, Token: form[formToken]}
+		List: publicList(b, b.Notice.List), Errors: errs, Form: form, Filed: filed, Token: form[formToken],
+		Nonce: nonceOf(r.Context())}
 	if page.Token == "" {
 		// A fresh form for a fresh objection; a form answered with errors keeps
 		// its token, since nothing was filed from it.
@@ -109,7 +111,7 @@ func (s *Server) publicNotice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.renderNotice(w, http.StatusOK, b, nil, nil, "")
+	return s.renderNotice(w, r, http.StatusOK, b, nil, nil, "")
 }
 
 var (
@@ -178,7 +180,7 @@ func (s *Server) publicObjection(w http.ResponseWriter, r *http.Request) error {
 		form[k] = strings.TrimSpace(r.PostForm.Get(k))
 	}
 	if errs := validateObjection(form, b.Notice.List); len(errs) > 0 {
-		return s.renderNotice(w, http.StatusUnprocessableEntity, b, errs, form, "")
+		return s.renderNotice(w, r, http.StatusUnprocessableEntity, b, errs, form, "")
 	}
 	contact := form["contact"]
 	if form["id_card"] != "" {
@@ -201,13 +203,13 @@ func (s *Server) publicObjection(w http.ResponseWriter, r *http.Request) error {
 		delete(form, formToken)
 		switch {
 		case errors.As(err, &fe):
-			return s.renderNotice(w, http.StatusUnprocessableEntity, b, map[string]string{fe.Field: fe.Message}, form, "")
+			return s.renderNotice(w, r, http.StatusUnprocessableEntity, b, map[string]string{fe.Field: fe.Message}, form, "")
 		case errors.As(err, &ce):
-			return s.renderNotice(w, http.StatusConflict, b, map[string]string{"": ce.Message}, form, "")
+			return s.renderNotice(w, r, http.StatusConflict, b, map[string]string{"": ce.Message}, form, "")
 		}
 		return err
 	}
-	return s.renderNotice(w, http.StatusCreated, b, nil, nil, id)
+	return s.renderNotice(w, r, http.StatusCreated, b, nil, nil, id)
 }
 
 // formToken is the hidden field of the objection form that makes it
@@ -239,7 +241,7 @@ func (s *Server) publicPublication(w http.ResponseWriter, r *http.Request) error
 	list := publicList(b, b.Published)
 	if !xlsx {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		return publicPages.ExecuteTemplate(w, "publication.html", map[string]any{"B": b, "List": list})
+		return publicPages.ExecuteTemplate(w, "publication.html", map[string]any{"B": b, "List": list, "Nonce": nonceOf(r.Context())})
 	}
 	f := excelize.NewFile()
 	defer f.Close()

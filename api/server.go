@@ -38,9 +38,12 @@ type Config struct {
 	Temporal client.Client
 	// MaxAttachmentSize bounds an uploaded file; 0 means attachments.DefaultMaxSize.
 	MaxAttachmentSize int64
-	// SecureCookies marks cookies Secure even on plain HTTP: for a server behind
-	// a proxy that terminates TLS.
+	// SecureCookies marks cookies Secure and sends Strict-Transport-Security
+	// even on plain HTTP: for a server behind a proxy that terminates TLS.
 	SecureCookies bool
+	// MetricsElsewhere leaves /metrics out of this handler: production serves
+	// it on an internal address (KEYTASK_METRICS_ADDR), not the public port.
+	MetricsElsewhere bool
 	// BatchTime maps a wall-clock instant to the selection batches' clock;
 	// nil is the identity, which is what production runs on. A site whose
 	// worker runs the batches on a workflows.DilatedClock sets its At here,
@@ -63,6 +66,7 @@ type Server struct {
 	handler http.Handler
 
 	secureCookies bool
+	noMetrics     bool
 	logins        *loginLimiter
 	batchTime     func(time.Time) time.Time
 }
@@ -108,7 +112,7 @@ func New(cfg Config) *Server {
 		panic("api: Config.Pool and Config.Store are required")
 	}
 	s := &Server{pool: cfg.Pool, store: cfg.Store, reg: cfg.Registry, ready: cfg.Ready, tc: cfg.Temporal, log: cfg.Logger,
-		files: attachments.NewStore(cfg.Pool, cfg.MaxAttachmentSize), secureCookies: cfg.SecureCookies, logins: newLoginLimiter(),
+		files: attachments.NewStore(cfg.Pool, cfg.MaxAttachmentSize), secureCookies: cfg.SecureCookies, noMetrics: cfg.MetricsElsewhere, logins: newLoginLimiter(),
 		batchTime: cfg.BatchTime}
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
@@ -123,7 +127,7 @@ func New(cfg Config) *Server {
 	for _, rt := range s.routes {
 		mux.Handle(rt.Pattern, s.metrics.instrument(rt.Path(), s.serve(rt)))
 	}
-	s.handler = withRequestID(mux)
+	s.handler = withRequestID(s.securityHeaders(mux))
 	return s
 }
 
@@ -135,20 +139,24 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
 // routeTable is the whole API. An access-matrix test enumerates it through Routes.
 func (s *Server) routeTable() []Route {
-	metrics := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
-	return append([]Route{
+	routes := []Route{
 		{Pattern: "GET /healthz", Public: true, handle: s.healthz},
 		{Pattern: "GET /readyz", Public: true, handle: s.readyz},
-		{Pattern: "GET /metrics", Public: true, handle: func(w http.ResponseWriter, r *http.Request) error {
+	}
+	if !s.noMetrics {
+		metrics := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
+		routes = append(routes, Route{Pattern: "GET /metrics", Public: true, handle: func(w http.ResponseWriter, r *http.Request) error {
 			metrics.ServeHTTP(w, r)
 			return nil
-		}},
+		}})
+	}
+	return slices.Concat(routes, []Route{
 		{Pattern: "GET /api/v1/me", Action: policy.ActionRead, Resource: ownAccount, handle: s.me},
 		{Pattern: "GET /api/v1/users", Action: policy.ActionRead, Resource: allUsers, handle: s.listUsers},
 		{Pattern: "POST /api/v1/users", Action: policy.ActionAdminister, Resource: allUsers, handle: s.registerUser},
 		{Pattern: "GET /api/v1/streams/{stream}/timeline", Action: policy.ActionRead, Resource: streamOf, handle: s.timeline},
-	}, slices.Concat(s.intentRoutes(), s.selectionRoutes(), s.selectionBatchRoutes(), s.publicRoutes(),
-		s.performanceRoutes(), s.inboxRoutes(), s.trackingRoutes(), s.auditRoutes(), s.auditPageRoutes(), s.webRoutes(), s.tokenRoutes())...)
+	}, s.intentRoutes(), s.selectionRoutes(), s.selectionBatchRoutes(), s.publicRoutes(),
+		s.performanceRoutes(), s.inboxRoutes(), s.trackingRoutes(), s.auditRoutes(), s.auditPageRoutes(), s.webRoutes(), s.tokenRoutes())
 }
 
 // serve authenticates and authorises a request for rt, then runs its handler.

@@ -145,20 +145,22 @@ func formNUL(r *http.Request) error {
 	return nil
 }
 
-// startSession records a new session for userID and sets its cookie. Every
-// login gets a new id, so a session id planted before login is worthless.
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, userID string) error {
+// startSession records a new session for userID and sets its cookie; it
+// returns r carrying the new session. Every login gets a new id, so a session
+// id planted before login is worthless.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, userID string) (*http.Request, error) {
 	id := randomToken()
 	ctx := r.Context()
 	if _, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at <= now()`); err != nil {
-		return fmt.Errorf("expire sessions: %w", err)
+		return r, fmt.Errorf("expire sessions: %w", err)
 	}
+	sess := &webSession{idHash: identity.HashToken(id), csrf: randomToken()}
 	if _, err := s.pool.Exec(ctx, `INSERT INTO sessions (id_hash, user_id, csrf_token, expires_at) VALUES ($1, $2, $3, $4)`,
-		identity.HashToken(id), userID, randomToken(), time.Now().Add(sessionLifetime)); err != nil {
-		return fmt.Errorf("start session: %w", err)
+		sess.idHash, userID, sess.csrf, time.Now().Add(sessionLifetime)); err != nil {
+		return r, fmt.Errorf("start session: %w", err)
 	}
 	http.SetCookie(w, s.cookie(r, sessionCookie, id, sessionLifetime))
-	return nil
+	return r.WithContext(withSession(ctx, sess)), nil
 }
 
 // endSession forgets the request's session and clears its cookie.

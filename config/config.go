@@ -51,9 +51,13 @@ type Config struct {
 	// holidays-cn.csv) merged with the embedded arrangements by every process
 	// that counts public notices; empty means the embedded ones alone.
 	Holidays string
-	// MetricsAddr is where `worker` and `projector` serve /metrics and /healthz;
-	// empty serves nothing (`serve` has them on HTTPAddr).
+	// MetricsAddr is where `serve`, `worker` and `projector` serve /metrics and
+	// /healthz, an address inside the cluster; empty serves nothing there and
+	// leaves `serve` (and `dev`) with /metrics on HTTPAddr.
 	MetricsAddr string
+	// SecureCookies marks the session cookie Secure and sends HSTS even when
+	// requests arrive over plain HTTP: for a server behind a TLS proxy.
+	SecureCookies bool
 	// DigestKey (a hex Ed25519 seed) signs log digests; empty means the
 	// digest-key file in DataDir. It is apart from LogKey: auditors need only
 	// its public half, DigestPublicKey.
@@ -89,7 +93,8 @@ var Settings = []Setting{
 	{"KEYTASK_COLLECTION_REMINDERS", "14d,7d,3d,1d", "reminders to schools that have not submitted, before the deadline"},
 	{"KEYTASK_COLLECTION_CLOSE_AFTER", "30d", "from the deadline to the collection's close and summary"},
 	{"KEYTASK_HOLIDAYS", "(empty: only the embedded 2022–2026 arrangements)", "CSV file (date,kind,name) of further years' official holiday arrangements, merged with the embedded ones at startup"},
-	{"KEYTASK_METRICS_ADDR", "(empty: off; `serve` uses its HTTP address)", "where `worker` and `projector` serve /metrics and /healthz"},
+	{"KEYTASK_METRICS_ADDR", "(empty: off; `serve` keeps /metrics on its HTTP address)", "internal address where `serve`, `worker` and `projector` serve /metrics and /healthz; set, `serve` no longer answers /metrics on its HTTP address"},
+	{"KEYTASK_SECURE_COOKIES", "false", "`true` behind a proxy that terminates TLS: the session cookie is Secure and pages send Strict-Transport-Security"},
 	{"KEYTASK_DIGEST_KEY", "(empty: the file digest-key in the data dir, generated on first use)", "hex Ed25519 seed that signs log digests"},
 	{"KEYTASK_DIGEST_PUBLIC_KEY", "(empty: the public half of the digest key)", "hex Ed25519 public key `audit verify --digest` requires a digest to be signed with"},
 }
@@ -133,6 +138,9 @@ func FromEnv() Config {
 		}
 	}
 	c.MetricsAddr, _ = env("KEYTASK_METRICS_ADDR", "")
+	// Anything but an explicit no errs on the safe side: a Secure cookie.
+	secure, _ := env("KEYTASK_SECURE_COOKIES", "false")
+	c.SecureCookies = secure != "false" && secure != "0"
 	c.DigestKey, _ = env("KEYTASK_DIGEST_KEY", "")
 	c.DigestPublicKey, _ = env("KEYTASK_DIGEST_PUBLIC_KEY", "")
 	return c

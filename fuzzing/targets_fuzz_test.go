@@ -48,6 +48,7 @@ var targets = []struct {
 	{"api", "FuzzPerformanceQuery", 300},
 	{"api", "FuzzAuditAsOf", 300},
 	{"api", "FuzzProjectsQuery", 300},
+	{"api", "FuzzPathSegment", 30}, // every GET route per input
 }
 
 var fuzzFunc = regexp.MustCompile(`(?m)^func (Fuzz\w*)\(\w+ \*testing\.F\)`)

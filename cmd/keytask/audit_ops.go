@@ -11,10 +11,9 @@ import (
 )
 
 // runMetrics serves the platform's registry on KEYTASK_METRICS_ADDR until ctx
-// ends; without the variable it only waits for ctx. `serve` has /metrics on its
-// HTTP address already; the worker's Temporal SDK metrics and the projector's
-// lag gauges live in their own processes and need a listener of their own for
-// Prometheus to scrape them.
+// ends; without the variable it only waits for ctx (and `serve` keeps /metrics
+// on its HTTP address). In production the variable names an address inside the
+// cluster, so the metrics are never answered on the public port.
 func (p *platform) runMetrics(ctx context.Context) error {
 	addr := p.cfg.MetricsAddr
 	if addr == "" {

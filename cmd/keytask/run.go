@@ -186,8 +186,9 @@ func (p *platform) runProjector(ctx context.Context) error {
 
 func (p *platform) runHTTP(ctx context.Context, ready func(context.Context) error) error {
 	srv := &http.Server{
-		Addr:              p.cfg.HTTPAddr,
-		Handler:           api.New(api.Config{Pool: p.pool, Store: p.store, Registry: p.reg, Ready: ready, Temporal: p.tc, Logger: p.log.With("component", "http")}).Handler(),
+		Addr: p.cfg.HTTPAddr,
+		Handler: api.New(api.Config{Pool: p.pool, Store: p.store, Registry: p.reg, Ready: ready, Temporal: p.tc, Logger: p.log.With("component", "http"),
+			SecureCookies: p.cfg.SecureCookies, MetricsElsewhere: p.cfg.MetricsAddr != ""}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)
@@ -218,12 +219,13 @@ func (p *platform) temporalReady(ctx context.Context) error {
 func newServeCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the web pages, the API, /healthz, /readyz and /metrics",
+		Short: "Serve the web pages, the API, /healthz, /readyz and /metrics (on KEYTASK_METRICS_ADDR when set)",
 		Long:  "Serve HTTP on KEYTASK_HTTP_ADDR against an existing database and Temporal cluster. Run `keytask migrate` first.\n" + envHelp(),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runParts(cmd.Context(), true, func(ctx context.Context, p *platform, g *group) {
 				g.goRun("http", func() error { return p.runHTTP(ctx, p.temporalReady) })
+				g.goRun("metrics", func() error { return p.runMetrics(ctx) })
 				g.goRun("sealer", func() error { return p.runSealer(ctx) })
 			})
 		},
