@@ -12,7 +12,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -23,10 +22,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"keytask/domain/identity"
-	"keytask/domain/intent"
-	"keytask/domain/performance"
-	"keytask/domain/selection"
-	"keytask/domain/tracking"
 	"keytask/events"
 	"keytask/eventtypes"
 )
@@ -169,16 +164,28 @@ type notice struct {
 
 // Apply implements projections.Projection.
 func (n Notifier) Apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
-	if told[e.Type] {
-		if err := n.awaitDependencies(ctx, tx, e.Order); err != nil {
-			return err
-		}
+	if !told[e.Type] && !kept[e.Type] {
+		return nil
 	}
-	nt, ok, err := n.noticeFor(ctx, tx, e)
-	if err != nil || !ok {
-		if err != nil {
-			return fmt.Errorf("notifications: %s %s: %w", e.Type, e.ID, err)
-		}
+	payload, err := eventtypes.Registry.Decode(e)
+	if err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
+	if err := keep(ctx, tx, e, payload); err != nil {
+		return fmt.Errorf("notifications: %s %s: %w", e.Type, e.ID, err)
+	}
+	if !told[e.Type] {
+		return nil
+	}
+	if err := n.awaitDependencies(ctx, tx, e.Order); err != nil {
+		return err
+	}
+	f, err := lookup(ctx, tx, e, payload)
+	if err != nil {
+		return fmt.Errorf("notifications: %s %s: %w", e.Type, e.ID, err)
+	}
+	nt, ok := render(e.ID.String(), payload, f)
+	if !ok {
 		return nil
 	}
 	users, err := usersOf(ctx, tx, nt.to.roles, e.RecordedAt)
@@ -256,20 +263,6 @@ func (n Notifier) Apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
 	return nil
 }
 
-// told are the event types that tell someone something.
-var told = map[string]bool{
-	intent.TypeIntentReminderSent:              true,
-	performance.TypeReminderSent:               true,
-	performance.TypeCollectionDeadlineExtended: true,
-	performance.TypeEscalated:                  true,
-	performance.TypeReportReturned:             true,
-	tracking.TypeInspectionScheduled:           true,
-	tracking.TypeProjectFlagged:                true,
-	tracking.TypeProjectRevoked:                true,
-	tracking.TypeEvaluatorAssigned:             true,
-	tracking.TypeProjectAccepted:               true,
-}
-
 // Key is the id of the notice from source dedup to one recipient: the same
 // source and recipient always give the same key.
 func Key(dedup, channel, recipient string) string {
@@ -332,230 +325,4 @@ func usersOf(ctx context.Context, tx pgx.Tx, ros []roleOrg, at time.Time) ([]str
 		out = append(out, ids...)
 	}
 	return out, nil
-}
-
-func decode[T any](e events.Event) (T, error) { return events.DecodeAs[T](eventtypes.Registry, e) }
-
-// noticeFor says what e tells whom; ok is false for events that tell nobody.
-// It also keeps the lookups later events need (project and report owners).
-func (n Notifier) noticeFor(ctx context.Context, tx pgx.Tx, e events.Event) (notice, bool, error) {
-	switch e.Type {
-	case intent.TypeIntentReminderSent:
-		p, err := decode[intent.IntentReminderSent](e)
-		if err != nil {
-			return notice{}, false, err
-		}
-		return notice{
-			kind:  "intent_reminder",
-			title: "承接意向表填报提醒",
-			body: fmt.Sprintf("%s尚未提交承接意向表（轮次 %s），距截止时间还有%s，请尽快填报并提交。",
-				provinceName(p.Province), p.RoundID, duration(p.Offset)),
-			dedup: fmt.Sprintf("intent-reminder/%s/%s/%d", p.RoundID, p.Province, int64(p.Offset)),
-			to:    audience{roles: []roleOrg{{identity.RoleProvince, p.Province}}, liaisonOf: p.Province},
-		}, true, nil
-
-	case performance.TypeReportOpened:
-		p, err := decode[performance.ReportOpened](e)
-		if err != nil {
-			return notice{}, false, err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO notification_reports (stream_id, year, project_id, school, province) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (stream_id) DO UPDATE SET school = excluded.school, province = excluded.province`,
-			e.StreamID, p.Year, p.ProjectID, p.School, p.Province)
-		return notice{}, false, err
-
-	case performance.TypeReminderSent:
-		p, err := decode[performance.ReminderSent](e)
-		if err != nil {
-			return notice{}, false, err
-		}
-		return notice{
-			kind:  "performance_reminder",
-			title: fmt.Sprintf("%d年度执行绩效填报提醒", p.Year),
-			body: fmt.Sprintf("项目 %s 的%d年度执行绩效报告尚未提交，截止时间为%s（还有%s），请尽快填报并提交。",
-				p.ProjectID, p.Year, when(p.Deadline), duration(p.Offset)),
-			dedup: fmt.Sprintf("performance-reminder/%d/%s/%d", p.Year, p.ProjectID, int64(p.Offset)),
-			to:    audience{roles: []roleOrg{{identity.RoleSchool, p.School}}},
-		}, true, nil
-
-	case performance.TypeCollectionDeadlineExtended:
-		// The schools still owing a report when the deadline moved, as the
-		// event lists them; one notice per school user however many of its
-		// reports are owed.
-		p, err := decode[performance.CollectionDeadlineExtended](e)
-		if err != nil {
-			return notice{}, false, err
-		}
-		body := fmt.Sprintf("%d年度执行绩效采集截止时间已延长至%s，请在截止时间前提交执行绩效报告。", p.Year, when(p.To))
-		if p.Reason != "" {
-			body += "延期说明：" + p.Reason
-		}
-		to := audience{}
-		for _, school := range p.Schools {
-			to.roles = append(to.roles, roleOrg{identity.RoleSchool, school})
-		}
-		return notice{kind: "performance_extended", title: fmt.Sprintf("%d年度执行绩效采集延期", p.Year), body: body,
-			dedup: e.ID.String(), to: to}, true, nil
-
-	case performance.TypeEscalated:
-		p, err := decode[performance.Escalated](e)
-		if err != nil {
-			return notice{}, false, err
-		}
-		return notice{
-			kind:  "performance_escalation",
-			title: fmt.Sprintf("%d年度执行绩效逾期未报", p.Year),
-			body: fmt.Sprintf("%s有%d个项目未在截止时间%s前提交%d年度执行绩效报告：%s。请督促相关学校尽快提交。",
-				provinceName(p.Province), len(p.Projects), when(p.Deadline), p.Year, strings.Join(p.Projects, "、")),
-			dedup: e.ID.String(),
-			to:    audience{roles: []roleOrg{{identity.RoleProvince, p.Province}}, liaisonOf: p.Province},
-		}, true, nil
-
-	case performance.TypeReportReturned:
-		// The returned report's owner is the school its ReportOpened named; the
-		// reason is read if the payload carries one.
-		var p struct {
-			Year      int    `json:"year"`
-			ProjectID string `json:"project_id"`
-			Reason    string `json:"reason"`
-		}
-		if err := json.Unmarshal(e.Data, &p); err != nil {
-			return notice{}, false, fmt.Errorf("decode %s: %w", e.Type, err)
-		}
-		var year int
-		var project, school string
-		err := tx.QueryRow(ctx, `SELECT year, project_id, school FROM notification_reports WHERE stream_id = $1`, e.StreamID).
-			Scan(&year, &project, &school)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return notice{}, false, fmt.Errorf("report stream %s was returned but never opened", e.StreamID)
-		}
-		if err != nil {
-			return notice{}, false, err
-		}
-		body := fmt.Sprintf("项目 %s 的%d年度执行绩效报告已被退回", project, year)
-		if p.Reason != "" {
-			body += "，退回原因：" + p.Reason
-		}
-		return notice{
-			kind:  "performance_returned",
-			title: "执行绩效报告被退回",
-			body:  body + "。请修改后重新提交。",
-			dedup: e.ID.String(),
-			to:    audience{roles: []roleOrg{{identity.RoleSchool, school}}},
-		}, true, nil
-
-	case identity.TypeEmailSet:
-		p, err := decode[identity.EmailSet](e)
-		if err != nil {
-			return notice{}, false, err
-		}
-		if p.Email == "" {
-			_, err = tx.Exec(ctx, `DELETE FROM notification_emails WHERE user_id = $1`, p.UserID)
-		} else {
-			_, err = tx.Exec(ctx, `INSERT INTO notification_emails (user_id, email) VALUES ($1, $2)
-				ON CONFLICT (user_id) DO UPDATE SET email = excluded.email`, p.UserID, p.Email)
-		}
-		return notice{}, false, err
-
-	case selection.TypeProjectCreated:
-		p, err := decode[selection.ProjectCreated](e)
-		if err != nil {
-			return notice{}, false, err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO notification_projects (project_id, application, province) VALUES ($1, $2, $3)
-			ON CONFLICT (project_id) DO NOTHING`, p.ProjectID, p.Application, p.Province)
-		return notice{}, false, err
-
-	case tracking.TypeInspectionScheduled:
-		p, err := decode[tracking.InspectionScheduled](e)
-		if err != nil {
-			return notice{}, false, err
-		}
-		body := fmt.Sprintf("项目 %s 将于%s接受检查评估，请做好准备。", p.ProjectID, day(p.Date))
-		if p.Note != "" {
-			body += "说明：" + p.Note
-		}
-		return n.projectNotice(ctx, tx, e, p.ProjectID, "inspection_scheduled", "检查评估安排", body)
-
-	case tracking.TypeProjectFlagged:
-		p, err := decode[tracking.ProjectFlagged](e)
-		if err != nil {
-			return notice{}, false, err
-		}
-		return n.projectNotice(ctx, tx, e, p.ProjectID, "project_flagged", "项目整改通知",
-			fmt.Sprintf("项目 %s 需要整改，原因：%s。整改期限：%s。", p.ProjectID, p.Reason, day(p.RectifyBy)))
-
-	case tracking.TypeEvaluatorAssigned:
-		p, err := decode[tracking.EvaluatorAssigned](e)
-		if err != nil {
-			return notice{}, false, err
-		}
-		return notice{kind: "evaluator_assigned", title: "第三方评估任务", dedup: e.ID.String(),
-			body: fmt.Sprintf("您已被指派评估项目 %s，可查阅该项目并提交评估意见。", p.ProjectID),
-			to:   audience{users: []string{p.Evaluator}}}, true, nil
-
-	case tracking.TypeProjectAccepted:
-		p, err := decode[tracking.ProjectAccepted](e)
-		if err != nil {
-			return notice{}, false, err
-		}
-		return n.projectNotice(ctx, tx, e, p.ProjectID, "project_accepted", "项目验收通过",
-			fmt.Sprintf("项目 %s 已于%s通过验收，验收结论：%s。", p.ProjectID, day(p.AcceptedAt), p.Conclusion))
-
-	case tracking.TypeProjectRevoked:
-		p, err := decode[tracking.ProjectRevoked](e)
-		if err != nil {
-			return notice{}, false, err
-		}
-		return n.projectNotice(ctx, tx, e, p.ProjectID, "project_revoked", "项目撤销通知",
-			fmt.Sprintf("项目 %s 已被撤销，原因：%s。", p.ProjectID, p.Reason))
-	}
-	return notice{}, false, nil
-}
-
-// projectNotice addresses a notice about a project to its school and its
-// province.
-func (Notifier) projectNotice(ctx context.Context, tx pgx.Tx, e events.Event, projectID, kind, title, body string) (notice, bool, error) {
-	var province, school string
-	err := tx.QueryRow(ctx, `SELECT p.province, coalesce(a.school, '') FROM notification_projects p
-		LEFT JOIN selection_applications a ON a.application_id = p.application WHERE p.project_id = $1`, projectID).
-		Scan(&province, &school)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return notice{}, false, fmt.Errorf("project %s has no ProjectCreated before this event", projectID)
-	}
-	if err != nil {
-		return notice{}, false, err
-	}
-	return notice{kind: kind, title: title, body: body, dedup: e.ID.String(),
-		to: audience{roles: []roleOrg{{identity.RoleSchool, school}, {identity.RoleProvince, province}}}}, true, nil
-}
-
-var shanghai = func() *time.Location {
-	loc, err := time.LoadLocation("Asia/Shanghai")
-	if err != nil {
-		panic(err)
-	}
-	return loc
-}()
-
-func when(t time.Time) string { return t.In(shanghai).Format("2006年1月2日 15:04") }
-func day(t time.Time) string  { return t.In(shanghai).Format("2006年1月2日") }
-
-func provinceName(code string) string {
-	if n, ok := identity.Provinces[code]; ok {
-		return n
-	}
-	return code
-}
-
-// duration says an offset in days, or hours below a day.
-func duration(d time.Duration) string {
-	switch {
-	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
-		return fmt.Sprintf("%d天", d/(24*time.Hour))
-	case d >= time.Hour:
-		return fmt.Sprintf("%d小时", d/time.Hour)
-	default:
-		return fmt.Sprintf("%d分钟", d/time.Minute)
-	}
 }
