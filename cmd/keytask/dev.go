@@ -95,6 +95,15 @@ func runDev(ctx context.Context, cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	// A first password, so a newcomer logs into the pages without the API. It
+	// is set only while the administrator has none: one they chose stands.
+	password, err := devAdminPassword(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if _, err := api.CreateAdmin(ctx, p.store, "admin", "部管理员", password); err != nil {
+		return fmt.Errorf("the administrator's first password: %w", err)
+	}
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -108,7 +117,8 @@ func runDev(ctx context.Context, cmd *cobra.Command) error {
 	base := "http://" + cfg.HTTPAddr
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "\nkeytask 全国技工教育重点任务管理平台 is running\n")
-	fmt.Fprintf(out, "  web and API      %s/\n", base)
+	fmt.Fprintf(out, "  web pages        %s/login\n", base)
+	fmt.Fprintf(out, "  API              %s/api/v1/\n", base)
 	fmt.Fprintf(out, "  health           %s/healthz   %s/readyz\n", base, base)
 	fmt.Fprintf(out, "  metrics          %s/metrics\n", base)
 	if uiURL != "" {
@@ -125,6 +135,8 @@ func runDev(ctx context.Context, cmd *cobra.Command) error {
 	if created {
 		fmt.Fprintf(out, "\nA ministry administrator (部管理员, user id admin) was created.\n")
 	}
+	fmt.Fprintf(out, "Log in to the pages at %s/login as user admin with password %s\n", base, password)
+	fmt.Fprintf(out, "(kept in %s until you change it on the password page).\n", filepath.Join(cfg.DataDir, adminPasswordFile))
 	fmt.Fprintf(out, "Log in to the API as the administrator with:\n  curl -H 'Authorization: Bearer %s' %s/api/v1/me\n", token, base)
 	fmt.Fprintf(out, "(the token is kept in %s)\nPress Ctrl-C to stop.\n\n", filepath.Join(cfg.DataDir, "admin-token"))
 

@@ -201,6 +201,15 @@ func TestDevPlatform(t *testing.T) {
 		c, _ := get(t, base+"/api/v1/me", token)
 		return c == 200
 	})
+	// A newcomer logs into the pages with the password the banner prints.
+	loginURL, password := bannerPassword(t, out)
+	if loginURL != base+"/login" {
+		t.Errorf("the banner sends newcomers to %s", loginURL)
+	}
+	eventually(t, "the printed password to log into the pages", func() bool {
+		page, code := pageLogin(t, base, "admin", password)
+		return page == "/web/" && code == 200
+	})
 
 	// A write through the API: a province user.
 	body := `{"user_id":"gd-liaison","name":"广东联络员","role":"province","organisation":"44"}`
@@ -324,7 +333,7 @@ func checkMetricNames(t *testing.T, exposition string) {
 func TestHelpOnEveryCommand(t *testing.T) {
 	for _, args := range [][]string{
 		{"--help"}, {"dev", "--help"}, {"serve", "--help"}, {"worker", "--help"}, {"projector", "--help"}, {"notifier", "--help"},
-		{"migrate", "--help"}, {"audit", "verify", "--help"}, {"projections", "rebuild", "--help"}, {"version", "--help"},
+		{"migrate", "--help"}, {"admin", "create", "--help"}, {"audit", "verify", "--help"}, {"projections", "rebuild", "--help"}, {"version", "--help"},
 	} {
 		code, out := runKeytask(nil, args...)
 		if code != 0 || !strings.Contains(out, "Usage:") {

@@ -65,7 +65,7 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(
 		newDevCmd(), newServeCmd(), newWorkerCmd(), newProjectorCmd(), newNotifierCmd(),
-		newMigrateCmd(), newAuditCmd(), newProjectionsCmd(), newVersionCmd(),
+		newMigrateCmd(), newAdminCmd(), newAuditCmd(), newProjectionsCmd(), newVersionCmd(),
 		newDemoCmd(), newBenchCmd(),
 	)
 	return root
