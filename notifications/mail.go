@@ -217,11 +217,15 @@ func (d DirMailer) Send(_ context.Context, m Mail) error {
 	return os.Rename(tmp.Name(), filepath.Join(d.Dir, m.ID+".eml"))
 }
 
-// Sender drains the mail outbox: it claims one due mail at a time (FOR UPDATE
-// SKIP LOCKED, so several senders share the work), sends it and marks it sent
-// in the same transaction. A crash before the commit leaves the mail due, so
-// it is sent again later with the same Message-ID; nothing is lost. A failed
-// send is retried with a growing delay.
+// Sender drains the mail outbox. It leases one due mail at a time: one
+// statement claims it until now + Lease (next_attempt_at holds the lease, and
+// SKIP LOCKED lets several senders share the work), the SMTP conversation runs
+// outside any transaction, and a second statement marks the mail sent or
+// reschedules it. No transaction stays open while a relay answers, because an
+// open transaction holds back the log's sealer and every projection. A sender
+// that dies mid-send leaves the lease to expire; another sender then sends the
+// mail again with the same Message-ID, so nothing is lost. A failed send is
+// retried with a growing delay.
 type Sender struct {
 	Pool   *pgxpool.Pool
 	Mailer Mailer
@@ -230,6 +234,9 @@ type Sender struct {
 	Poll time.Duration
 	// MaxBackoff caps the delay between attempts; zero means 1 h.
 	MaxBackoff time.Duration
+	// Lease is how long a claimed mail is left to its sender before another
+	// may take it over; zero means 2 min, past SMTPMailer's 30 s timeout.
+	Lease time.Duration
 	// Sent and Failed count sends and failed attempts; nil counts nothing.
 	Sent, Failed prometheus.Counter
 }
@@ -279,62 +286,70 @@ func (s *Sender) SendDue(ctx context.Context) (int, error) {
 	}
 }
 
-// errNoneDue ends SendDue's loop.
-var errNoneDue = errors.New("no mail due")
+// interval renders d for a Postgres interval parameter.
+func interval(d time.Duration) string { return fmt.Sprintf("%d milliseconds", d.Milliseconds()) }
 
-// sendOne claims, sends and settles one due mail; ok is false when none was
+// sendOne leases, sends and settles one due mail; ok is false when none was
 // due (a failed send that was rescheduled counts as handled).
 func (s *Sender) sendOne(ctx context.Context) (ok bool, err error) {
 	maxBackoff := s.MaxBackoff
 	if maxBackoff <= 0 {
 		maxBackoff = time.Hour
 	}
-	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		var m Mail
-		var attempts int
-		err := tx.QueryRow(ctx, `SELECT mail_id, recipient, subject, body, created_at, attempts FROM mail_outbox
+	lease := s.Lease
+	if lease <= 0 {
+		lease = 2 * time.Minute
+	}
+	var m Mail
+	var attempts int
+	err = s.Pool.QueryRow(ctx, `UPDATE mail_outbox SET next_attempt_at = now() + $1::interval
+		WHERE mail_id = (SELECT mail_id FROM mail_outbox
 			WHERE sent_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= now()
-			ORDER BY next_attempt_at, mail_id LIMIT 1 FOR UPDATE SKIP LOCKED`).
-			Scan(&m.ID, &m.To, &m.Subject, &m.Body, &m.CreatedAt, &attempts)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return errNoneDue
-		}
-		if err != nil {
-			return err
-		}
-		if serr := s.Mailer.Send(ctx, m); serr != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			inc(s.Failed)
-			if errors.Is(serr, ErrRecipientRejected) {
-				if s.Logger != nil {
-					s.Logger.Warn("mail recipient rejected; giving up", "mail_id", m.ID, "to", m.To, "err", serr)
-				}
-				_, err = tx.Exec(ctx, `UPDATE mail_outbox SET attempts = attempts + 1, last_error = $2, gave_up_at = now() WHERE mail_id = $1`,
-					m.ID, serr.Error())
-				return err
-			}
-			delay := min(time.Duration(1<<min(attempts, 20))*time.Second, maxBackoff)
-			_, err = tx.Exec(ctx, `UPDATE mail_outbox SET attempts = attempts + 1, last_error = $2,
-				next_attempt_at = now() + $3::interval WHERE mail_id = $1`,
-				m.ID, serr.Error(), fmt.Sprintf("%d milliseconds", delay.Milliseconds()))
-			if s.Logger != nil {
-				s.Logger.Warn("mail not sent; will retry", "mail_id", m.ID, "to", m.To, "attempt", attempts+1, "retry_in", delay, "err", serr)
-			}
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE mail_outbox SET attempts = attempts + 1, last_error = '', sent_at = now() WHERE mail_id = $1`, m.ID)
-		if err == nil {
-			inc(s.Sent)
-		}
-		return err
-	})
-	if errors.Is(err, errNoneDue) {
+			ORDER BY next_attempt_at, mail_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+		RETURNING mail_id, recipient, subject, body, created_at, attempts`, interval(lease)).
+		Scan(&m.ID, &m.To, &m.Subject, &m.Body, &m.CreatedAt, &attempts)
+	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("send mail: %w", err)
+		return false, fmt.Errorf("lease a mail: %w", err)
+	}
+	serr := s.Mailer.Send(ctx, m)
+	// The outcome is recorded even when ctx ended meanwhile: a mail the relay
+	// took must not wait for its lease to run out and go again.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	switch {
+	case serr == nil:
+		_, err = s.Pool.Exec(sctx, `UPDATE mail_outbox SET attempts = attempts + 1, last_error = '', sent_at = now() WHERE mail_id = $1`, m.ID)
+		if err == nil {
+			inc(s.Sent)
+		}
+	case ctx.Err() != nil:
+		// Stopped mid-send: give the mail back at once rather than after the lease.
+		_, err = s.Pool.Exec(sctx, `UPDATE mail_outbox SET next_attempt_at = now() WHERE mail_id = $1 AND sent_at IS NULL`, m.ID)
+		if err == nil {
+			err = ctx.Err()
+		}
+	case errors.Is(serr, ErrRecipientRejected):
+		inc(s.Failed)
+		if s.Logger != nil {
+			s.Logger.Warn("mail recipient rejected; giving up", "mail_id", m.ID, "to", m.To, "err", serr)
+		}
+		_, err = s.Pool.Exec(sctx, `UPDATE mail_outbox SET attempts = attempts + 1, last_error = $2, gave_up_at = now() WHERE mail_id = $1`,
+			m.ID, serr.Error())
+	default:
+		inc(s.Failed)
+		delay := min(time.Duration(1<<min(attempts, 20))*time.Second, maxBackoff)
+		_, err = s.Pool.Exec(sctx, `UPDATE mail_outbox SET attempts = attempts + 1, last_error = $2,
+			next_attempt_at = now() + $3::interval WHERE mail_id = $1 AND sent_at IS NULL`,
+			m.ID, serr.Error(), interval(delay))
+		if s.Logger != nil {
+			s.Logger.Warn("mail not sent; will retry", "mail_id", m.ID, "to", m.To, "attempt", attempts+1, "retry_in", delay, "err", serr)
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("send mail %s: %w", m.ID, err)
 	}
 	return true, nil
 }
