@@ -11,6 +11,12 @@ func SetIntentRoundUpdatesPerRun(n int) (restore func()) {
 	return setPerRun(&intentRoundUpdatesPerRun, n)
 }
 
+// SetSelectionUpdatesPerRun is SetCollectionUpdatesPerRun for selection
+// batches.
+func SetSelectionUpdatesPerRun(n int) (restore func()) {
+	return setPerRun(&selectionUpdatesPerRun, n)
+}
+
 func setPerRun(v *int, n int) (restore func()) {
 	old := *v
 	*v = n

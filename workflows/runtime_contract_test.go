@@ -17,6 +17,7 @@ import (
 	"keytask/db/pgtest"
 	"keytask/domain/intent"
 	"keytask/domain/performance"
+	"keytask/domain/selection"
 	"keytask/events"
 	"keytask/workflows"
 )
@@ -79,6 +80,19 @@ func updateContracts() []updateContract {
 				{workflows.UpdateSubmitReport, workflows.ReportCommand{ProjectID: "b1.a2", Input: report("80"), Actor: school("s2")}, performance.ReportStream(2022, "b1.a2")},
 			},
 			bad: contractCommand{workflows.UpdateSubmitReport, workflows.ReportCommand{ProjectID: "b1.a3", Input: report("70"), Actor: school("s1")}, performance.ReportStream(2022, "b1.a3")},
+		},
+		{
+			name: "selection batch", workflow: workflows.SelectionBatchWorkflowName, id: workflows.SelectionBatchWorkflowID("b1"),
+			start: selStart, at: selStart.Add(time.Hour),
+			params: batchParams(),
+			next:   decodeNext[workflows.SelectionBatchParams],
+			perRun: workflows.SetSelectionUpdatesPerRun,
+			// Every command holds the whole batch: the second waits for the first.
+			good: [2]contractCommand{
+				{workflows.UpdateRaiseProvinceQuota, workflows.RaiseQuotaCommand{Province: "11", Quota: 3, Reason: "名额不足", Actor: ministry}, selection.SelectionBatchStream("b1")},
+				{workflows.UpdateRaiseProvinceQuota, workflows.RaiseQuotaCommand{Province: "44", Quota: 2, Reason: "名额不足", Actor: ministry}, selection.SelectionBatchStream("b1")},
+			},
+			bad: contractCommand{workflows.UpdateRaiseProvinceQuota, workflows.RaiseQuotaCommand{Province: "11", Quota: 1, Reason: "名额不足", Actor: ministry}, selection.SelectionBatchStream("b1")},
 		},
 	}
 }

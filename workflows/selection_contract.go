@@ -105,6 +105,9 @@ type SelectionBatchCarry struct {
 	Version int64                `json:"version"` // of the batch stream
 	Steps   int                  `json:"steps"`   // commands handled, for unique step names
 	Runs    int                  `json:"runs"`    // runs before this one
+	// Recent holds the ids of the updates completed lately, so that one sent
+	// again after the run continued as new is not executed twice.
+	Recent RecentUpdates `json:"recent,omitzero"`
 }
 
 // The carried state of a national batch is about half a megabyte of JSON —

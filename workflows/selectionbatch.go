@@ -23,12 +23,19 @@ var selectionUpdatesPerRun = 300
 // selectionBatch is one run of a batch's workflow.
 type selectionBatch struct {
 	SelectionBatchCarry
-	params  SelectionBatchParams
-	clock   Clock
-	cal     *calendar.Calendar
-	mu      workflow.Mutex // one command or timer action at a time
-	updates int
+	params SelectionBatchParams
+	clock  Clock
+	cal    *calendar.Calendar
+	// updates runs the commands, and the timer's work, one at a time: each
+	// holds the whole batch.
+	updates *updates
 }
+
+// selectionRuntimeChange names the version marker of runs whose commands run
+// through the update runtime's keyed lock, which refuses commands as busy
+// while the run closes and answers the ones it closes on in a task of their
+// own (see keyLock.closeRun). Runs begun before hold one mutex, as they did.
+const selectionRuntimeChange = "selection-batch-update-runtime"
 
 // SelectionBatchWorkflow carries one selection batch from recommendation to
 // publication (see selection_contract.go). It completes once the batch is
@@ -52,7 +59,8 @@ func selectionBatchWorkflow(clock Clock, cal *calendar.Calendar) func(workflow.C
 }
 
 func runSelectionBatch(ctx workflow.Context, p SelectionBatchParams, clock Clock, cal *calendar.Calendar) error {
-	b := &selectionBatch{params: p, clock: clock, cal: cal, mu: workflow.NewMutex(ctx)}
+	b := &selectionBatch{params: p, clock: clock, cal: cal}
+	b.updates = newUpdates(ctx, selectionRuntimeChange, &b.Recent, selectionUpdatesPerRun, clock.Now)
 	if p.Carry != nil {
 		b.SelectionBatchCarry = *p.Carry
 		b.Runs++
@@ -69,7 +77,8 @@ func runSelectionBatch(ctx workflow.Context, p SelectionBatchParams, clock Clock
 		return RejectionError(err)
 	}
 	b.State = state
-	if err := b.mu.Lock(ctx); err != nil {
+	unlock, err := b.updates.lockAll(ctx)
+	if err != nil {
 		return err
 	}
 	if err := b.register(ctx); err != nil {
@@ -81,28 +90,27 @@ func runSelectionBatch(ctx workflow.Context, p SelectionBatchParams, clock Clock
 	if err := b.record(ctx, "opened", selection.TypeSelectionBatchOpened, o, p.Actor); err != nil {
 		return err
 	}
-	b.mu.Unlock()
+	unlock()
 	return b.run(ctx)
 }
 
 func (b *selectionBatch) run(ctx workflow.Context) error {
 	for {
 		if b.State.Stage == selection.StagePublished {
-			return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+			return b.updates.end(ctx, nil)
 		}
-		if b.updates >= selectionUpdatesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
-				return err
-			}
-			next := b.params
-			carry := b.SelectionBatchCarry
-			next.Carry = &carry
-			return workflow.NewContinueAsNewError(ctx, SelectionBatchWorkflowName, next)
+		if b.updates.continueAsNew(ctx) {
+			return b.updates.continueAsNewError(ctx, SelectionBatchWorkflowName, func() any {
+				next := b.params
+				carry := b.SelectionBatchCarry
+				next.Carry = &carry
+				return next
+			})
 		}
 		stage, deadline, overdue := b.State.Stage, b.State.Deadline, b.State.Overdue
 		changed := func() bool {
 			return b.State.Stage != stage || !b.State.Deadline.Equal(deadline) || b.State.Overdue != overdue ||
-				b.updates >= selectionUpdatesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+				b.updates.continueAsNew(ctx)
 		}
 		if overdue {
 			if err := workflow.Await(ctx, changed); err != nil {
@@ -119,11 +127,12 @@ func (b *selectionBatch) run(ctx workflow.Context) error {
 				continue // something changed: recompute the wait
 			}
 		}
-		if err := b.mu.Lock(ctx); err != nil {
+		unlock, err := b.updates.lockAll(ctx)
+		if err != nil {
 			return err
 		}
-		err := b.deadlinePassed(ctx)
-		b.mu.Unlock()
+		err = b.deadlinePassed(ctx)
+		unlock()
 		if err != nil {
 			return err
 		}
@@ -171,173 +180,103 @@ func (b *selectionBatch) step(name string) string {
 	return fmt.Sprintf("%s/%d", name, b.Steps)
 }
 
-// command runs a handler's body under the lock, counting it toward the
-// continue-as-new bound. The rule is decided again here: another command may
-// have moved the state since the validator ran.
-func (b *selectionBatch) command(ctx workflow.Context, body func(now time.Time) error) error {
-	if err := b.mu.Lock(ctx); err != nil {
-		return err
+// recordEvent appends a command's one event e to the batch stream as its
+// next step and applies it (a recorder; every command holds the whole
+// batch, so there is no key).
+func (b *selectionBatch) recordEvent(ctx workflow.Context, _, step, typ string, e any, md events.Metadata) (int64, error) {
+	if err := b.recordApply(ctx, b.step(step), typ, e, md); err != nil {
+		return 0, err
 	}
-	defer b.mu.Unlock()
-	b.updates++
-	return body(b.clock.Now(ctx))
+	return b.Version, nil
 }
 
-// simple decides with rule and records its one event.
-func simple[E any](b *selectionBatch, ctx workflow.Context, name, typ string, md events.Metadata, rule func(now time.Time) (E, error)) error {
-	return b.command(ctx, func(now time.Time) error {
-		e, err := rule(now)
-		if err != nil {
-			return RejectionError(err)
-		}
-		return b.recordApply(ctx, b.step(name), typ, e, actor(ctx, md))
-	})
+// recordStage is recordEvent for an event that moves the stage.
+func (b *selectionBatch) recordStage(ctx workflow.Context, key, step, typ string, e any, md events.Metadata) (int64, error) {
+	v, err := b.recordEvent(ctx, key, step, typ, e, md)
+	if err != nil {
+		return v, err
+	}
+	return v, b.upsert(ctx)
 }
 
-func validate[E any](b *selectionBatch, rule func(now time.Time) (E, error)) func(ctx workflow.Context) error {
-	return func(ctx workflow.Context) error {
-		_, err := rule(b.clock.Now(ctx))
-		return RejectionError(err)
-	}
-}
+// by tells the runtime that a command holds the whole batch, and who sent it.
+func (c RaiseQuotaCommand) by() (string, events.Metadata)     { return wholeWorkflow, c.Actor }
+func (c AdvanceCommand) by() (string, events.Metadata)        { return wholeWorkflow, c.Actor }
+func (c ReopenCommand) by() (string, events.Metadata)         { return wholeWorkflow, c.Actor }
+func (c ExtendStageCommand) by() (string, events.Metadata)    { return wholeWorkflow, c.Actor }
+func (c ScoresCommand) by() (string, events.Metadata)         { return wholeWorkflow, c.Actor }
+func (c ConfirmRankingCommand) by() (string, events.Metadata) { return wholeWorkflow, c.Actor }
+func (c AdjudicateCommand) by() (string, events.Metadata)     { return wholeWorkflow, c.Actor }
 
-func objectionID(ctx workflow.Context, c ObjectionCommand) string {
-	if c.ObjectionID != "" {
-		return c.ObjectionID
-	}
-	if info := workflow.GetCurrentUpdateInfo(ctx); info != nil {
-		return info.ID
-	}
-	return ""
-}
-
+// register installs the query and the commands; each holds the whole batch.
 func (b *selectionBatch) register(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, QuerySelectionBatchStatus, b.status); err != nil {
-		return err
-	}
 	s := &b.State
-	type reg struct {
-		name               string
-		handler, validator any
-	}
-	regs := []reg{
-		{UpdateRaiseProvinceQuota,
-			func(ctx workflow.Context, c RaiseQuotaCommand) error {
-				return simple(b, ctx, "quota", selection.TypeProvinceQuotaRaised, c.Actor, func(time.Time) (selection.ProvinceQuotaRaised, error) {
-					return s.RaiseQuota(c.Province, c.Quota, c.Reason)
-				})
+	return b.updates.register(ctx, QuerySelectionBatchStatus, b.status,
+		keyed(UpdateRaiseProvinceQuota, "quota", selection.TypeProvinceQuotaRaised, b.recordEvent, RaiseQuotaCommand.by,
+			func(c RaiseQuotaCommand, _ time.Time) (selection.ProvinceQuotaRaised, error) {
+				return s.RaiseQuota(c.Province, c.Quota, c.Reason)
+			}, noResult),
+		command[RecommendCommand, selection.ApplicationsRecommended, none]{
+			name: UpdateRecommendApplications, record: b.recommend,
+			decide: func(_ workflow.Context, c RecommendCommand, now time.Time) (selection.ApplicationsRecommended, error) {
+				return s.Recommend(c.Province, c.Applications, now)
 			},
-			func(ctx workflow.Context, c RaiseQuotaCommand) error {
-				return validate(b, func(time.Time) (selection.ProvinceQuotaRaised, error) {
-					return s.RaiseQuota(c.Province, c.Quota, c.Reason)
-				})(ctx)
-			}},
-		{UpdateRecommendApplications,
-			b.recommend,
-			func(ctx workflow.Context, c RecommendCommand) error {
-				return validate(b, func(now time.Time) (selection.ApplicationsRecommended, error) {
-					return s.Recommend(c.Province, c.Applications, now)
-				})(ctx)
-			}},
-		{UpdateDecideQualification,
-			b.qualify,
-			func(ctx workflow.Context, c QualifyCommand) error {
-				return validate(b, func(now time.Time) (selection.QualificationDecided, error) { return s.Qualify(c.Decisions, now) })(ctx)
-			}},
-		{UpdateResubmitCorrection,
-			b.resubmit,
-			func(ctx workflow.Context, c ResubmitCommand) error {
-				return validate(b, func(now time.Time) (selection.CorrectionResubmitted, error) { return s.Resubmit(c.Application, now) })(ctx)
-			}},
-		{UpdateAdvanceStage,
-			func(ctx workflow.Context, c AdvanceCommand) error {
-				if err := simple(b, ctx, "advance", selection.TypeStageAdvanced, c.Actor, func(now time.Time) (selection.StageAdvanced, error) {
-					return s.AdvanceOn(b.cal, c.From, c.To, now)
-				}); err != nil {
-					return err
-				}
-				return b.upsert(ctx)
+		},
+		command[QualifyCommand, selection.QualificationDecided, none]{
+			name: UpdateDecideQualification, record: b.qualify,
+			decide: func(_ workflow.Context, c QualifyCommand, now time.Time) (selection.QualificationDecided, error) {
+				return s.Qualify(c.Decisions, now)
 			},
-			func(ctx workflow.Context, c AdvanceCommand) error {
-				return validate(b, func(now time.Time) (selection.StageAdvanced, error) { return s.AdvanceOn(b.cal, c.From, c.To, now) })(ctx)
-			}},
-		{UpdateReopenStage,
-			func(ctx workflow.Context, c ReopenCommand) error {
-				if err := simple(b, ctx, "reopen", selection.TypeStageReopened, c.Actor, func(now time.Time) (selection.StageReopened, error) {
-					return s.Reopen(c.Stage, c.Reason, now)
-				}); err != nil {
-					return err
-				}
-				return b.upsert(ctx)
+		},
+		command[ResubmitCommand, selection.CorrectionResubmitted, none]{
+			name: UpdateResubmitCorrection, record: b.resubmit,
+			decide: func(_ workflow.Context, c ResubmitCommand, now time.Time) (selection.CorrectionResubmitted, error) {
+				return s.Resubmit(c.Application, now)
 			},
-			func(ctx workflow.Context, c ReopenCommand) error {
-				return validate(b, func(now time.Time) (selection.StageReopened, error) { return s.Reopen(c.Stage, c.Reason, now) })(ctx)
-			}},
-		{UpdateExtendStageDeadline,
-			func(ctx workflow.Context, c ExtendStageCommand) error {
-				return simple(b, ctx, "extend", selection.TypeStageDeadlineExtended, c.Actor, func(now time.Time) (selection.StageDeadlineExtended, error) {
-					return s.ExtendDeadline(c.Stage, c.Deadline, now)
-				})
+		},
+		keyed(UpdateAdvanceStage, "advance", selection.TypeStageAdvanced, b.recordStage, AdvanceCommand.by,
+			func(c AdvanceCommand, now time.Time) (selection.StageAdvanced, error) {
+				return s.AdvanceOn(b.cal, c.From, c.To, now)
+			}, noResult),
+		keyed(UpdateReopenStage, "reopen", selection.TypeStageReopened, b.recordStage, ReopenCommand.by,
+			func(c ReopenCommand, now time.Time) (selection.StageReopened, error) {
+				return s.Reopen(c.Stage, c.Reason, now)
+			}, noResult),
+		keyed(UpdateExtendStageDeadline, "extend", selection.TypeStageDeadlineExtended, b.recordEvent, ExtendStageCommand.by,
+			func(c ExtendStageCommand, now time.Time) (selection.StageDeadlineExtended, error) {
+				return s.ExtendDeadline(c.Stage, c.Deadline, now)
+			}, noResult),
+		keyed(UpdateSubmitScores, "scores", selection.TypeScoresSubmitted, b.recordEvent, ScoresCommand.by,
+			func(c ScoresCommand, now time.Time) (selection.ScoresSubmitted, error) {
+				return s.SubmitScores(c.Expert, c.Scores, now)
+			}, noResult),
+		keyed(UpdateConfirmRanking, "confirm", selection.TypeRankingConfirmed, b.recordEvent, ConfirmRankingCommand.by,
+			func(c ConfirmRankingCommand, _ time.Time) (selection.RankingConfirmed, error) {
+				return s.ConfirmRanking(c.Round)
+			}, noResult),
+		command[ObjectionCommand, objection, string]{
+			name: UpdateFileObjection, decide: b.decideObjection, record: b.fileObjection,
+		},
+		keyed(UpdateAdjudicateObjection, "adjudicate", selection.TypeObjectionAdjudicated, b.recordEvent, AdjudicateCommand.by,
+			func(c AdjudicateCommand, _ time.Time) (selection.ObjectionAdjudicated, error) {
+				return s.Adjudicate(c.ObjectionID, c.Outcome, c.Reason)
+			}, noResult),
+		command[AssignCommand, none, AssignResult]{
+			name: UpdateAssignExperts, record: b.assignExperts,
+			decide: func(workflow.Context, AssignCommand, time.Time) (none, error) { return none{}, s.MayAssign() },
+		},
+		command[RankCommand, none, RankResult]{
+			name: UpdateProposeRanking, record: b.proposeRanking,
+			decide: func(workflow.Context, RankCommand, time.Time) (none, error) { return none{}, s.MayRank() },
+		},
+		command[PublishCommand, publication, none]{
+			name: UpdatePublishSelection, record: b.publish,
+			decide: func(_ workflow.Context, _ PublishCommand, now time.Time) (publication, error) {
+				pub, projects, err := s.Publish(now)
+				return publication{pub, projects}, err
 			},
-			func(ctx workflow.Context, c ExtendStageCommand) error {
-				return validate(b, func(now time.Time) (selection.StageDeadlineExtended, error) {
-					return s.ExtendDeadline(c.Stage, c.Deadline, now)
-				})(ctx)
-			}},
-		{UpdateSubmitScores,
-			func(ctx workflow.Context, c ScoresCommand) error {
-				return simple(b, ctx, "scores", selection.TypeScoresSubmitted, c.Actor, func(now time.Time) (selection.ScoresSubmitted, error) {
-					return s.SubmitScores(c.Expert, c.Scores, now)
-				})
-			},
-			func(ctx workflow.Context, c ScoresCommand) error {
-				return validate(b, func(now time.Time) (selection.ScoresSubmitted, error) { return s.SubmitScores(c.Expert, c.Scores, now) })(ctx)
-			}},
-		{UpdateConfirmRanking,
-			func(ctx workflow.Context, c ConfirmRankingCommand) error {
-				return simple(b, ctx, "confirm", selection.TypeRankingConfirmed, c.Actor, func(time.Time) (selection.RankingConfirmed, error) {
-					return s.ConfirmRanking(c.Round)
-				})
-			},
-			func(ctx workflow.Context, c ConfirmRankingCommand) error {
-				return validate(b, func(time.Time) (selection.RankingConfirmed, error) { return s.ConfirmRanking(c.Round) })(ctx)
-			}},
-		{UpdateFileObjection, b.fileObjection,
-			func(ctx workflow.Context, c ObjectionCommand) error {
-				if again, err := s.Refiled(b.objection(ctx, c)); again || err != nil {
-					return RejectionError(err)
-				}
-				return validate(b, func(now time.Time) (selection.ObjectionFiled, error) {
-					return s.FileObjection(b.objection(ctx, c), now)
-				})(ctx)
-			}},
-		{UpdateAdjudicateObjection,
-			func(ctx workflow.Context, c AdjudicateCommand) error {
-				return simple(b, ctx, "adjudicate", selection.TypeObjectionAdjudicated, c.Actor, func(time.Time) (selection.ObjectionAdjudicated, error) {
-					return s.Adjudicate(c.ObjectionID, c.Outcome, c.Reason)
-				})
-			},
-			func(ctx workflow.Context, c AdjudicateCommand) error {
-				return validate(b, func(time.Time) (selection.ObjectionAdjudicated, error) {
-					return s.Adjudicate(c.ObjectionID, c.Outcome, c.Reason)
-				})(ctx)
-			}},
-		{UpdateAssignExperts, b.assignExperts,
-			func(ctx workflow.Context, c AssignCommand) error { return RejectionError(s.MayAssign()) }},
-		{UpdateProposeRanking, b.proposeRanking,
-			func(ctx workflow.Context, c RankCommand) error { return RejectionError(s.MayRank()) }},
-		{UpdatePublishSelection, b.publish,
-			func(ctx workflow.Context, c PublishCommand) error {
-				_, _, err := s.Publish(b.clock.Now(ctx))
-				return RejectionError(err)
-			}},
-	}
-	for _, u := range regs {
-		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler, workflow.UpdateHandlerOptions{Validator: u.validator}); err != nil {
-			return err
-		}
-	}
-	return nil
+		},
+	)
 }
 
 // applicationFacts reads what the log says of ids (an activity: the workflow
@@ -359,109 +298,109 @@ func (b *selectionBatch) applicationFacts(ctx workflow.Context, ids []string) ([
 // validation, through the ReadApplicationFacts activity. A refusal then
 // completes the accepted update with the field error ("applications[i]") and
 // appends nothing.
-func (b *selectionBatch) recommend(ctx workflow.Context, c RecommendCommand) error {
-	return b.command(ctx, func(now time.Time) error {
-		if _, err := b.State.Recommend(c.Province, c.Applications, now); err != nil {
-			return RejectionError(err)
-		}
-		facts, err := b.applicationFacts(ctx, c.Applications)
-		if err != nil {
-			return err
-		}
-		if err := b.State.CheckRecommendable(c.Province, c.Applications, facts); err != nil {
-			return RejectionError(err)
-		}
-		// The activity took time: decide again on the state as it is now.
-		e, err := b.State.Recommend(c.Province, c.Applications, b.clock.Now(ctx))
-		if err != nil {
-			return RejectionError(err)
-		}
-		return b.recordApply(ctx, b.step("recommend"), selection.TypeApplicationsRecommended, e, actor(ctx, c.Actor))
-	})
+func (b *selectionBatch) recommend(ctx workflow.Context, c RecommendCommand, _ selection.ApplicationsRecommended, _ time.Time) (none, error) {
+	facts, err := b.applicationFacts(ctx, c.Applications)
+	if err != nil {
+		return none{}, err
+	}
+	if err := b.State.CheckRecommendable(c.Province, c.Applications, facts); err != nil {
+		return none{}, RejectionError(err)
+	}
+	// The activity took time: decide again on the state as it is now.
+	e, err := b.State.Recommend(c.Province, c.Applications, b.clock.Now(ctx))
+	if err != nil {
+		return none{}, RejectionError(err)
+	}
+	return none{}, b.recordApply(ctx, b.step("recommend"), selection.TypeApplicationsRecommended, e, actor(ctx, c.Actor))
 }
 
 // qualify records the decisions and then makes every returned application
 // editable again: ApplicationReturned on its own stream, with ids derived from
 // the decision's step, so a retry or replay appends nothing twice.
-func (b *selectionBatch) qualify(ctx workflow.Context, c QualifyCommand) error {
-	return b.command(ctx, func(now time.Time) error {
-		e, err := b.State.Qualify(c.Decisions, now)
-		if err != nil {
-			return RejectionError(err)
+func (b *selectionBatch) qualify(ctx workflow.Context, c QualifyCommand, e selection.QualificationDecided, _ time.Time) (none, error) {
+	md := actor(ctx, c.Actor)
+	step := b.step("qualify")
+	if err := b.recordApply(ctx, step, selection.TypeQualificationDecided, e, md); err != nil {
+		return none{}, err
+	}
+	var returned []selection.QualificationDecision
+	for _, d := range e.Decisions {
+		if d.Outcome == selection.Returned {
+			returned = append(returned, d)
 		}
-		md := actor(ctx, c.Actor)
-		step := b.step("qualify")
-		if err := b.recordApply(ctx, step, selection.TypeQualificationDecided, e, md); err != nil {
-			return err
-		}
-		var returned []selection.QualificationDecision
-		for _, d := range e.Decisions {
-			if d.Outcome == selection.Returned {
-				returned = append(returned, d)
-			}
-		}
-		if len(returned) == 0 {
-			return nil
-		}
-		md.WorkflowID = workflow.GetInfo(ctx).WorkflowExecution.ID
-		req := activities.ReturnApplicationsRequest{WorkflowID: md.WorkflowID, Step: step + "/return", Metadata: md, Decisions: returned}
-		var a *activities.Activities
-		var res activities.ReturnApplicationsResult
-		opts := appendOptions()
-		opts.StartToCloseTimeout = 5 * time.Minute
-		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.ReturnApplications, req).Get(ctx, &res)
-	})
+	}
+	if len(returned) == 0 {
+		return none{}, nil
+	}
+	md.WorkflowID = workflow.GetInfo(ctx).WorkflowExecution.ID
+	req := activities.ReturnApplicationsRequest{WorkflowID: md.WorkflowID, Step: step + "/return", Metadata: md, Decisions: returned}
+	var a *activities.Activities
+	var res activities.ReturnApplicationsResult
+	opts := appendOptions()
+	opts.StartToCloseTimeout = 5 * time.Minute
+	return none{}, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.ReturnApplications, req).Get(ctx, &res)
 }
 
 // resubmit records that a returned application came back corrected, once the
 // school has submitted it again on its own stream (checked in the handler
 // through ReadApplicationFacts, after validation).
-func (b *selectionBatch) resubmit(ctx workflow.Context, c ResubmitCommand) error {
-	return b.command(ctx, func(now time.Time) error {
-		if _, err := b.State.Resubmit(c.Application, now); err != nil {
-			return RejectionError(err)
-		}
-		facts, err := b.applicationFacts(ctx, []string{c.Application})
-		if err != nil {
-			return err
-		}
-		f := selection.ApplicationFacts{ID: c.Application}
-		if len(facts) == 1 {
-			f = facts[0]
-		}
-		if err := selection.CheckResubmitted(f); err != nil {
-			return RejectionError(err)
-		}
-		e, err := b.State.Resubmit(c.Application, b.clock.Now(ctx))
-		if err != nil {
-			return RejectionError(err)
-		}
-		return b.recordApply(ctx, b.step("resubmit"), selection.TypeCorrectionResubmitted, e, actor(ctx, c.Actor))
-	})
+func (b *selectionBatch) resubmit(ctx workflow.Context, c ResubmitCommand, _ selection.CorrectionResubmitted, _ time.Time) (none, error) {
+	facts, err := b.applicationFacts(ctx, []string{c.Application})
+	if err != nil {
+		return none{}, err
+	}
+	f := selection.ApplicationFacts{ID: c.Application}
+	if len(facts) == 1 {
+		f = facts[0]
+	}
+	if err := selection.CheckResubmitted(f); err != nil {
+		return none{}, RejectionError(err)
+	}
+	e, err := b.State.Resubmit(c.Application, b.clock.Now(ctx))
+	if err != nil {
+		return none{}, RejectionError(err)
+	}
+	return none{}, b.recordApply(ctx, b.step("resubmit"), selection.TypeCorrectionResubmitted, e, actor(ctx, c.Actor))
+}
+
+func objectionID(ctx workflow.Context, c ObjectionCommand) string {
+	if c.ObjectionID != "" {
+		return c.ObjectionID
+	}
+	if info := workflow.GetCurrentUpdateInfo(ctx); info != nil {
+		return info.ID
+	}
+	return ""
 }
 
 func (b *selectionBatch) objection(ctx workflow.Context, c ObjectionCommand) selection.ObjectionFiled {
 	return selection.ObjectionFiled{ObjectionID: objectionID(ctx, c), Application: c.Application, Name: c.Name, Contact: c.Contact, Text: c.Text}
 }
 
-func (b *selectionBatch) fileObjection(ctx workflow.Context, c ObjectionCommand) (string, error) {
-	var id string
-	err := b.command(ctx, func(now time.Time) error {
-		o := b.objection(ctx, c)
-		// The same objection sent again (a double submission of the form, a
-		// retry after continue-as-new) answers its id and records nothing.
-		if again, err := b.State.Refiled(o); again || err != nil {
-			id = o.ObjectionID
-			return RejectionError(err)
-		}
-		e, err := b.State.FileObjection(o, now)
-		if err != nil {
-			return RejectionError(err)
-		}
-		id = e.ObjectionID
-		return b.recordApply(ctx, b.step("objection"), selection.TypeObjectionFiled, e, actor(ctx, c.Actor))
-	})
-	return id, err
+// objection is the decision on a filed objection: the event to record, or
+// that it repeats one filed before.
+type objection struct {
+	filed selection.ObjectionFiled
+	again bool
+}
+
+// decideObjection decides on an objection. The same objection sent again (a
+// double submission of the form, a retry after continue-as-new) is accepted
+// as a repeat: it answers its id and records nothing.
+func (b *selectionBatch) decideObjection(ctx workflow.Context, c ObjectionCommand, now time.Time) (objection, error) {
+	o := b.objection(ctx, c)
+	if again, err := b.State.Refiled(o); again || err != nil {
+		return objection{filed: o, again: true}, err
+	}
+	e, err := b.State.FileObjection(o, now)
+	return objection{filed: e}, err
+}
+
+func (b *selectionBatch) fileObjection(ctx workflow.Context, c ObjectionCommand, o objection, _ time.Time) (string, error) {
+	if o.again {
+		return o.filed.ObjectionID, nil
+	}
+	return o.filed.ObjectionID, b.recordApply(ctx, b.step("objection"), selection.TypeObjectionFiled, o.filed, actor(ctx, c.Actor))
 }
 
 // batchStep is the idempotent append position of a batched activity.
@@ -472,36 +411,28 @@ func (b *selectionBatch) batchStep(ctx workflow.Context, name string, md events.
 		WorkflowID: md.WorkflowID, Step: b.step(name), Metadata: md}
 }
 
-func (b *selectionBatch) assignExperts(ctx workflow.Context, c AssignCommand) (AssignResult, error) {
-	var out AssignResult
-	err := b.command(ctx, func(time.Time) error {
-		if err := b.State.MayAssign(); err != nil {
-			return RejectionError(err)
+func (b *selectionBatch) assignExperts(ctx workflow.Context, c AssignCommand, _ none, _ time.Time) (AssignResult, error) {
+	round := b.State.AssignRound + 1
+	req := activities.AssignExpertsRequest{SelectionStep: b.batchStep(ctx, "assign", c.Actor), Round: round,
+		PerApplication: b.State.PerApplication, Applications: b.State.Unassigned(), UsedLoads: b.State.ExpertLoads()}
+	var a *activities.Activities
+	var res activities.AssignExpertsResult
+	opts := appendOptions()
+	opts.StartToCloseTimeout = 10 * time.Minute // the solver on a national batch
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.AssignSelectionExperts, req).Get(ctx, &res); err != nil {
+		return AssignResult{}, infeasible(err)
+	}
+	b.Version = res.Version
+	if err := b.State.Apply(selection.ExpertsAssigned{Round: round, Assignments: res.Assignments}); err != nil {
+		return AssignResult{}, err
+	}
+	used := map[string]bool{}
+	for _, as := range res.Assignments {
+		for _, e := range as.Experts {
+			used[e] = true
 		}
-		round := b.State.AssignRound + 1
-		req := activities.AssignExpertsRequest{SelectionStep: b.batchStep(ctx, "assign", c.Actor), Round: round,
-			PerApplication: b.State.PerApplication, Applications: b.State.Unassigned(), UsedLoads: b.State.ExpertLoads()}
-		var a *activities.Activities
-		var res activities.AssignExpertsResult
-		opts := appendOptions()
-		opts.StartToCloseTimeout = 10 * time.Minute // the solver on a national batch
-		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.AssignSelectionExperts, req).Get(ctx, &res); err != nil {
-			return infeasible(err)
-		}
-		b.Version = res.Version
-		if err := b.State.Apply(selection.ExpertsAssigned{Round: round, Assignments: res.Assignments}); err != nil {
-			return err
-		}
-		used := map[string]bool{}
-		for _, as := range res.Assignments {
-			for _, e := range as.Experts {
-				used[e] = true
-			}
-		}
-		out = AssignResult{Round: round, Applications: len(res.Assignments), Experts: len(used), TotalLevel: res.TotalLevel}
-		return nil
-	})
-	return out, err
+	}
+	return AssignResult{Round: round, Applications: len(res.Assignments), Experts: len(used), TotalLevel: res.TotalLevel}, nil
 }
 
 // infeasible turns the solver's refusal into the update's conflict, so the
@@ -513,49 +444,42 @@ func infeasible(err error) error {
 	return err
 }
 
-func (b *selectionBatch) proposeRanking(ctx workflow.Context, c RankCommand) (RankResult, error) {
-	var out RankResult
-	err := b.command(ctx, func(time.Time) error {
-		if err := b.State.MayRank(); err != nil {
-			return RejectionError(err)
-		}
-		round := b.State.Proposed + b.Steps // unique per proposal
-		req := activities.RankSelectionRequest{SelectionStep: b.batchStep(ctx, "rank", c.Actor), Round: round,
-			Rubric: b.State.Rubric, Quota: b.State.Quota, OutlierThreshold: b.State.OutlierThreshold, Applications: b.State.Ranked()}
-		var a *activities.Activities
-		var res activities.RankSelectionResult
-		opts := appendOptions()
-		opts.StartToCloseTimeout = 5 * time.Minute
-		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.RankSelection, req).Get(ctx, &res); err != nil {
-			return err
-		}
-		b.Version = res.Version
-		out = RankResult{Round: round, Selected: res.Selected, Cut: res.Cut, Outliers: res.Outliers}
-		return b.State.Apply(selection.RankingProposed{Round: round, Selected: res.Selected})
-	})
-	return out, err
+func (b *selectionBatch) proposeRanking(ctx workflow.Context, c RankCommand, _ none, _ time.Time) (RankResult, error) {
+	round := b.State.Proposed + b.Steps // unique per proposal
+	req := activities.RankSelectionRequest{SelectionStep: b.batchStep(ctx, "rank", c.Actor), Round: round,
+		Rubric: b.State.Rubric, Quota: b.State.Quota, OutlierThreshold: b.State.OutlierThreshold, Applications: b.State.Ranked()}
+	var a *activities.Activities
+	var res activities.RankSelectionResult
+	opts := appendOptions()
+	opts.StartToCloseTimeout = 5 * time.Minute
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.RankSelection, req).Get(ctx, &res); err != nil {
+		return RankResult{}, err
+	}
+	b.Version = res.Version
+	out := RankResult{Round: round, Selected: res.Selected, Cut: res.Cut, Outliers: res.Outliers}
+	return out, b.State.Apply(selection.RankingProposed{Round: round, Selected: res.Selected})
 }
 
-func (b *selectionBatch) publish(ctx workflow.Context, c PublishCommand) error {
-	return b.command(ctx, func(now time.Time) error {
-		pub, projects, err := b.State.Publish(now)
-		if err != nil {
-			return RejectionError(err)
-		}
-		req := activities.PublishSelectionRequest{SelectionStep: b.batchStep(ctx, "publish", c.Actor), Published: pub, Projects: projects}
-		var a *activities.Activities
-		var res activities.AppendResult
-		opts := appendOptions()
-		opts.StartToCloseTimeout = 5 * time.Minute
-		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.PublishSelection, req).Get(ctx, &res); err != nil {
-			return err
-		}
-		b.Version = last(res)
-		if err := b.State.Apply(pub); err != nil {
-			return err
-		}
-		return b.upsert(ctx)
-	})
+// publication is what publishing records: the notice and the projects.
+type publication struct {
+	published selection.SelectionBatchPublished
+	projects  []selection.ProjectCreated
+}
+
+func (b *selectionBatch) publish(ctx workflow.Context, c PublishCommand, p publication, _ time.Time) (none, error) {
+	req := activities.PublishSelectionRequest{SelectionStep: b.batchStep(ctx, "publish", c.Actor), Published: p.published, Projects: p.projects}
+	var a *activities.Activities
+	var res activities.AppendResult
+	opts := appendOptions()
+	opts.StartToCloseTimeout = 5 * time.Minute
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.PublishSelection, req).Get(ctx, &res); err != nil {
+		return none{}, err
+	}
+	b.Version = last(res)
+	if err := b.State.Apply(p.published); err != nil {
+		return none{}, err
+	}
+	return none{}, b.upsert(ctx)
 }
 
 func (b *selectionBatch) status() (SelectionBatchStatus, error) {

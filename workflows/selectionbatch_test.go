@@ -54,14 +54,19 @@ func newBatchTest(t *testing.T, opts ...workflows.Options) *batchTest {
 		}
 		bt.stages = append(bt.stages, stage)
 	})
-	bt.params = workflows.SelectionBatchParams{Actor: ministry, Batch: selection.SelectionBatchOpened{
+	bt.params = batchParams()
+	return bt
+}
+
+// batchParams opens batch b1 of task item 2.1 at selStart.
+func batchParams() workflows.SelectionBatchParams {
+	return workflows.SelectionBatchParams{Actor: ministry, Batch: selection.SelectionBatchOpened{
 		BatchID: "b1", PlanBatchID: "2022-1", TaskItem: "2.1", TaskType: "YZYX", Quota: 2,
 		ProvinceQuotas: map[string]int{"11": 2, "44": 1}, PerApplication: 2,
 		Periods:  map[selection.Stage]time.Duration{selection.StageQualification: 10 * day, selection.StageExpertReview: 10 * day},
 		Rubric:   scoring.Rubric{TaskType: "YZYX", Criteria: []scoring.Criterion{{Key: "base", Name: "建设基础", Weight: 60, Max: 60}, {Key: "plan", Name: "建设方案", Weight: 40, Max: 40}}},
 		Deadline: selStart.Add(2 * day),
 	}}
-	return bt
 }
 
 func (bt *batchTest) seed(stream, typ string, data any) {
