@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"keytask/app"
 	"keytask/domain"
 	"keytask/domain/identity"
 	"keytask/events"
@@ -78,7 +79,7 @@ func RegisterUser(ctx context.Context, store *events.Store, meta events.Metadata
 			}
 			return out, domain.Conflict("user_id", "该用户ID已被注册", err.Error())
 		case errors.Is(err, events.ErrPartialRetry):
-			return out, keyReused(err)
+			return out, app.KeyReused(err)
 		}
 		return out, err
 	}
@@ -111,16 +112,11 @@ func isReplay(recorded []events.Event, registeredID uuid.UUID, user identity.Pri
 			return true, nil
 		}
 		if idempotencyKey != "" {
-			return false, keyReused(fmt.Errorf("key %q registered %+v, now asked for %+v", idempotencyKey, was.Principal(), user))
+			return false, app.KeyReused(fmt.Errorf("key %q registered %+v, now asked for %+v", idempotencyKey, was.Principal(), user))
 		}
 		return false, domain.Conflict("user_id", "该用户ID已被注册", fmt.Sprintf("user %s is already registered", user.UserID))
 	}
 	return false, nil
-}
-
-func keyReused(err error) error {
-	return domain.Invalid("Idempotency-Key", "该幂等键（Idempotency-Key）已用于另一个请求，请为新请求使用新的键",
-		"idempotency key reused for a different request: "+err.Error())
 }
 
 // appendUserEvents records decided user events on stream with ids from eventID.

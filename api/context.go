@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"keytask/app"
 	"keytask/domain/identity"
 	"keytask/events"
 )
@@ -74,4 +75,10 @@ func metadata(ctx context.Context) events.Metadata {
 		RequestID:     requestID(ctx),
 		CorrelationID: corr,
 	}
+}
+
+// appRequest is who asks for an application-layer command, and under which
+// idempotency key.
+func appRequest(r *http.Request, key string) app.Request {
+	return app.Request{Meta: metadata(r.Context()), Key: key}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"keytask/app"
 	"keytask/domain"
 	"keytask/domain/policy"
 	"keytask/events"
@@ -56,11 +57,14 @@ func (s *Server) explain(r *http.Request, err error) (errorBody, int) {
 		ce *domain.ConflictError
 		fe *domain.FieldError
 		ve *events.ErrConflict
+		nf *app.NotFoundError
 	)
 	body, status := errorBody{}, http.StatusInternalServerError
 	switch {
 	case errors.As(err, &he):
 		body, status = errorBody{he.message, he.field}, he.status
+	case errors.As(err, &nf):
+		body, status = errorBody{Error: nf.Message}, http.StatusNotFound
 	case errors.As(err, &ce):
 		body, status = errorBody{ce.Message, ce.Field}, http.StatusConflict
 	case errors.As(err, &fe):

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"keytask/app"
 	"keytask/domain/identity"
 	"keytask/domain/policy"
 	"keytask/notifications"
@@ -76,19 +77,8 @@ func (s *Server) setNotificationEmail(w http.ResponseWriter, r *http.Request) er
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	email, err := identity.ValidateEmail(req.Email)
+	email, err := s.app.SetNotificationEmail(r.Context(), app.SetNotificationEmail{Request: appRequest(r, key), Email: req.Email})
 	if err != nil {
-		return err
-	}
-	ctx, meta := r.Context(), metadata(r.Context())
-	stream := identity.SettingsStream(meta.ActorID)
-	version, err := s.store.StreamVersion(ctx, stream)
-	if err != nil {
-		return err
-	}
-	set := identity.EmailSet{UserID: meta.ActorID, Email: email}
-	id := commandEventID(meta, key, identity.TypeEmailSet, stream, strconv.FormatInt(version, 10), email)
-	if err := s.appendCommand(ctx, stream, version, id, identity.TypeEmailSet, set, meta); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"email": email})

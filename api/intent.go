@@ -8,12 +8,9 @@ import (
 	"time"
 	_ "time/tzdata" // deadlines typed without a zone are read in Asia/Shanghai wherever the server runs
 
-	"github.com/google/uuid"
-
 	"keytask/domain"
 	"keytask/domain/identity"
 	"keytask/domain/policy"
-	"keytask/events"
 )
 
 // Kinds of the intent round's national resources. The policy decides on owners,
@@ -154,17 +151,6 @@ func idempotencyKey(r *http.Request) (string, error) {
 			"malformed idempotency key")
 	}
 	return key, nil
-}
-
-// commandEventID is the id of the event a request appends: derived from the
-// caller's idempotency key when there is one, else from natural parts that
-// identify the command (its stream, the version it was decided on, its
-// content), so that a retried request appends nothing twice (DESIGN.md rule 3).
-func commandEventID(meta events.Metadata, key, typ string, natural ...string) uuid.UUID {
-	if key != "" {
-		return events.DeriveID("idempotency-key", meta.ActorID, key, typ)
-	}
-	return events.DeriveID(append([]string{"command", typ}, natural...)...)
 }
 
 // unavailable is the answer when a command needs Temporal and there is none.

@@ -1,13 +1,11 @@
 package api
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"time"
 
+	"keytask/app"
 	"keytask/domain/intent"
-	"keytask/events"
 	"keytask/projections"
 )
 
@@ -30,36 +28,13 @@ func (s *Server) setLiaisonDeadline(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	decided, err := intent.SetLiaisonDeadline(intent.LiaisonDeadlineSet{Deadline: deadline}, time.Now())
+	set, again, err := s.app.SetLiaisonDeadline(r.Context(), app.SetLiaisonDeadline{Request: appRequest(r, key), Deadline: deadline})
 	if err != nil {
 		return err
 	}
-	ctx, meta := r.Context(), metadata(r.Context())
-	stream := intent.LiaisonDeadlineStream
-	recorded, err := s.store.ReadStream(ctx, stream, events.ReadOptions{})
-	if err != nil {
-		return err
-	}
-	version := int64(len(recorded))
-	id := commandEventID(meta, key, intent.TypeLiaisonDeadlineSet, fmt.Sprint(version), decided.Deadline.Format(time.RFC3339Nano))
-	res := map[string]any{"deadline": decided.Deadline}
-	again, err := replayed(recorded, id, decided, key)
-	if err != nil {
-		return err
-	}
-	if !again && len(recorded) > 0 {
-		again, err = sameJSON(recorded[len(recorded)-1].Data, decided)
-		if err != nil {
-			return err
-		}
-	}
+	res := map[string]any{"deadline": set.Deadline}
 	if again {
 		res["replayed"] = true
-		writeJSON(w, http.StatusOK, res)
-		return nil
-	}
-	if err := s.appendCommand(ctx, stream, version, id, intent.TypeLiaisonDeadlineSet, decided, meta); err != nil {
-		return err
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
@@ -94,44 +69,14 @@ func (s *Server) registerLiaison(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	decided, err := intent.RegisterLiaison(intent.LiaisonRegistered{
+	l, again, err := s.app.RegisterLiaison(r.Context(), app.RegisterLiaison{Request: appRequest(r, key), Liaison: intent.LiaisonRegistered{
 		Province: r.PathValue("province"), Name: req.Name, Phone: req.Phone, Email: req.Email,
-	})
+	}})
 	if err != nil {
 		return err
 	}
-	ctx, meta := r.Context(), metadata(r.Context())
-	stream := intent.LiaisonStream(decided.Province)
-	recorded, err := s.store.ReadStream(ctx, stream, events.ReadOptions{})
-	if err != nil {
-		return err
-	}
-	version := int64(len(recorded))
-	content, err := json.Marshal(decided)
-	if err != nil {
-		return err
-	}
-	id := commandEventID(meta, key, intent.TypeLiaisonRegistered, decided.Province, fmt.Sprint(version), string(content))
-	view := liaisonView{Province: decided.Province, ProvinceName: provinceName(decided.Province),
-		Name: decided.Name, Phone: decided.Phone, Email: decided.Email}
-	again, err := replayed(recorded, id, decided, key)
-	if err != nil {
-		return err
-	}
-	if !again && len(recorded) > 0 {
-		if again, err = sameJSON(recorded[len(recorded)-1].Data, decided); err != nil {
-			return err
-		}
-	}
-	if again {
-		view.Replayed = true
-		writeJSON(w, http.StatusOK, view)
-		return nil
-	}
-	if err := s.appendCommand(ctx, stream, version, id, intent.TypeLiaisonRegistered, decided, meta); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, view)
+	writeJSON(w, http.StatusOK, liaisonView{Province: l.Province, ProvinceName: provinceName(l.Province),
+		Name: l.Name, Phone: l.Phone, Email: l.Email, Replayed: again})
 	return nil
 }
 

@@ -1,20 +1,13 @@
 package api
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
-	"reflect"
 	"strings"
 
-	"github.com/google/uuid"
-
+	"keytask/app"
 	"keytask/domain"
 	"keytask/domain/intent"
-	"keytask/events"
 	"keytask/exports"
 	"keytask/projections"
 )
@@ -90,35 +83,16 @@ func (s *Server) openPlanBatch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx, meta := r.Context(), metadata(r.Context())
-	decided, err := intent.OpenPlanBatch(false, intent.PlanBatchOpened{BatchID: req.BatchID, Name: req.Name, Items: items})
+	opened, again, err := s.app.OpenPlanBatch(r.Context(), app.OpenPlanBatch{Request: appRequest(r, key),
+		Batch: intent.PlanBatchOpened{BatchID: req.BatchID, Name: req.Name, Items: items}})
 	if err != nil {
 		return err
 	}
-	stream := intent.PlanStream(decided.BatchID)
-	recorded, err := s.store.ReadStream(ctx, stream, events.ReadOptions{})
-	if err != nil {
-		return err
+	status := http.StatusCreated
+	if again {
+		status = http.StatusOK
 	}
-	id := commandEventID(meta, key, intent.TypePlanBatchOpened, decided.BatchID)
-	view := planBatchView{BatchID: decided.BatchID, Name: decided.Name, Items: taskItemViews(decided.Items)}
-	if view.Replayed, err = replayed(recorded, id, decided, key); view.Replayed || err != nil {
-		if err == nil {
-			writeJSON(w, http.StatusOK, view)
-		}
-		return err
-	}
-	if _, err := intent.OpenPlanBatch(len(recorded) > 0, decided); err != nil {
-		return err
-	}
-	if err := s.appendCommand(ctx, stream, events.NoStream, id, intent.TypePlanBatchOpened, decided, meta); err != nil {
-		var conflict *events.ErrConflict
-		if errors.As(err, &conflict) {
-			return domain.Conflict("batch_id", "该批次编号已存在", err.Error())
-		}
-		return err
-	}
-	writeJSON(w, http.StatusCreated, view)
+	writeJSON(w, status, planBatchView{BatchID: opened.BatchID, Name: opened.Name, Items: taskItemViews(opened.Items), Replayed: again})
 	return nil
 }
 
@@ -137,72 +111,16 @@ func (s *Server) addPlanItems(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx, meta := r.Context(), metadata(r.Context())
-	batchID := r.PathValue("batch")
-	if err := intent.ValidateBatchID(batchID); err != nil {
-		return notFound("任务批次不存在", err.Error())
-	}
-	// The items on their own first, so that the id of a retry can be derived
-	// from their normalised content before the batch is consulted.
-	decided, err := intent.AddPlanItems(nil, intent.PlanItemsAdded{BatchID: batchID, Items: items})
+	b, err := s.app.AddPlanItems(r.Context(), app.AddPlanItems{Request: appRequest(r, key), BatchID: r.PathValue("batch"), Items: items})
 	if err != nil {
 		return err
 	}
-	stream := intent.PlanStream(batchID)
-	recorded, err := s.store.ReadStream(ctx, stream, events.ReadOptions{})
-	if err != nil {
-		return err
+	status := http.StatusCreated
+	if b.Replayed {
+		status = http.StatusOK
 	}
-	if len(recorded) == 0 {
-		return notFound("任务批次不存在", "no plan batch "+batchID)
-	}
-	content, err := json.Marshal(decided.Items)
-	if err != nil {
-		return err
-	}
-	id := commandEventID(meta, key, intent.TypePlanItemsAdded, batchID, string(content))
-	current, name, err := foldPlan(recorded)
-	if err != nil {
-		return err
-	}
-	view := planBatchView{BatchID: batchID, Name: name}
-	if view.Replayed, err = replayed(recorded, id, decided, key); view.Replayed || err != nil {
-		if err == nil {
-			view.Items = taskItemViews(current)
-			writeJSON(w, http.StatusOK, view)
-		}
-		return err
-	}
-	if decided, err = intent.AddPlanItems(current, decided); err != nil {
-		return err
-	}
-	if err := s.appendCommand(ctx, stream, int64(len(recorded)), id, intent.TypePlanItemsAdded, decided, meta); err != nil {
-		return err
-	}
-	view.Items = taskItemViews(append(current, decided.Items...))
-	writeJSON(w, http.StatusCreated, view)
+	writeJSON(w, status, planBatchView{BatchID: b.BatchID, Name: b.Name, Items: taskItemViews(b.Items), Replayed: b.Replayed})
 	return nil
-}
-
-// foldPlan returns a batch's catalogue and name from its stream.
-func foldPlan(recorded []events.Event) (items []intent.TaskItem, name string, err error) {
-	for _, e := range recorded {
-		switch e.Type {
-		case intent.TypePlanBatchOpened:
-			var p intent.PlanBatchOpened
-			if err := json.Unmarshal(e.Data, &p); err != nil {
-				return nil, "", fmt.Errorf("decode %s %s: %w", e.Type, e.ID, err)
-			}
-			items, name = append(items, p.Items...), p.Name
-		case intent.TypePlanItemsAdded:
-			var p intent.PlanItemsAdded
-			if err := json.Unmarshal(e.Data, &p); err != nil {
-				return nil, "", fmt.Errorf("decode %s %s: %w", e.Type, e.ID, err)
-			}
-			items = append(items, p.Items...)
-		}
-	}
-	return items, name, nil
 }
 
 func (s *Server) getPlanBatch(w http.ResponseWriter, r *http.Request) error {
@@ -217,58 +135,4 @@ func (s *Server) getPlanBatch(w http.ResponseWriter, r *http.Request) error {
 		"batch_id": b.BatchID, "name": b.Name, "opened_at": b.OpenedAt, "opened_by": b.OpenedBy, "items": taskItemViews(b.Items),
 	})
 	return nil
-}
-
-// replayed reports whether the stream already holds the event with id, which a
-// retry of this very command would have appended. The same id with other
-// content means an idempotency key reused for another request (*domain.FieldError);
-// without a key, ids derive from the content, so that cannot happen.
-func replayed(recorded []events.Event, id uuid.UUID, want any, key string) (bool, error) {
-	for _, e := range recorded {
-		if e.ID != id {
-			continue
-		}
-		same, err := sameJSON(e.Data, want)
-		if err != nil || same {
-			return same, err
-		}
-		if key != "" {
-			return false, keyReused(fmt.Errorf("key %q: event %s holds other content", key, e.ID))
-		}
-		return false, nil
-	}
-	return false, nil
-}
-
-// sameJSON reports whether recorded, decoded into want's type and encoded
-// again, encodes as want does: a comparison that ignores the formatting of the
-// stored JSON and the representation of times.
-func sameJSON(recorded []byte, want any) (bool, error) {
-	wantJSON, err := json.Marshal(want)
-	if err != nil {
-		return false, err
-	}
-	was := reflect.New(reflect.TypeOf(want)).Interface()
-	if err := json.Unmarshal(recorded, was); err != nil {
-		return false, err
-	}
-	wasJSON, err := json.Marshal(was)
-	if err != nil {
-		return false, err
-	}
-	return bytes.Equal(wasJSON, wantJSON), nil
-}
-
-// appendCommand records one event that a request decided. An id already
-// recorded elsewhere means the idempotency key was used for another request.
-func (s *Server) appendCommand(ctx context.Context, stream string, expected int64, id uuid.UUID, typ string, payload any, meta events.Metadata) error {
-	data, err := json.Marshal(payload)
-	if err != nil {
-		return err
-	}
-	_, err = s.store.Append(ctx, stream, expected, events.NewEvent{ID: id, Type: typ, SchemaVersion: 1, Data: data, Metadata: meta})
-	if errors.Is(err, events.ErrPartialRetry) {
-		return keyReused(err)
-	}
-	return err
 }

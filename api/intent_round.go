@@ -161,18 +161,14 @@ func offsetStrings(ds []time.Duration) []string {
 	return out
 }
 
-// update sends a command to the round's workflow (see sendUpdate); a round
-// whose workflow no longer runs has ended.
+// update sends a command to the round's workflow; a round whose workflow no
+// longer runs has ended.
 func (s *Server) update(r *http.Request, name string, arg, result any) error {
 	roundID := r.PathValue("round")
-	ended, err := s.sendUpdate(r, workflows.IntentRoundWorkflowID(roundID), name, arg, result)
-	if !ended {
-		return err
-	}
-	if _, rerr := projections.GetRound(r.Context(), s.pool, roundID); rerr == nil {
-		return domain.Conflict("", "本轮承接意向已结束，不再受理", fmt.Sprintf("round %s: %v", roundID, err))
-	}
-	return notFound("承接意向轮次不存在", fmt.Sprintf("round %s: %v", roundID, err))
+	return s.processUpdate(r, workflows.IntentRoundWorkflowID(roundID), name, arg, result, processGone{
+		id: "round " + roundID, ended: "本轮承接意向已结束，不再受理", missing: "承接意向轮次不存在",
+		known: func() error { _, err := projections.GetRound(r.Context(), s.pool, roundID); return err },
+	})
 }
 
 // formResultView is what saving or submitting answers.

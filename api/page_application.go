@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"keytask/app"
 	"keytask/attachments"
 	"keytask/domain"
 	"keytask/domain/identity"
@@ -35,46 +35,6 @@ func (s *Server) applicationPageRoutes() []Route {
 }
 
 func applicationPath(id string) string { return "/web/applications/" + url.PathEscape(id) }
-
-// bufferedResponse keeps what an API handler answers, for a page to read.
-type bufferedResponse struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (b *bufferedResponse) Header() http.Header { return b.header }
-func (b *bufferedResponse) Write(p []byte) (int, error) {
-	if b.status == 0 {
-		b.status = http.StatusOK
-	}
-	return b.body.Write(p)
-}
-func (b *bufferedResponse) WriteHeader(status int) { b.status = status }
-
-// callAPI runs an API handler for a page with body as its JSON request, so the
-// page and the API share one command path, and decodes the handler's JSON
-// answer into out. The handler's error is returned as it is.
-func callAPI(r *http.Request, handle func(http.ResponseWriter, *http.Request) error, body, out any, header ...string) error {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	req := r.Clone(r.Context())
-	req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
-	req.Header = http.Header{"Content-Type": {"application/json"}}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	res := &bufferedResponse{header: http.Header{}}
-	if err := handle(res, req); err != nil {
-		return err
-	}
-	if out != nil {
-		return json.Unmarshal(res.body.Bytes(), out)
-	}
-	return nil
-}
 
 type applicationsData struct {
 	Applications []projections.ApplicationRecord
@@ -129,18 +89,16 @@ func (s *Server) postNewApplication(w http.ResponseWriter, r *http.Request) erro
 		return badRequest("", "无法读取表单", err.Error())
 	}
 	f := r.PostForm
-	body := createApplicationRequest{BatchID: f.Get("batch_id"), Title: f.Get("title"), Province: f.Get("province"), School: f.Get("school")}
-	var out struct {
-		ApplicationID string `json:"application_id"`
-	}
-	if err := callAPI(r, s.createApplication, body, &out, headerIdempotencyKey, f.Get("key")); err != nil {
+	req := createApplicationRequest{BatchID: f.Get("batch_id"), Title: f.Get("title"), Province: f.Get("province"), School: f.Get("school")}
+	created, err := s.app.CreateApplication(r.Context(), req.command(r, f.Get("key")))
+	if err != nil {
 		if errs, ok := fieldErrors(err); ok {
 			return s.renderApplications(w, r, http.StatusUnprocessableEntity, f, errs)
 		}
 		return err
 	}
-	s.awaitApplication(r, out.ApplicationID, func(projections.ApplicationRecord) bool { return true })
-	return redirectOK(w, r, applicationPath(out.ApplicationID), "申报已创建，请填写申报内容并上传附件")
+	s.awaitApplication(r, created.ApplicationID, func(projections.ApplicationRecord) bool { return true })
+	return redirectOK(w, r, applicationPath(created.ApplicationID), "申报已创建，请填写申报内容并上传附件")
 }
 
 // awaitApplication waits for the read model to show the application as caught says.
@@ -158,6 +116,7 @@ type applicationData struct {
 	Editable bool
 	Path     string
 	MaxSize  int64
+	Key      string // idempotency key of the upload form
 }
 
 func (s *Server) applicationPage(w http.ResponseWriter, r *http.Request) error {
@@ -176,7 +135,7 @@ func (s *Server) renderApplication(w http.ResponseWriter, r *http.Request, statu
 	d := applicationData{App: a, Schema: selection.Schemas[a.TaskType], Values: map[string]string{}, Path: applicationPath(a.ApplicationID),
 		Editable: (a.Status == selection.StatusDraft || a.Status == selection.StatusReturned) &&
 			policy.Decide(principal(r.Context()), policy.ActionWrite, own) == nil,
-		MaxSize: s.files.MaxSize()}
+		MaxSize: s.files.MaxSize(), Key: randomToken()}
 	d.Values["title"] = a.Title
 	for k, v := range a.Fields {
 		switch v := v.(type) {
@@ -239,8 +198,9 @@ func (s *Server) postApplication(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return notFound("申报不存在", err.Error())
 	}
-	body := editApplicationRequest{Title: r.PostForm.Get("title"), Fields: fieldsInput(selection.Schemas[a.TaskType], r.PostForm)}
-	if err := callAPI(r, s.editApplication, body, nil); err != nil {
+	_, _, err = s.app.EditApplication(r.Context(), app.EditApplication{Request: appRequest(r, ""), ApplicationID: a.ApplicationID,
+		Title: r.PostForm.Get("title"), Fields: fieldsInput(selection.Schemas[a.TaskType], r.PostForm)})
+	if err != nil {
 		if errs, ok := fieldErrors(err); ok {
 			return s.renderApplication(w, r, http.StatusUnprocessableEntity, r.PostForm, errs)
 		}
@@ -252,66 +212,55 @@ func (s *Server) postApplication(w http.ResponseWriter, r *http.Request) error {
 
 // postSubmitApplication submits through the API's submit command.
 func (s *Server) postSubmitApplication(w http.ResponseWriter, r *http.Request) error {
-	if err := callAPI(r, s.submitApplication, struct{}{}, nil); err != nil {
+	id := r.PathValue("id")
+	if _, err := s.app.SubmitApplication(r.Context(), app.SubmitApplication{Request: appRequest(r, ""), ApplicationID: id}); err != nil {
 		if errs, ok := fieldErrors(err); ok {
 			return s.renderApplication(w, r, http.StatusUnprocessableEntity, nil, errs)
 		}
 		return err
 	}
-	id := r.PathValue("id")
 	s.awaitApplication(r, id, func(a projections.ApplicationRecord) bool { return a.Status == selection.StatusSubmitted })
 	return redirectOK(w, r, applicationPath(id), "申报已提交")
 }
 
-// postAttachment stores the uploaded file and attaches it with the same
-// domain decision as the API's upload. The page's multipart form is read
-// whole (it also carries the CSRF token), bounded by the attachment limit.
+// postAttachment uploads a file through the API's attach command, under the
+// idempotency key the form carries. The page's multipart form is read whole
+// (it also carries the CSRF token), bounded by the attachment limit.
 func (s *Server) postAttachment(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.loadApplication(r)
-	if err != nil {
-		return err
+	var file io.Closer
+	defer func() {
+		if file != nil {
+			file.Close()
+		}
+	}()
+	open := func() (string, io.Reader, error) {
+		if r.MultipartForm == nil || len(r.MultipartForm.File[attachments.Field]) == 0 {
+			return "", nil, domain.Invalid(attachments.Field, "请选择要上传的文件", "no file in the form")
+		}
+		fh := r.MultipartForm.File[attachments.Field][0]
+		f, err := fh.Open()
+		if err != nil {
+			return "", nil, err
+		}
+		file = f
+		return fh.Filename, f, nil
 	}
-	ctx, meta := r.Context(), metadata(r.Context())
-	fail := func(err error) error {
+	id := r.PathValue("id")
+	att, err := s.app.AttachFile(r.Context(), app.AttachFile{Request: appRequest(r, r.PostFormValue("key")), ApplicationID: id, Open: open})
+	if err != nil {
 		if errs, ok := fieldErrors(err); ok {
+			// The form's key was spent on another file: a form sent again after going back.
+			if _, spent := errs[headerIdempotencyKey]; spent {
+				errs = map[string]string{attachments.Field: "此上传表单已提交过另一个文件，请刷新页面后重新上传"}
+			}
 			return s.renderApplication(w, r, http.StatusUnprocessableEntity, nil, errs)
 		}
 		return err
 	}
-	if r.MultipartForm == nil || len(r.MultipartForm.File[attachments.Field]) == 0 {
-		return fail(domain.Invalid(attachments.Field, "请选择要上传的文件", "no file in the form"))
-	}
-	fh := r.MultipartForm.File[attachments.Field][0]
-	if fh.Size > s.files.MaxSize() {
-		return fail(attachments.TooLarge(s.files.MaxSize()))
-	}
-	if now := s.batchNow(); !a.Editable(now) {
-		_, _, err := selection.AddAttachment(a, selection.ApplicationAttachmentAdded{}, now)
-		return fail(err)
-	}
-	file, err := fh.Open()
-	if err != nil {
-		return err
-	}
-	defer file.Close()
-	stored, _, err := s.files.Put(ctx, file)
-	if err != nil {
-		return fail(err)
-	}
-	att, added, err := selection.AddAttachment(a, selection.ApplicationAttachmentAdded{
-		AttachmentID: stored.SHA256[:16], Name: fh.Filename, MediaType: stored.MediaType, Size: stored.Size, SHA256: stored.SHA256,
-	}, s.batchNow())
-	if err != nil {
-		return fail(err)
-	}
-	if added {
-		id := commandEventID(meta, "", selection.TypeApplicationAttachmentAdded, a.ID, stored.SHA256)
-		if err := s.appendCommand(ctx, selection.ApplicationStream(a.ID), a.Version, id, selection.TypeApplicationAttachmentAdded, att, meta); err != nil {
-			return err
-		}
-		s.awaitApplication(r, a.ID, func(now projections.ApplicationRecord) bool {
+	if !att.Replayed {
+		s.awaitApplication(r, id, func(now projections.ApplicationRecord) bool {
 			return slices.ContainsFunc(now.Attachments, func(x projections.ApplicationAttachmentRecord) bool { return x.SHA256 == att.SHA256 })
 		})
 	}
-	return redirectOK(w, r, applicationPath(a.ID), "附件“"+att.Name+"”已上传")
+	return redirectOK(w, r, applicationPath(id), "附件“"+att.Name+"”已上传")
 }

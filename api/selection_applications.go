@@ -3,17 +3,16 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 
+	"keytask/app"
 	"keytask/attachments"
 	"keytask/domain"
 	"keytask/domain/identity"
 	"keytask/domain/policy"
 	"keytask/domain/selection"
-	"keytask/events"
-	"keytask/eventtypes"
 	"keytask/projections"
 )
 
@@ -93,32 +92,7 @@ func (s *Server) applicationResource(write bool) func(*http.Request, identity.Pr
 // loadApplication folds the stream of the application in the path. Errors:
 // 404 when there is none.
 func (s *Server) loadApplication(r *http.Request) (selection.Application, error) {
-	id := r.PathValue("id")
-	var a selection.Application
-	if selection.ValidateApplicationID(id) != nil {
-		return a, notFound("申报不存在", "malformed application id")
-	}
-	recorded, err := s.store.ReadStream(r.Context(), selection.ApplicationStream(id), events.ReadOptions{})
-	if err != nil {
-		return a, err
-	}
-	for _, e := range recorded {
-		p, ok, err := events.DecodeIf[selection.ApplicationEvent](eventtypes.Registry, e)
-		if err != nil {
-			return a, err
-		}
-		if ok {
-			if err := a.Apply(p); err != nil {
-				return a, err
-			}
-		}
-	}
-	// Version counts every event of the stream: it is the expected version of the next append.
-	a.Version = int64(len(recorded))
-	if !a.Exists() {
-		return a, notFound("申报不存在", "no application "+id)
-	}
-	return a, nil
+	return s.app.Application(r.Context(), r.PathValue("id"))
 }
 
 type createApplicationRequest struct {
@@ -137,82 +111,28 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	if key == "" {
-		return badRequest(headerIdempotencyKey, "创建申报须提供幂等键（Idempotency-Key），重试时使用同一个键", "Idempotency-Key is required")
+		return badRequest(headerIdempotencyKey, app.ErrKeyRequired.Message, app.ErrKeyRequired.Detail)
 	}
 	var req createApplicationRequest
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	ctx, meta := r.Context(), metadata(r.Context())
-	batch, err := s.selectionBatch(r, req.BatchID)
+	created, err := s.app.CreateApplication(r.Context(), req.command(r, key))
 	if err != nil {
 		return err
 	}
-	id := events.DeriveID("application", meta.ActorID, key).String()
-	stream := selection.ApplicationStream(id)
-	recorded, err := s.store.ReadStream(ctx, stream, events.ReadOptions{})
-	if err != nil {
-		return err
-	}
-	cmd := selection.CreateApplication{ApplicationID: id, By: principal(ctx), Batch: batch, Title: req.Title,
-		School: req.School, Province: req.Province, Fields: req.Fields}
-	decided, err := selection.Create(false, cmd)
-	if err != nil {
-		return err
-	}
-	createdID := commandEventID(meta, key, selection.TypeApplicationCreated)
-	again, err := replayed(recorded, createdID, decided[0].Payload, key)
-	if err != nil {
-		return err
-	}
-	if !again {
-		if len(recorded) > 0 {
-			return keyReused(fmt.Errorf("application %s exists", id))
-		}
-		evs := make([]events.NewEvent, len(decided))
-		for i, d := range decided {
-			data, err := json.Marshal(d.Payload)
-			if err != nil {
-				return err
-			}
-			evs[i] = events.NewEvent{ID: commandEventID(meta, key, d.Type), Type: d.Type, SchemaVersion: 1, Data: data, Metadata: meta}
-		}
-		if _, err := s.store.Append(ctx, stream, events.NoStream, evs...); err != nil {
-			if errors.Is(err, events.ErrPartialRetry) {
-				return keyReused(err)
-			}
-			return err
-		}
-	}
-	created := decided[0].Payload.(selection.ApplicationCreated)
 	status := http.StatusCreated
-	if again {
+	if created.Replayed {
 		status = http.StatusOK
 	}
-	writeJSON(w, status, map[string]any{"application_id": id, "batch_id": created.BatchID, "task_type": created.TaskType,
-		"school": created.School, "province": created.Province, "title": created.Title, "status": selection.StatusDraft, "replayed": again})
+	writeJSON(w, status, map[string]any{"application_id": created.ApplicationID, "batch_id": created.BatchID, "task_type": created.TaskType,
+		"school": created.School, "province": created.Province, "title": created.Title, "status": selection.StatusDraft, "replayed": created.Replayed})
 	return nil
 }
 
-// selectionBatch returns the opening of the selection batch an application is
-// for. Errors: *domain.FieldError for "batch_id".
-func (s *Server) selectionBatch(r *http.Request, batchID string) (selection.SelectionBatchOpened, error) {
-	var b selection.SelectionBatchOpened
-	missing := domain.Invalid("batch_id", "遴选批次不存在，请选择已开启的遴选批次", fmt.Sprintf("no selection batch %q", clipText(batchID)))
-	if !traceIDPattern.MatchString(batchID) {
-		return b, missing
-	}
-	recorded, err := s.store.ReadStream(r.Context(), selection.SelectionBatchStream(batchID), events.ReadOptions{UpToVersion: 1})
-	if err != nil {
-		return b, err
-	}
-	if len(recorded) == 0 || recorded[0].Type != selection.TypeSelectionBatchOpened {
-		return b, missing
-	}
-	if err := json.Unmarshal(recorded[0].Data, &b); err != nil {
-		return b, fmt.Errorf("decode %s: %w", recorded[0].Type, err)
-	}
-	return b, nil
+func (req createApplicationRequest) command(r *http.Request, key string) app.CreateApplication {
+	return app.CreateApplication{Request: appRequest(r, key), By: principal(r.Context()), BatchID: req.BatchID, Title: req.Title,
+		School: req.School, Province: req.Province, Fields: req.Fields}
 }
 
 type editApplicationRequest struct {
@@ -231,45 +151,21 @@ func (s *Server) editApplication(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	a, err := s.loadApplication(r)
+	edited, changed, err := s.app.EditApplication(r.Context(), app.EditApplication{Request: appRequest(r, key),
+		ApplicationID: r.PathValue("id"), Title: req.Title, Fields: req.Fields})
 	if err != nil {
 		return err
 	}
-	ctx, meta := r.Context(), metadata(r.Context())
-	edited, changed, err := selection.Edit(a, req.Title, req.Fields, s.batchNow())
-	if err != nil {
-		return err
-	}
-	if changed {
-		content, err := json.Marshal(edited)
-		if err != nil {
-			return err
-		}
-		id := commandEventID(meta, key, selection.TypeApplicationEdited, a.ID, strconv.FormatInt(a.Version, 10), string(content))
-		if err := s.appendCommand(ctx, selection.ApplicationStream(a.ID), a.Version, id, selection.TypeApplicationEdited, edited, meta); err != nil {
-			return err
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"application_id": a.ID, "title": edited.Title, "changed": changed})
+	writeJSON(w, http.StatusOK, map[string]any{"application_id": edited.ApplicationID, "title": edited.Title, "changed": changed})
 	return nil
 }
 
 // attachFile stores the multipart field "file" by its content hash and
-// attaches it to the application. The same content attached again appends
-// nothing.
+// attaches it to the application, streaming the part into the store. The same
+// content attached again appends nothing.
 func (s *Server) attachFile(w http.ResponseWriter, r *http.Request) error {
 	key, err := idempotencyKey(r)
 	if err != nil {
-		return err
-	}
-	a, err := s.loadApplication(r)
-	if err != nil {
-		return err
-	}
-	ctx, meta := r.Context(), metadata(r.Context())
-	// The correction window a returned application is edited in is the batch's.
-	if now := s.batchNow(); !a.Editable(now) {
-		_, _, err := selection.AddAttachment(a, selection.ApplicationAttachmentAdded{}, now)
 		return err
 	}
 	// Too large is 413, with the store's message that names the limit.
@@ -283,45 +179,35 @@ func (s *Server) attachFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequest(attachments.Field, "请以 multipart/form-data 上传文件，字段名为 file", "not a multipart request: "+err.Error())
 	}
-	for {
-		part, err := mr.NextPart()
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return tooLarge
-		case err != nil:
-			return domain.Invalid(attachments.Field, "请选择要上传的文件（字段名 file）", "no file part: "+err.Error())
-		}
-		if part.FormName() != attachments.Field {
-			continue
-		}
-		stored, _, err := s.files.Put(ctx, part)
-		switch {
-		case errors.As(err, &mbe), errors.As(err, &tl):
-			return tooLarge
-		case err != nil:
-			return err
-		}
-		att, added, err := selection.AddAttachment(a, selection.ApplicationAttachmentAdded{
-			AttachmentID: stored.SHA256[:16], Name: part.FileName(), MediaType: stored.MediaType, Size: stored.Size, SHA256: stored.SHA256,
-		}, s.batchNow())
-		if err != nil {
-			return err
-		}
-		if added {
-			id := commandEventID(meta, key, selection.TypeApplicationAttachmentAdded, a.ID, stored.SHA256)
-			if err := s.appendCommand(ctx, selection.ApplicationStream(a.ID), a.Version, id, selection.TypeApplicationAttachmentAdded, att, meta); err != nil {
-				return err
+	open := func() (string, io.Reader, error) {
+		for {
+			part, err := mr.NextPart()
+			var mbe *http.MaxBytesError
+			switch {
+			case errors.As(err, &mbe):
+				return "", nil, tooLarge
+			case err != nil:
+				return "", nil, domain.Invalid(attachments.Field, "请选择要上传的文件（字段名 file）", "no file part: "+err.Error())
+			case part.FormName() == attachments.Field:
+				return part.FileName(), part, nil
 			}
 		}
-		status := http.StatusCreated
-		if !added {
-			status = http.StatusOK
-		}
-		writeJSON(w, status, map[string]any{"application_id": a.ID, "attachment_id": att.AttachmentID, "sha256": att.SHA256,
-			"name": att.Name, "media_type": att.MediaType, "size": att.Size, "replayed": !added})
-		return nil
 	}
+	att, err := s.app.AttachFile(r.Context(), app.AttachFile{Request: appRequest(r, key), ApplicationID: r.PathValue("id"), Open: open})
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe), errors.As(err, &tl):
+		return tooLarge
+	case err != nil:
+		return err
+	}
+	status := http.StatusCreated
+	if att.Replayed {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, map[string]any{"application_id": att.ApplicationID, "attachment_id": att.AttachmentID, "sha256": att.SHA256,
+		"name": att.Name, "media_type": att.MediaType, "size": att.Size, "replayed": att.Replayed})
+	return nil
 }
 
 // submitApplication submits a complete application.
@@ -330,20 +216,11 @@ func (s *Server) submitApplication(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	a, err := s.loadApplication(r)
+	sub, err := s.app.SubmitApplication(r.Context(), app.SubmitApplication{Request: appRequest(r, key), ApplicationID: r.PathValue("id")})
 	if err != nil {
 		return err
 	}
-	ctx, meta := r.Context(), metadata(r.Context())
-	sub, err := selection.Submit(a, s.batchNow())
-	if err != nil {
-		return err
-	}
-	id := commandEventID(meta, key, selection.TypeApplicationSubmitted, a.ID, strconv.FormatInt(a.Version, 10))
-	if err := s.appendCommand(ctx, selection.ApplicationStream(a.ID), a.Version, id, selection.TypeApplicationSubmitted, sub, meta); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"application_id": a.ID, "status": selection.StatusSubmitted, "submitted_at": sub.At})
+	writeJSON(w, http.StatusOK, map[string]any{"application_id": sub.ApplicationID, "status": selection.StatusSubmitted, "submitted_at": sub.At})
 	return nil
 }
 

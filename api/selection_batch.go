@@ -350,18 +350,14 @@ func (s *Server) submitScores(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// batchUpdate sends a command to the batch's workflow (see sendUpdate); a
-// batch whose workflow no longer runs has ended.
+// batchUpdate sends a command to the batch's workflow; a batch whose workflow
+// no longer runs has ended.
 func (s *Server) batchUpdate(r *http.Request, name string, arg, result any) error {
 	batchID := r.PathValue("batch")
-	ended, err := s.sendUpdate(r, workflows.SelectionBatchWorkflowID(batchID), name, arg, result)
-	if !ended {
-		return err
-	}
-	if _, rerr := projections.GetSelectionBatch(r.Context(), s.pool, batchID); rerr == nil {
-		return domain.Conflict("", "本遴选批次已结束，不再受理", fmt.Sprintf("batch %s: %v", batchID, err))
-	}
-	return notFound("遴选批次不存在", fmt.Sprintf("batch %s: %v", batchID, err))
+	return s.processUpdate(r, workflows.SelectionBatchWorkflowID(batchID), name, arg, result, processGone{
+		id: "batch " + batchID, ended: "本遴选批次已结束，不再受理", missing: "遴选批次不存在",
+		known: func() error { _, err := projections.GetSelectionBatch(r.Context(), s.pool, batchID); return err },
+	})
 }
 
 // resubmitCorrection brings an application that qualification review returned,

@@ -1,13 +1,10 @@
 package api
 
 import (
-	"encoding/json"
-	"errors"
 	"net/http"
-	"strconv"
 
+	"keytask/app"
 	"keytask/domain/selection"
-	"keytask/events"
 	"keytask/projections"
 )
 
@@ -23,35 +20,15 @@ func (s *Server) registerExpert(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	decided, err := selection.NormalizeExpert(req)
-	if err != nil {
+	expert, again, err := s.app.RegisterExpert(r.Context(), app.RegisterExpert{Request: appRequest(r, key), Expert: req})
+	switch {
+	case err != nil:
 		return err
+	case again:
+		writeJSON(w, http.StatusOK, map[string]any{"expert": expert, "replayed": true})
+	default:
+		writeJSON(w, http.StatusCreated, map[string]any{"expert": expert})
 	}
-	ctx, meta := r.Context(), metadata(r.Context())
-	stream := selection.ExpertStream(decided.ExpertID)
-	recorded, err := s.store.ReadStream(ctx, stream, events.ReadOptions{})
-	if err != nil {
-		return err
-	}
-	id := commandEventID(meta, key, selection.TypeExpertRegistered, decided.ExpertID)
-	again, err := replayed(recorded, id, decided, key)
-	if err != nil || again {
-		if err == nil {
-			writeJSON(w, http.StatusOK, map[string]any{"expert": decided, "replayed": true})
-		}
-		return err
-	}
-	if decided, err = selection.RegisterExpert(len(recorded) > 0, decided); err != nil {
-		return err
-	}
-	if err := s.appendCommand(ctx, stream, events.NoStream, id, selection.TypeExpertRegistered, decided, meta); err != nil {
-		var conflict *events.ErrConflict
-		if errors.As(err, &conflict) {
-			_, err = selection.RegisterExpert(true, decided)
-		}
-		return err
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"expert": decided})
 	return nil
 }
 
@@ -66,34 +43,9 @@ func (s *Server) updateExpert(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	req.ExpertID = r.PathValue("expert")
-	ctx, meta := r.Context(), metadata(r.Context())
-	stream := selection.ExpertStream(req.ExpertID)
-	recorded, err := s.store.ReadStream(ctx, stream, events.ReadOptions{})
+	updated, changed, err := s.app.UpdateExpert(r.Context(), app.UpdateExpert{Request: appRequest(r, key), Expert: req})
 	if err != nil {
 		return err
-	}
-	if len(recorded) == 0 {
-		return notFound("专家不存在", "no expert "+clipText(req.ExpertID))
-	}
-	// Every expert event carries the whole record, so the last one is current.
-	var current selection.ExpertRegistered
-	if err := json.Unmarshal(recorded[len(recorded)-1].Data, &current); err != nil {
-		return err
-	}
-	updated, changed, err := selection.UpdateExpert(current, req)
-	if err != nil {
-		return err
-	}
-	if changed {
-		content, err := json.Marshal(updated)
-		if err != nil {
-			return err
-		}
-		version := int64(len(recorded))
-		id := commandEventID(meta, key, selection.TypeExpertUpdated, req.ExpertID, strconv.FormatInt(version, 10), string(content))
-		if err := s.appendCommand(ctx, stream, version, id, selection.TypeExpertUpdated, updated, meta); err != nil {
-			return err
-		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"expert": updated, "changed": changed})
 	return nil

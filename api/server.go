@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
 
+	"keytask/app"
 	"keytask/attachments"
 	"keytask/domain/identity"
 	"keytask/domain/policy"
@@ -60,6 +61,7 @@ type Server struct {
 	ready   func(context.Context) error
 	tc      client.Client
 	files   *attachments.Store
+	app     *app.App // the commands on aggregates without a workflow
 	log     *slog.Logger
 	metrics httpMetrics
 	routes  []Route
@@ -114,6 +116,7 @@ func New(cfg Config) *Server {
 	s := &Server{pool: cfg.Pool, store: cfg.Store, reg: cfg.Registry, ready: cfg.Ready, tc: cfg.Temporal, log: cfg.Logger,
 		files: attachments.NewStore(cfg.Pool, cfg.MaxAttachmentSize), secureCookies: cfg.SecureCookies, noMetrics: cfg.MetricsElsewhere, logins: newLoginLimiter(),
 		batchTime: cfg.BatchTime}
+	s.app = app.New(s.store, s.files, s.batchNow)
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -10,9 +11,31 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"keytask/domain"
 	"keytask/events"
 	"keytask/workflows"
 )
+
+// processGone tells what a command meets when no workflow runs for its process.
+type processGone struct {
+	id             string       // the process, for the logs
+	ended, missing string       // for users: the process has ended, or never was
+	known          func() error // nil when a read model knows the process
+}
+
+// processUpdate sends a command to a process's workflow (see sendUpdate). When
+// none runs, a process the read models know has ended (409); else there is
+// no such process (404).
+func (s *Server) processUpdate(r *http.Request, workflowID, name string, arg, result any, gone processGone) error {
+	ended, err := s.sendUpdate(r, workflowID, name, arg, result)
+	if !ended {
+		return err
+	}
+	if gone.known() == nil {
+		return domain.Conflict("", gone.ended, fmt.Sprintf("%s: %v", gone.id, err))
+	}
+	return notFound(gone.missing, fmt.Sprintf("%s: %v", gone.id, err))
+}
 
 // sendUpdate sends a command to a workflow as a Workflow Update and waits for its
 // result. The update id derives from the caller, the workflow and the

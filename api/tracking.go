@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,15 +8,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
+	"keytask/app"
 	"keytask/domain"
 	"keytask/domain/identity"
 	"keytask/domain/policy"
 	"keytask/domain/selection"
 	"keytask/domain/tracking"
-	"keytask/events"
-	"keytask/eventtypes"
 	"keytask/projections"
 )
 
@@ -66,63 +62,13 @@ func projectOwner(kind policy.Kind, id, province, school string, evaluators []st
 // record, so that scope never depends on a read model being current.
 func (s *Server) projectResource(kind policy.Kind) func(*http.Request, identity.Principal) (policy.Resource, error) {
 	return func(r *http.Request, _ identity.Principal) (policy.Resource, error) {
-		p, _, err := s.loadProject(r)
+		p, err := s.app.Project(r.Context(), r.PathValue("project"))
 		if err != nil {
 			return policy.Resource{}, err
 		}
 		// A province's own project (an alliance, a course) has no school.
 		return projectOwner(kind, p.ID, p.Province, p.School, p.Evaluators), nil
 	}
-}
-
-// loadProject folds the project stream in the path, and takes the school
-// from the application's stream. Errors: 404 when there is no project.
-func (s *Server) loadProject(r *http.Request) (tracking.Project, []events.Event, error) {
-	var p tracking.Project
-	id := r.PathValue("project")
-	if id == "" || len(id) > 200 || strings.ContainsAny(id, " /") {
-		return p, nil, notFound("项目不存在", "malformed project id")
-	}
-	recorded, err := s.store.ReadStream(r.Context(), selection.ProjectStream(id), events.ReadOptions{})
-	if err != nil {
-		return p, nil, err
-	}
-	for _, e := range recorded {
-		if e.Type == selection.TypeProjectCreated {
-			c, err := events.DecodeAs[selection.ProjectCreated](eventtypes.Registry, e)
-			if err != nil {
-				return p, nil, err
-			}
-			p.Created(c.ProjectID, c.BatchID, c.TaskItem, c.TaskType, c.Application, c.Province)
-			continue
-		}
-		payload, ok, err := events.DecodeIf[tracking.Event](eventtypes.Registry, e)
-		if err != nil {
-			return p, nil, err
-		}
-		if ok {
-			p.Apply(payload)
-		}
-	}
-	p.Version = int64(len(recorded))
-	if !p.Exists() {
-		return p, nil, notFound("项目不存在", "no project "+id)
-	}
-	apps, err := s.store.ReadStream(r.Context(), selection.ApplicationStream(p.Application), events.ReadOptions{})
-	if err != nil {
-		return p, nil, err
-	}
-	for _, e := range apps {
-		if e.Type == selection.TypeApplicationCreated {
-			c, err := events.DecodeAs[selection.ApplicationCreated](eventtypes.Registry, e)
-			if err != nil {
-				return p, nil, err
-			}
-			p.School = c.School
-			break
-		}
-	}
-	return p, recorded, nil
 }
 
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) error {
@@ -222,41 +168,16 @@ func (s *Server) trackingCommand(w http.ResponseWriter, r *http.Request, body an
 			return err
 		}
 	}
-	p, recorded, err := s.loadProject(r)
-	if err != nil {
+	t, err := s.app.TrackProject(r.Context(), app.TrackProject{Request: appRequest(r, key), ProjectID: r.PathValue("project"), Decide: decide})
+	switch {
+	case err != nil:
 		return err
+	case t.Replayed:
+		writeJSON(w, http.StatusOK, map[string]any{"project_id": t.ProjectID, "event": t.Event, "data": t.Data, "replayed": true})
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"project_id": t.ProjectID, "event": t.Event, "data": t.Data, "changed": t.Changed})
 	}
-	ctx, meta := r.Context(), metadata(r.Context())
-	if key != "" {
-		for _, e := range recorded {
-			if e.ID == keyEventID(meta, key, e.Type) {
-				writeJSON(w, http.StatusOK, map[string]any{"project_id": p.ID, "event": e.Type, "data": e.Data, "replayed": true})
-				return nil
-			}
-		}
-	}
-	typ, payload, changed, err := decide(p, time.Now())
-	if err != nil {
-		return err
-	}
-	if changed {
-		content, err := json.Marshal(payload)
-		if err != nil {
-			return err
-		}
-		id := commandEventID(meta, key, typ, p.ID, strconv.FormatInt(p.Version, 10), string(content))
-		if err := s.appendCommand(ctx, selection.ProjectStream(p.ID), p.Version, id, typ, payload, meta); err != nil {
-			return err
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"project_id": p.ID, "event": typ, "data": payload, "changed": changed})
 	return nil
-}
-
-// keyEventID is the id commandEventID gives an event of type typ appended
-// under an idempotency key.
-func keyEventID(meta events.Metadata, key, typ string) uuid.UUID {
-	return commandEventID(meta, key, typ)
 }
 
 // parseWhen reads an instant: RFC 3339, or a date (Asia/Shanghai), meaning
