@@ -144,7 +144,7 @@ func newToken() (string, error) {
 }
 
 // The administrator that the first start creates, so someone can log in at all.
-var admin = identity.Principal{UserID: "admin", Name: "部管理员", Role: identity.RoleMinistry, Organisation: identity.MinistryOrganisation}
+var admin = identity.Principal{UserID: identity.AdministratorID, Name: "部管理员", Role: identity.RoleMinistry, Organisation: identity.MinistryOrganisation}
 
 // AdminTokenFile is the file in the data directory that keeps the admin's token.
 const AdminTokenFile = "admin-token"

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -36,11 +38,15 @@ const (
 	maxPasswordBytes = 256
 )
 
-// Lockout: after maxFailedLogins wrong passwords in a row an account refuses
-// every login, right or wrong, for lockoutPeriod.
+// Lockout: after maxFailedLogins wrong passwords in a row from one client
+// address, that address is refused every login to the account, right or
+// wrong, for lockoutPeriod; after maxFailedAccountLogins in a row from any
+// addresses the account refuses everyone. One address alone can therefore
+// never lock an account for its owner.
 const (
-	maxFailedLogins = 5
-	lockoutPeriod   = 15 * time.Minute
+	maxFailedLogins        = 5
+	maxFailedAccountLogins = 20
+	lockoutPeriod          = 15 * time.Minute
 )
 
 // hashPassword returns the PHC string of password under a new random salt.
@@ -105,8 +111,44 @@ func validatePassword(field, password string) error {
 			fmt.Sprintf("password longer than %d bytes", maxPasswordBytes))
 	case strings.TrimSpace(password) != password:
 		return domain.Invalid(field, "密码首尾不能有空格", "password has surrounding white space")
+	case commonPassword(password):
+		return domain.Invalid(field, "该密码过于常见，容易被猜中，请换一个", "password is a common one")
 	}
 	return nil
+}
+
+//go:embed common_passwords.txt
+var commonPasswordsText string
+
+// commonPasswords are the listed ones, lower-cased.
+var commonPasswords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, line := range strings.Split(commonPasswordsText, "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			m[strings.ToLower(line)] = true
+		}
+	}
+	return m
+}()
+
+// sequences are the rows guessers walk, forwards or backwards.
+var sequences = []string{"01234567890", "abcdefghijklmnopqrstuvwxyz", "qwertyuiop", "asdfghjkl", "zxcvbnm"}
+
+// commonPassword reports whether password is one guessers try first: listed,
+// one character repeated, or a stretch of a digit, alphabet or keyboard row.
+func commonPassword(password string) bool {
+	p := strings.ToLower(password)
+	if p == "" || commonPasswords[p] || strings.Count(p, string([]rune(p)[0])) == utf8.RuneCountInString(p) {
+		return true
+	}
+	for _, seq := range sequences {
+		rev := []rune(seq)
+		slices.Reverse(rev)
+		if strings.Contains(seq, p) || strings.Contains(string(rev), p) {
+			return true
+		}
+	}
+	return false
 }
 
 // SetPassword sets the password of a registered user, ends all their sessions
@@ -142,6 +184,9 @@ func SetPassword(ctx context.Context, q *pgxpool.Pool, userID, password string) 
 		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID); err != nil {
 			return fmt.Errorf("end sessions of %s: %w", userID, err)
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM login_failures WHERE user_id = $1`, userID); err != nil {
+			return fmt.Errorf("lift lockout of %s: %w", userID, err)
+		}
 		return nil
 	})
 }
@@ -155,16 +200,18 @@ func (e errLocked) Error() string { return "account locked until " + e.until.For
 // is not told which.
 var errBadLogin = errors.New("unknown account or wrong password")
 
-// verifyLogin checks userID's password, counting failures towards the lockout.
-// Errors: errBadLogin, errLocked.
-func verifyLogin(ctx context.Context, q *pgxpool.Pool, userID, password string) error {
+// verifyLogin checks userID's password from the client address, counting
+// failures towards the lockout (see maxFailedLogins). Errors: errBadLogin,
+// errLocked. A locked or unknown account costs the same hash as a real one, so
+// the answer's timing tells nothing either.
+func verifyLogin(ctx context.Context, q *pgxpool.Pool, userID, password, address string) error {
 	var (
-		phc    string
-		failed int
-		locked *time.Time
+		phc                   string
+		accountLock, addrLock *time.Time
 	)
-	err := q.QueryRow(ctx, `SELECT password_hash, failed_logins, locked_until FROM credentials WHERE user_id = $1`, userID).
-		Scan(&phc, &failed, &locked)
+	err := q.QueryRow(ctx, `SELECT c.password_hash, c.locked_until, f.locked_until
+		FROM credentials c LEFT JOIN login_failures f ON f.user_id = c.user_id AND f.address = $2
+		WHERE c.user_id = $1`, userID, address).Scan(&phc, &accountLock, &addrLock)
 	if errors.Is(err, pgx.ErrNoRows) {
 		_, _ = checkPassword(dummyHash, password)
 		return errBadLogin
@@ -172,27 +219,53 @@ func verifyLogin(ctx context.Context, q *pgxpool.Pool, userID, password string) 
 	if err != nil {
 		return fmt.Errorf("read credentials of %s: %w", userID, err)
 	}
-	if locked != nil && time.Now().Before(*locked) {
-		return errLocked{until: *locked}
+	now := time.Now()
+	for _, until := range []*time.Time{accountLock, addrLock} {
+		if until != nil && now.Before(*until) {
+			_, _ = checkPassword(dummyHash, password)
+			return errLocked{until: *until}
+		}
 	}
 	ok, err := checkPassword(phc, password)
 	if err != nil {
 		return fmt.Errorf("credentials of %s: %w", userID, err)
 	}
 	if ok {
-		_, err := q.Exec(ctx, `UPDATE credentials SET failed_logins = 0, locked_until = NULL WHERE user_id = $1`, userID)
-		return err
+		return pgx.BeginFunc(ctx, q, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `UPDATE credentials SET failed_logins = 0, locked_until = NULL WHERE user_id = $1`, userID); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `DELETE FROM login_failures WHERE user_id = $1 AND address = $2`, userID, address)
+			return err
+		})
 	}
-	// One statement, so concurrent wrong guesses all count.
-	var until *time.Time
-	if err := q.QueryRow(ctx, `UPDATE credentials SET
-			failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END,
-			locked_until  = CASE WHEN failed_logins + 1 >= $2 THEN now() + $3::interval ELSE locked_until END
-		WHERE user_id = $1 RETURNING locked_until`, userID, maxFailedLogins, lockoutPeriod.String()).Scan(&until); err != nil {
+	// Single statements, so concurrent wrong guesses all count.
+	var until, addrUntil *time.Time
+	err = pgx.BeginFunc(ctx, q, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `UPDATE credentials SET
+				failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END,
+				locked_until  = CASE WHEN failed_logins + 1 >= $2 THEN now() + $3::interval ELSE locked_until END
+			WHERE user_id = $1 RETURNING locked_until`, userID, maxFailedAccountLogins, lockoutPeriod.String()).Scan(&until); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM login_failures WHERE last_at < now() - $1::interval AND (locked_until IS NULL OR locked_until < now())`,
+			lockoutPeriod.String()); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `INSERT INTO login_failures AS f (user_id, address, failed) VALUES ($1, $2, 1)
+			ON CONFLICT (user_id, address) DO UPDATE SET
+				failed       = CASE WHEN f.failed + 1 >= $3 THEN 0 ELSE f.failed + 1 END,
+				locked_until = CASE WHEN f.failed + 1 >= $3 THEN now() + $4::interval ELSE f.locked_until END,
+				last_at      = now()
+			RETURNING locked_until`, userID, address, maxFailedLogins, lockoutPeriod.String()).Scan(&addrUntil)
+	})
+	if err != nil {
 		return fmt.Errorf("count failed login of %s: %w", userID, err)
 	}
-	if until != nil && time.Now().Before(*until) {
-		return errLocked{until: *until}
+	for _, u := range []*time.Time{until, addrUntil} {
+		if u != nil && now.Before(*u) {
+			return errLocked{until: *u}
+		}
 	}
 	return errBadLogin
 }

@@ -2,9 +2,11 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -173,4 +175,77 @@ func TestMetricsOffThePublicPort(t *testing.T) {
 	if res := e.do("GET", "/metrics", "", ""); res.Code != http.StatusOK {
 		t.Fatalf("dev's handler: /metrics %d", res.Code)
 	}
+}
+
+var alertText = regexp.MustCompile(`<p class="alert" role="alert">([^<]*)</p>`)
+
+// loginMessage is the refusal the login page shows.
+func loginMessage(page string) string {
+	if m := alertText.FindStringSubmatch(page); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// A guesser learns nothing from the answers (an unknown id, a wrong password
+// and a lockout read the same) and cannot lock an account from one address:
+// its owner, elsewhere, still logs in.
+func TestLockoutAnswersAlikeAndHoldsPerAddress(t *testing.T) {
+	e := newEnv(t)
+	e.withPages()
+	e.users()
+	if err := api.SetPassword(context.Background(), e.d.Pool, "tj", "天津的正确密码456"); err != nil {
+		t.Fatal(err)
+	}
+	attacker := e.browser("10.3.0.1")
+	var known, unknown []string
+	for i := range 5 { // the address's burst, across both ids
+		for _, c := range []struct {
+			user string
+			into *[]string
+		}{{"tj", &known}, {"no-such-user", &unknown}} {
+			rec := attacker.login(c.user, "guess number "+string(rune('a'+i)))
+			*c.into = append(*c.into, fmt.Sprintf("%d %s", rec.Code, loginMessage(rec.Body.String())))
+		}
+	}
+	if !slices.Equal(known, unknown) {
+		t.Errorf("an existing id is told apart from an unknown one:\n%v\n%v", known, unknown)
+	}
+	if rec := e.browser("10.3.0.2").login("tj", "天津的正确密码456"); rec.Code != http.StatusSeeOther {
+		t.Fatalf("the owner, from another address, after one address's guesses: %d %s", rec.Code, loginMessage(rec.Body.String()))
+	}
+	// A guesser whose five wrong passwords locked its address out is refused
+	// the right one too, in the same words.
+	guesser := e.browser("10.3.0.3")
+	for i := range 5 {
+		guesser.login("tj", "another guess "+string(rune('a'+i)))
+	}
+	if rec := guesser.login("tj", "天津的正确密码456"); rec.Code != http.StatusUnauthorized || fmt.Sprintf("%d %s", rec.Code, loginMessage(rec.Body.String())) != known[0] {
+		t.Fatalf("the locked-out address with the right password: %d %s", rec.Code, loginMessage(rec.Body.String()))
+	}
+}
+
+// The most common passwords are refused wherever a password is set.
+func TestCommonPasswordsRefused(t *testing.T) {
+	e := newEnv(t)
+	e.users()
+	for _, pw := range []string{"1111111111", "1234567890", "0987654321", "password123", "Password123", "qwertyuiop", "abcdefghijk",
+		"aaaaaaaaaaaa", "1q2w3e4r5t", "administrator", "woaini1314"} {
+		want(t, e.do("PUT", "/api/v1/users/bj/password", e.adminToken, `{"password":"`+pw+`"}`), http.StatusUnprocessableEntity, "password")
+		if err := api.SetPassword(context.Background(), e.d.Pool, "bj", pw); err == nil {
+			t.Errorf("SetPassword took %q", pw)
+		}
+	}
+	want(t, e.do("PUT", "/api/v1/users/bj/password", e.adminToken, `{"password":"北京人社局春季登录密码"}`), http.StatusOK, "")
+}
+
+// Another ministry user cannot take over the administrator's account by
+// resetting its password; the administrator still sets their own.
+func TestAdministratorResetOnlyByAdministrator(t *testing.T) {
+	e := newEnv(t)
+	staff := e.register(`{"user_id":"m2","name":"部工作人员","role":"ministry","organisation":"MOHRSS"}`)
+	e.project()
+	want(t, e.do("PUT", "/api/v1/users/admin/password", staff, `{"password":"接管管理员的密码0001"}`), http.StatusForbidden, "")
+	want(t, e.do("PUT", "/api/v1/users/m2/password", e.adminToken, `{"password":"部工作人员的密码0001"}`), http.StatusOK, "")
+	want(t, e.do("PUT", "/api/v1/users/admin/password", e.adminToken, `{"password":"管理员自己的密码0001"}`), http.StatusOK, "")
 }

@@ -21,6 +21,12 @@ func ownCredential(_ *http.Request, p identity.Principal) (policy.Resource, erro
 	return policy.Resource{Kind: policy.KindCredential, ID: p.UserID, Subject: p.UserID}, nil
 }
 
+// userAccount is the account a reset names; an administrator's is marked so.
+func userAccount(r *http.Request, _ identity.Principal) (policy.Resource, error) {
+	user := r.PathValue("user")
+	return policy.Resource{Kind: policy.KindUser, ID: user, Administrator: identity.IsAdministrator(user)}, nil
+}
+
 // webRoutes are the login and the pages.
 func (s *Server) webRoutes() []Route {
 	routes := []Route{
@@ -29,10 +35,13 @@ func (s *Server) webRoutes() []Route {
 		{Pattern: "POST /logout", Action: policy.ActionWrite, Resource: ownCredential, page: true, handle: s.logout},
 		{Pattern: "GET /account/password", Action: policy.ActionRead, Resource: ownCredential, page: true, handle: s.passwordPage},
 		{Pattern: "POST /account/password", Action: policy.ActionWrite, Resource: ownCredential, page: true, handle: s.changePassword},
-		{Pattern: "PUT /api/v1/users/{user}/password", Action: policy.ActionAdminister, Resource: allUsers, handle: s.resetPassword},
+		{Pattern: "PUT /api/v1/users/{user}/password", Action: policy.ActionAdminister, Resource: userAccount, handle: s.resetPassword},
 	}
 	return append(routes, s.pageRoutes()...)
 }
+
+// loginRefused is the one answer to a refused login.
+const loginRefused = "用户ID或密码错误；连续多次输入错误后须等待 15 分钟再试"
 
 type loginForm struct {
 	Next   string
@@ -67,16 +76,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if f.UserID == "" || password == "" {
 		return s.renderLogin(w, r, http.StatusUnprocessableEntity, f, "请输入用户ID和密码")
 	}
-	err = verifyLogin(r.Context(), s.pool, f.UserID, password)
+	err = verifyLogin(r.Context(), s.pool, f.UserID, password, clientAddress(r))
+	// One answer for an unknown id, a wrong password and a lockout, so that
+	// the page tells nobody which ids exist or which are locked.
 	var locked errLocked
 	switch {
 	case errors.As(err, &locked):
 		s.log.WarnContext(r.Context(), "login to locked account", "user_id", f.UserID, "remote", r.RemoteAddr)
-		return s.renderLogin(w, r, http.StatusForbidden, f,
-			"连续多次密码错误，账户已暂时锁定，请于 "+locked.until.In(shanghai).Format("15:04")+"（北京时间）后再试")
+		return s.renderLogin(w, r, http.StatusUnauthorized, f, loginRefused)
 	case errors.Is(err, errBadLogin):
 		s.log.InfoContext(r.Context(), "login failed", "user_id", f.UserID, "remote", r.RemoteAddr)
-		return s.renderLogin(w, r, http.StatusUnauthorized, f, "用户ID或密码错误")
+		return s.renderLogin(w, r, http.StatusUnauthorized, f, loginRefused)
 	case err != nil:
 		return err
 	}
@@ -112,7 +122,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 		return s.render(w, r, status, "password.html", pageData{Title: "修改密码", Errors: map[string]string{field: msg}})
 	}
 	current, next := r.PostFormValue("current_password"), r.PostFormValue("new_password")
-	if err := verifyLogin(r.Context(), s.pool, p.UserID, current); err != nil {
+	if err := verifyLogin(r.Context(), s.pool, p.UserID, current, clientAddress(r)); err != nil {
 		var locked errLocked
 		switch {
 		case errors.As(err, &locked):

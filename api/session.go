@@ -213,11 +213,18 @@ func newLoginLimiter() *loginLimiter {
 }
 
 // allow reports whether the client of r may try to log in now.
-func (l *loginLimiter) allow(r *http.Request) bool {
+// clientAddress is the host of the request's peer: the unit both the login
+// rate limit and the lockout's per-address part count by.
+func clientAddress(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		host = r.RemoteAddr
+		return r.RemoteAddr
 	}
+	return host
+}
+
+func (l *loginLimiter) allow(r *http.Request) bool {
+	host := clientAddress(r)
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()

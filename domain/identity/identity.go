@@ -50,6 +50,13 @@ func (r Role) Label() string { return roleLabels[r] }
 // MinistryOrganisation is the organisation of every ministry user.
 const MinistryOrganisation = "MOHRSS"
 
+// AdministratorID is the ministry administrator the first start creates.
+const AdministratorID = "admin"
+
+// IsAdministrator reports whether userID is an administrator's account, which
+// only an administrator may administer (reset its password).
+func IsAdministrator(userID string) bool { return userID == AdministratorID }
+
 // Principal is an authenticated user: who acts, in which role, for which organisation.
 type Principal struct {
 	UserID string `json:"user_id"`

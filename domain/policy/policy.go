@@ -69,6 +69,9 @@ type Resource struct {
 	Subject string
 	// Public resources (notices, published lists) may be read by every principal.
 	Public bool
+	// Administrator marks an administrator's account: only an administrator
+	// administers it, so no other ministry user takes it over by a reset.
+	Administrator bool
 
 	Assigned  []string // user ids of the experts or evaluators assigned to it
 	Conflicts []string // user ids of assigned experts who declared a conflict of interest
@@ -130,6 +133,8 @@ func Decide(p identity.Principal, a Action, r Resource) error {
 		// declarations: the ministry returns, reviews and decides on them, but
 		// never fills them in on the owner's behalf.
 		return deny(ErrForbidden, "a declaration is written only by its owner")
+	case r.Administrator && a == ActionAdminister && !(p.Role == identity.RoleMinistry && identity.IsAdministrator(p.UserID)):
+		return deny(ErrForbidden, "an administrator's account is administered only by an administrator")
 	case p.Role == identity.RoleMinistry:
 		return nil
 	case a == ActionAdminister:
