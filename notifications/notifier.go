@@ -53,6 +53,14 @@ var Dependencies = []string{"users", "intent_liaisons", "selection_applications"
 // Name implements projections.Projection.
 func (Notifier) Name() string { return Name }
 
+// SchemaVersion implements projections.Projection. The notifier's tables are
+// never dropped (see RebuildsInPlace), so their changes are made in place by Setup.
+func (Notifier) SchemaVersion() int { return 1 }
+
+// RebuildsInPlace implements projections.InPlace: the inbox and the outbox
+// survive a rebuild, which replays the notices into them.
+func (Notifier) RebuildsInPlace() {}
+
 // Setup implements projections.Projection.
 func (Notifier) Setup(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, `

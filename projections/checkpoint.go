@@ -21,7 +21,9 @@ import (
 const setupLock = 7_462_013
 
 // The checkpoint table is created by the writer role, like every read model, so
-// the application needs no migration to add a projection.
+// the application needs no migration to add a projection. schema_version and
+// tables say which shape the live read model has and which tables hold it
+// (NULL: version 1, the tables were not recorded).
 const checkpointsDDL = `CREATE TABLE IF NOT EXISTS projection_checkpoints (
 	name             text PRIMARY KEY,
 	tx_id            xid8        NOT NULL DEFAULT '0',
@@ -29,7 +31,16 @@ const checkpointsDDL = `CREATE TABLE IF NOT EXISTS projection_checkpoints (
 	events           bigint      NOT NULL DEFAULT 0,
 	last_recorded_at timestamptz,
 	updated_at       timestamptz NOT NULL DEFAULT now()
-)`
+);
+ALTER TABLE projection_checkpoints ADD COLUMN IF NOT EXISTS schema_version int,
+	ADD COLUMN IF NOT EXISTS tables text[]`
+
+// ErrSchemaVersion is returned when a projection's live read model has another
+// schema version than the code applying events to it. A projector rebuilds a
+// model of an older version by itself (Rebuild) before it applies events to
+// it; one that meets a newer version belongs to an older release and stops,
+// leaving the event to the newer release rather than parking it.
+var ErrSchemaVersion = errors.New("read model has another schema version")
 
 // ErrNoCheckpoint is returned when a projection is used before Setup created its
 // checkpoint.
@@ -67,11 +78,8 @@ func Setup(ctx context.Context, pool *pgxpool.Pool, ps ...Projection) error {
 			}
 		}
 		for _, p := range ps {
-			if err := p.Setup(ctx, tx); err != nil {
+			if err := setupOne(ctx, tx, p); err != nil {
 				return fmt.Errorf("set up projection %s: %w", p.Name(), err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING`, p.Name()); err != nil {
-				return fmt.Errorf("create checkpoint of %s: %w", p.Name(), err)
 			}
 		}
 		return nil
@@ -82,21 +90,91 @@ func Setup(ctx context.Context, pool *pgxpool.Pool, ps ...Projection) error {
 	return nil
 }
 
+// setupOne creates p's tables and checkpoint. A new checkpoint records p's
+// schema version and the tables its Setup created. A live model of another
+// version is left as it is, serving readers, until Rebuild replaces it: its
+// tables have the old shape, which p's Setup may not even apply to.
+func setupOne(ctx context.Context, tx pgx.Tx, p Projection) error {
+	var version int
+	err := tx.QueryRow(ctx, `SELECT coalesce(schema_version, 1) FROM projection_checkpoints WHERE name = $1`, p.Name()).Scan(&version)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		before, err := listTables(ctx, tx, "")
+		if err != nil {
+			return err
+		}
+		if err := p.Setup(ctx, tx); err != nil {
+			return err
+		}
+		after, err := listTables(ctx, tx, "")
+		if err != nil {
+			return err
+		}
+		created := slices.DeleteFunc(after, func(t string) bool { return slices.Contains(before, t) })
+		if _, err := tx.Exec(ctx, `INSERT INTO projection_checkpoints (name, schema_version, tables) VALUES ($1, $2, $3)
+			ON CONFLICT DO NOTHING`, p.Name(), p.SchemaVersion(), created); err != nil {
+			return fmt.Errorf("create checkpoint: %w", err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("read checkpoint: %w", err)
+	case version != p.SchemaVersion():
+		return nil
+	}
+	return p.Setup(ctx, tx)
+}
+
+// listTables lists the ordinary tables of schema, or of the first schema on
+// the search_path when schema is empty.
+func listTables(ctx context.Context, tx pgx.Tx, schema string) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_class c
+		WHERE c.relkind IN ('r', 'p') AND c.relnamespace = coalesce(to_regnamespace(nullif($1, '')), to_regnamespace(current_schema()))::oid
+		ORDER BY c.relname`, schema)
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// lockedCheckpoint is a checkpoint row locked by its transaction.
+type lockedCheckpoint struct {
+	order   events.Order
+	version int      // the live model's schema version
+	tables  []string // the live model's tables; nil if never recorded
+}
+
 // lockCheckpoint reads a projection's checkpoint and locks it until tx ends, so
 // that one event, or one rebuild, is applied at a time.
-func lockCheckpoint(ctx context.Context, tx pgx.Tx, name string) (events.Order, error) {
-	var o events.Order
+func lockCheckpoint(ctx context.Context, tx pgx.Tx, name string) (lockedCheckpoint, error) {
+	var c lockedCheckpoint
 	var txText string
-	err := tx.QueryRow(ctx, `SELECT tx_id::text, seq FROM projection_checkpoints WHERE name = $1 FOR UPDATE`, name).
-		Scan(&txText, &o.Seq)
+	err := tx.QueryRow(ctx, `SELECT tx_id::text, seq, coalesce(schema_version, 1), tables FROM projection_checkpoints WHERE name = $1 FOR UPDATE`, name).
+		Scan(&txText, &c.order.Seq, &c.version, &c.tables)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return o, fmt.Errorf("%s: %w", name, ErrNoCheckpoint)
+		return c, fmt.Errorf("%s: %w", name, ErrNoCheckpoint)
 	}
 	if err != nil {
-		return o, fmt.Errorf("read checkpoint of %s: %w", name, err)
+		return c, fmt.Errorf("read checkpoint of %s: %w", name, err)
 	}
-	o.TxID, err = strconv.ParseUint(txText, 10, 64)
-	return o, err
+	c.order.TxID, err = strconv.ParseUint(txText, 10, 64)
+	return c, err
+}
+
+// schemaVersions returns the live schema version of each named projection
+// that has a checkpoint.
+func schemaVersions(ctx context.Context, q Querier, names []string) (map[string]int, error) {
+	rows, err := q.Query(ctx, `SELECT name, coalesce(schema_version, 1) FROM projection_checkpoints WHERE name = ANY($1)`, names)
+	if err != nil {
+		return nil, fmt.Errorf("read schema versions: %w", err)
+	}
+	out := map[string]int{}
+	var name string
+	var v int
+	_, err = pgx.ForEachRow(rows, []any{&name, &v}, func() error { out[name] = v; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("read schema versions: %w", err)
+	}
+	return out, nil
 }
 
 // liveBatch is the most events one live transaction applies. Each projection
@@ -165,10 +243,15 @@ func applyBatch(ctx context.Context, pool *pgxpool.Pool, store *events.Store, p 
 		return reached, 0, nil, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after commit
-	cp, err := lockCheckpoint(ctx, tx, p.Name())
+	locked, err := lockCheckpoint(ctx, tx, p.Name())
 	if err != nil {
 		return reached, 0, nil, err
 	}
+	if locked.version != p.SchemaVersion() {
+		return reached, 0, nil, fmt.Errorf("%s is at schema version %d, this process applies version %d: %w",
+			p.Name(), locked.version, p.SchemaVersion(), ErrSchemaVersion)
+	}
+	cp := locked.order
 	if !n.Order.After(cp) {
 		return cp, 0, nil, nil // applied before, here or by another projector
 	}

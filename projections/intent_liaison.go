@@ -22,6 +22,9 @@ type IntentLiaisons struct{}
 // Name implements Projection.
 func (IntentLiaisons) Name() string { return "intent_liaisons" }
 
+// SchemaVersion implements Projection.
+func (IntentLiaisons) SchemaVersion() int { return 1 }
+
 // Setup implements Projection.
 func (IntentLiaisons) Setup(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, `

@@ -19,6 +19,9 @@ type IntentPlan struct{}
 // Name implements Projection.
 func (IntentPlan) Name() string { return "intent_plan" }
 
+// SchemaVersion implements Projection.
+func (IntentPlan) SchemaVersion() int { return 1 }
+
 // Setup implements Projection.
 func (IntentPlan) Setup(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, `

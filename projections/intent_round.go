@@ -30,6 +30,9 @@ type IntentRounds struct{}
 // Name implements Projection.
 func (IntentRounds) Name() string { return "intent_rounds" }
 
+// SchemaVersion implements Projection.
+func (IntentRounds) SchemaVersion() int { return 1 }
+
 // Money is kept as bigint yuan throughout (DESIGN.md rule 5).
 const fundColumns = `school, industry, sponsor, municipal, provincial`
 

@@ -23,6 +23,9 @@ type Performance struct{}
 // Name implements Projection.
 func (Performance) Name() string { return "performance" }
 
+// SchemaVersion implements Projection.
+func (Performance) SchemaVersion() int { return 1 }
+
 // Setup implements Projection.
 func (Performance) Setup(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, `

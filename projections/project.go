@@ -22,6 +22,9 @@ type Projects struct{}
 // Name implements Projection.
 func (Projects) Name() string { return "projects" }
 
+// SchemaVersion implements Projection.
+func (Projects) SchemaVersion() int { return 1 }
+
 // Setup implements Projection.
 func (Projects) Setup(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, `

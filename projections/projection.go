@@ -17,9 +17,18 @@ import (
 type Projection interface {
 	// Name identifies the projection: its consumer group, checkpoint and CLI name.
 	Name() string
-	// Setup creates the projection's tables if missing (idempotent).
+	// SchemaVersion is the version of the read model's shape that Setup
+	// creates and Apply writes. Raise it with any change to the tables (a
+	// column, a key, what a row means): the projector then rebuilds the model
+	// into shadow tables beside the live ones and swaps them in (Rebuild).
+	SchemaVersion() int
+	// Setup creates the projection's tables if missing (idempotent). It
+	// creates them unqualified: a rebuild runs it with a shadow schema first on
+	// the search_path. It creates tables and their indexes only, nothing a
+	// table's move to another schema would leave behind.
 	Setup(ctx context.Context, tx pgx.Tx) error
-	// Reset empties the projection's tables before a rebuild.
+	// Reset empties the projection's tables before a replay into them (an
+	// audit replay's scratch, or a rebuild of an InPlace projection).
 	Reset(ctx context.Context, tx pgx.Tx) error
 	// Apply applies one event inside tx. Events arrive in commit order; events the
 	// projection does not care about are ignored.
@@ -27,6 +36,15 @@ type Projection interface {
 	// Digest returns a digest of the read model's content, independent of row
 	// order, so a rebuilt model can be compared with the live one.
 	Digest(ctx context.Context, tx pgx.Tx) (string, error)
+}
+
+// InPlace is implemented by consumers whose tables are partly a record of what
+// they did, not only a model of the log (the notifier's inbox and outbox):
+// Rebuild replays them into their live tables after Reset, in one transaction,
+// instead of building new tables beside them, and their schema changes are
+// made in place by Setup.
+type InPlace interface {
+	RebuildsInPlace()
 }
 
 // BatchApplier is implemented by projections that can apply many events at once,

@@ -230,7 +230,8 @@ func TestLive(t *testing.T) {
 // counter counts the events applied to it; a second effect of one event shows.
 type counter struct{}
 
-func (counter) Name() string { return "counter" }
+func (counter) Name() string       { return "counter" }
+func (counter) SchemaVersion() int { return 1 }
 func (counter) Setup(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS counter (n bigint NOT NULL);
 		INSERT INTO counter SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM counter)`)
@@ -283,7 +284,8 @@ func TestRedelivery(t *testing.T) {
 // picky cannot apply events of type Broken.
 type picky struct{}
 
-func (picky) Name() string { return "picky" }
+func (picky) Name() string       { return "picky" }
+func (picky) SchemaVersion() int { return 1 }
 func (picky) Setup(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS picky (event_id uuid PRIMARY KEY)`)
 	return err
@@ -305,7 +307,8 @@ func (picky) Digest(ctx context.Context, tx pgx.Tx) (string, error) { return "",
 // Clash: the projector must see the failed commit.
 type clash struct{}
 
-func (clash) Name() string { return "clash" }
+func (clash) Name() string       { return "clash" }
+func (clash) SchemaVersion() int { return 1 }
 func (clash) Setup(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS clash (k text, CONSTRAINT clash_k UNIQUE (k) DEFERRABLE INITIALLY DEFERRED)`)
 	return err
@@ -687,7 +690,8 @@ func TestRebuildWaitsForOpenTransaction(t *testing.T) {
 // txs records the transaction each event was applied in.
 type txs struct{}
 
-func (txs) Name() string { return "txs" }
+func (txs) Name() string       { return "txs" }
+func (txs) SchemaVersion() int { return 1 }
 func (txs) Setup(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS txs (event_id uuid PRIMARY KEY, xid xid8 NOT NULL)`)
 	return err

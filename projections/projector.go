@@ -56,6 +56,8 @@ type Projector struct {
 	names       []string
 	extra       []message.HandlerMiddleware
 	running     atomic.Bool
+	// stop ends a Run early with its cause; Run sets it before any handler starts.
+	stop context.CancelCauseFunc
 
 	lagEvents  *prometheus.GaugeVec
 	lagSeconds *prometheus.GaugeVec
@@ -199,10 +201,12 @@ func (pr *Projector) Run(ctx context.Context) error {
 		return fmt.Errorf("projector: poison publisher: %w", err)
 	}
 	defer poisonPub.Close()
-	// A cancelled or timed-out context is not the event's fault: such a message
-	// is nacked and redelivered, never parked (parking it would skip it for good).
+	// A cancelled or timed-out context is not the event's fault, nor is a read
+	// model swapped to a schema version this process does not apply: such a
+	// message is nacked and redelivered, never parked (parking it would skip
+	// it for good).
 	poison, err := middleware.PoisonQueueWithFilter(poisonPub, PoisonTopic, func(err error) bool {
-		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrSchemaVersion)
 	})
 	if err != nil {
 		return fmt.Errorf("projector: %w", err)
@@ -216,7 +220,14 @@ func (pr *Projector) Run(ctx context.Context) error {
 		Logger:              wlog,
 	}
 
-	for _, p := range pr.projections {
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	pr.stop = cancel
+	versions, err := schemaVersions(ctx, pool, pr.names)
+	if err != nil {
+		return fmt.Errorf("projector: %w", err)
+	}
+	addHandler := func(p Projection) error {
 		sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(pool), wsql.SubscriberConfig{
 			ConsumerGroup:  ConsumerGroup(p.Name()),
 			PollInterval:   pollInterval,
@@ -238,11 +249,31 @@ func (pr *Projector) Run(ctx context.Context) error {
 		if len(pr.extra) > 0 {
 			h.AddMiddleware(pr.extra...)
 		}
+		return nil
+	}
+	// A read model of another schema version is rebuilt first; it starts
+	// consuming once its new version is in place.
+	var pending []Projection
+	for _, p := range pr.projections {
+		if versions[p.Name()] != p.SchemaVersion() {
+			pending = append(pending, p)
+			continue
+		}
+		if err := addHandler(p); err != nil {
+			return err
+		}
 	}
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
+	if len(pending) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := pr.upgrade(runCtx, router, pool, pending, addHandler); err != nil && runCtx.Err() == nil {
+				cancel(err)
+			}
+		}()
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -258,15 +289,46 @@ func (pr *Projector) Run(ctx context.Context) error {
 
 	pr.logger.Info("projector started", "projections", pr.names)
 	err = router.Run(runCtx)
-	cancel()
+	cancel(nil)
 	wg.Wait()
 	if err != nil {
 		return fmt.Errorf("projector: %w", err)
+	}
+	if cause := context.Cause(runCtx); ctx.Err() == nil && !errors.Is(cause, context.Canceled) {
+		return fmt.Errorf("projector: %w", cause)
 	}
 	if ctx.Err() == nil {
 		return errors.New("projector: all handlers stopped")
 	}
 	pr.logger.Info("projector stopped")
+	return nil
+}
+
+// upgrade rebuilds each projection of ps, whose live read model has another
+// schema version, into its new version beside the old (see Rebuild), then
+// starts its handler. If another process is rebuilding it, Rebuild waits for
+// that one and builds nothing twice: a model already at the version is left
+// as it is.
+func (pr *Projector) upgrade(ctx context.Context, router *message.Router, pool *pgxpool.Pool, ps []Projection, addHandler func(Projection) error) error {
+	select {
+	case <-router.Running():
+	case <-ctx.Done():
+		return nil
+	}
+	for _, p := range ps {
+		pr.logger.Info("rebuilding a read model at its new schema version; the old one serves until the swap", "projection", p.Name(), "schema_version", p.SchemaVersion())
+		start := time.Now()
+		if err := rebuildUnlessAt(ctx, pool, pr.store, p); err != nil {
+			return err
+		}
+		pr.logger.Info("read model at its new schema version", "projection", p.Name(), "schema_version", p.SchemaVersion(), "took", time.Since(start).Round(time.Millisecond))
+		if err := addHandler(p); err != nil {
+			return err
+		}
+		if err := router.RunHandlers(ctx); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -281,6 +343,12 @@ func (pr *Projector) handler(pool *pgxpool.Pool, p Projection) message.NoPublish
 			return err
 		}
 		applied, err := applyThrough(ctx, pool, pr.store, p, st, n)
+		if errors.Is(err, ErrSchemaVersion) {
+			// A newer release swapped this read model to its shape: this
+			// process is the old release and must make way for the new one.
+			pr.logger.Error("a read model has a schema version this process does not apply; stopping", "projection", p.Name(), "err", err)
+			pr.stop(err)
+		}
 		if err != nil {
 			err = fmt.Errorf("projection %s: apply %s %s (stream %s): %w",
 				p.Name(), msg.Metadata.Get("type"), n.ID, msg.Metadata.Get("stream_id"), err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 
@@ -28,119 +29,347 @@ const readWait = 20 * time.Millisecond
 // It means the log was read inconsistently and should not happen.
 var ErrRebuildBehind = errors.New("rebuild ended before the live checkpoint")
 
-// Rebuild empties p's read model and replays every committed event into it, in
-// commit order, in one transaction that also sets p's checkpoint to the last
-// event; it returns the rebuilt model's digest. It first waits for transactions
-// older than the newest event to end, so that it can read the whole log.
-// Readers see the old model until the commit. A running projector waits for the
-// rebuild on the checkpoint lock and then goes on from the new checkpoint, so
-// nothing is applied twice. progress, if not nil, is called after every batch
-// with the events replayed and the estimated total. Errors: ErrRebuildBehind,
-// and any error of p (an event it cannot apply fails the whole rebuild).
+// rebuildLock lets one rebuild at a time use the shadow schema. (events uses
+// 7_462_011 and 7_462_012, Setup 7_462_013.)
+const rebuildLock = 7_462_014
+
+// shadowSchema is where a rebuild builds, beside the live tables in public
+// (migration 0006).
+const shadowSchema = "keytask_shadow"
+
+// Rebuild builds p's read model afresh from the log, at p's schema version,
+// into shadow tables beside the live ones, and swaps them in; it returns the
+// rebuilt model's digest. Readers keep the live model, complete, until the swap
+// commits and the new one, complete, after: the swap is one transaction that
+// locks p's checkpoint, applies the events committed since the shadow was
+// built, drops the live tables, moves the shadow tables in their place and sets
+// the checkpoint, with the schema version and the tables, to the last event. A
+// running projector meanwhile keeps the live model current; it waits for the
+// swap on the checkpoint lock and goes on from the new checkpoint, so nothing
+// is applied twice or skipped. progress, if not nil, is called after every
+// batch with the events replayed and the estimated total. Errors:
+// ErrRebuildBehind, and any error of p (an event it cannot apply fails the
+// rebuild, and the live model stays as it was).
 //
-// The transaction holds back Watermill delivery to every consumer while it runs
-// (watermill-sql reads only below the oldest open transaction), so keep
-// projections fast: BatchApplier and ReplayHooks make a large difference.
+// The shadow is built in batches, each committed on its own, because an open
+// transaction holds back Watermill delivery to every consumer (watermill-sql
+// reads only below the oldest open transaction); only the swap holds one, for
+// the events that arrived during the build.
 func Rebuild(ctx context.Context, pool *pgxpool.Pool, store *events.Store, p Projection, progress func(done, total int64)) (digest string, err error) {
+	return rebuild(ctx, pool, store, p, progress, false)
+}
+
+// rebuildUnlessAt is Rebuild unless p's live model is at p's schema version
+// by the time this process may rebuild it: another projector did it meanwhile.
+func rebuildUnlessAt(ctx context.Context, pool *pgxpool.Pool, store *events.Store, p Projection) error {
+	if _, err := rebuild(ctx, pool, store, p, nil, true); err != nil && !errors.Is(err, errAtVersion) {
+		return err
+	}
+	return nil
+}
+
+var errAtVersion = errors.New("the read model is at this schema version already")
+
+func rebuild(ctx context.Context, pool *pgxpool.Pool, store *events.Store, p Projection, progress func(done, total int64), unlessAt bool) (digest string, err error) {
 	if progress == nil {
 		progress = func(int64, int64) {}
 	}
 	if err := Setup(ctx, pool, p); err != nil {
 		return "", err
 	}
-	var total int64
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&total); err != nil {
-		return "", fmt.Errorf("rebuild %s: count events: %w", p.Name(), err)
+	// A connection of its own, out of the pool: its search_path puts the shadow
+	// schema first, which no other user of the pool may inherit.
+	pc, err := pool.Acquire(ctx)
+	if err != nil {
+		return "", fmt.Errorf("rebuild %s: %w", p.Name(), err)
+	}
+	conn := pc.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, rebuildLock); err != nil {
+		return "", fmt.Errorf("rebuild %s: lock: %w", p.Name(), err)
+	}
+	if unlessAt {
+		versions, err := schemaVersions(ctx, conn, []string{p.Name()})
+		if err != nil {
+			return "", err
+		}
+		if versions[p.Name()] == p.SchemaVersion() {
+			return "", errAtVersion
+		}
+	}
+	b := &shadowBuild{conn: conn, store: store, p: p, progress: progress}
+	if _, ok := p.(InPlace); ok {
+		if digest, err = b.inPlace(ctx, pool); err != nil {
+			return "", fmt.Errorf("rebuild %s: %w", p.Name(), err)
+		}
+		progress(b.done, b.done)
+		return digest, nil
+	}
+	defer b.drop(context.WithoutCancel(ctx))
+	if err := b.build(ctx, pool); err != nil {
+		return "", fmt.Errorf("rebuild %s: %w", p.Name(), err)
+	}
+	if digest, err = b.swap(ctx); err != nil {
+		return "", fmt.Errorf("rebuild %s: %w", p.Name(), err)
+	}
+	progress(b.done, b.done)
+	return digest, nil
+}
+
+// shadowBuild is one rebuild in progress.
+type shadowBuild struct {
+	conn     *pgx.Conn
+	store    *events.Store
+	p        Projection
+	progress func(done, total int64)
+	tables   []string     // the shadow's tables, as p's Setup created them
+	last     events.Order // the last event applied to the shadow
+	lastAt   time.Time
+	done     int64
+	total    int64
+}
+
+// build creates p's tables in the shadow schema, emptied of what a failed
+// rebuild left there, and replays the log into them, batch by batch, up to at
+// least the newest event committed when it began.
+func (b *shadowBuild) build(ctx context.Context, pool *pgxpool.Pool) error {
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&b.total); err != nil {
+		return fmt.Errorf("count events: %w", err)
 	}
 	// Replay at least every event committed before now, even if some unrelated
 	// transaction that is still open holds ReadCommitted back.
 	target, _, err := newestEvent(ctx, pool)
 	if err != nil {
-		return "", fmt.Errorf("rebuild %s: %w", p.Name(), err)
+		return err
 	}
 	if err := waitReadable(ctx, pool, target); err != nil {
-		return "", fmt.Errorf("rebuild %s: %w", p.Name(), err)
+		return err
 	}
-
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return "", fmt.Errorf("rebuild %s: %w", p.Name(), err)
+	if err := b.clear(ctx); err != nil {
+		return err
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after commit
-	live, err := lockCheckpoint(ctx, tx, p.Name())
-	if err != nil {
-		return "", fmt.Errorf("rebuild %s: %w", p.Name(), err)
+	if _, err := b.conn.Exec(ctx, `SET search_path = `+shadowSchema+`, public`); err != nil {
+		return fmt.Errorf("search_path: %w", err)
 	}
-	if err := p.Reset(ctx, tx); err != nil {
-		return "", fmt.Errorf("rebuild %s: reset: %w", p.Name(), err)
-	}
-	hooks, hasHooks := p.(ReplayHooks)
-	if hasHooks {
-		if err := hooks.BeforeReplay(ctx, tx); err != nil {
-			return "", fmt.Errorf("rebuild %s: before replay: %w", p.Name(), err)
+	hooks, hasHooks := b.p.(ReplayHooks)
+	err = pgx.BeginFunc(ctx, b.conn, func(tx pgx.Tx) error {
+		if err := b.p.Setup(ctx, tx); err != nil {
+			return fmt.Errorf("setup: %w", err)
 		}
+		if b.tables, err = listTables(ctx, tx, shadowSchema); err != nil {
+			return err
+		}
+		if hasHooks {
+			if err := hooks.BeforeReplay(ctx, tx); err != nil {
+				return fmt.Errorf("before replay: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	progress(0, total)
+	b.progress(0, b.total)
 
 	// Read the next batch on another connection while this one applies the
 	// current batch: the two round trips overlap instead of adding up.
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
-	batches := readBatches(readCtx, store)
-
-	batch, hasBatch := p.(BatchApplier)
-	var done int64
-	var last events.Event
-	for b := range batches {
-		if b.err != nil {
-			return "", fmt.Errorf("rebuild %s: %w", p.Name(), b.err)
+	for batch := range readBatches(readCtx, b.store, events.Order{}) {
+		if batch.err != nil {
+			return batch.err
 		}
-		if hasBatch {
-			if err := batch.ApplyBatch(ctx, tx, b.evs); err != nil {
-				return "", fmt.Errorf("rebuild %s: apply events %s..%s: %w", p.Name(), b.evs[0].ID, b.evs[len(b.evs)-1].ID, err)
-			}
-		} else {
-			for _, e := range b.evs {
-				if err := p.Apply(ctx, tx, e); err != nil {
-					return "", fmt.Errorf("rebuild %s: apply %s %s (stream %s version %d): %w",
-						p.Name(), e.Type, e.ID, e.StreamID, e.StreamVersion, err)
-				}
-			}
+		if err := pgx.BeginFunc(ctx, b.conn, func(tx pgx.Tx) error { return b.apply(ctx, tx, batch.evs) }); err != nil {
+			return err
 		}
-		last = b.evs[len(b.evs)-1]
-		done += int64(len(b.evs))
-		progress(done, max(total, done))
 	}
 	if hasHooks {
-		if err := hooks.AfterReplay(ctx, tx); err != nil {
-			return "", fmt.Errorf("rebuild %s: after replay: %w", p.Name(), err)
+		if err := pgx.BeginFunc(ctx, b.conn, func(tx pgx.Tx) error { return hooks.AfterReplay(ctx, tx) }); err != nil {
+			return fmt.Errorf("after replay: %w", err)
 		}
 	}
-	if target.After(last.Order) {
-		return "", fmt.Errorf("rebuild %s: replayed up to %v, short of %v committed before it began: %w", p.Name(), last.Order, target, ErrRebuildBehind)
+	if target.After(b.last) {
+		return fmt.Errorf("replayed up to %v, short of %v committed before it began: %w", b.last, target, ErrRebuildBehind)
 	}
-	if live.After(last.Order) {
-		return "", fmt.Errorf("rebuild %s: replayed up to %v, live checkpoint is at %v: %w", p.Name(), last.Order, live, ErrRebuildBehind)
+	// What was appended during the replay, still outside the swap's transaction.
+	for batch := range readBatches(readCtx, b.store, b.last) {
+		if batch.err != nil {
+			return batch.err
+		}
+		if err := pgx.BeginFunc(ctx, b.conn, func(tx pgx.Tx) error { return b.apply(ctx, tx, batch.evs) }); err != nil {
+			return err
+		}
 	}
+	return nil
+}
 
+// apply applies evs to the shadow in tx.
+func (b *shadowBuild) apply(ctx context.Context, tx pgx.Tx, evs []events.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	if batch, ok := b.p.(BatchApplier); ok {
+		if err := batch.ApplyBatch(ctx, tx, evs); err != nil {
+			return fmt.Errorf("apply events %s..%s: %w", evs[0].ID, evs[len(evs)-1].ID, err)
+		}
+	} else {
+		for _, e := range evs {
+			if err := b.p.Apply(ctx, tx, e); err != nil {
+				return fmt.Errorf("apply %s %s (stream %s version %d): %w", e.Type, e.ID, e.StreamID, e.StreamVersion, err)
+			}
+		}
+	}
+	last := evs[len(evs)-1]
+	b.last, b.lastAt = last.Order, last.RecordedAt
+	b.done += int64(len(evs))
+	b.progress(b.done, max(b.total, b.done))
+	return nil
+}
+
+// swap brings the shadow up to the live checkpoint and beyond, under the
+// checkpoint's lock, and puts it in the live model's place, all in one
+// transaction. It returns the new model's digest.
+func (b *shadowBuild) swap(ctx context.Context) (string, error) {
+	tx, err := b.conn.Begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after commit
+	live, err := lockCheckpoint(ctx, tx, b.p.Name())
+	if err != nil {
+		return "", err
+	}
+	// Holding the lock gives this transaction an id, below which alone it can
+	// read; the live projector, which this lock now holds back, never read
+	// past it either, so the shadow reaches the live checkpoint.
+	for {
+		evs, err := b.store.ReadCommittedIn(ctx, tx, b.last, rebuildBatch)
+		if err != nil {
+			return "", err
+		}
+		if err := b.apply(ctx, tx, evs); err != nil {
+			return "", err
+		}
+		if len(evs) < rebuildBatch {
+			break
+		}
+	}
+	if live.order.After(b.last) {
+		return "", fmt.Errorf("replayed up to %v, live checkpoint is at %v: %w", b.last, live.order, ErrRebuildBehind)
+	}
+	// The live model's tables as recorded, and any of the same names as the
+	// new ones (a model set up before they were recorded).
+	old := live.tables
+	for _, t := range b.tables {
+		if !slices.Contains(old, t) {
+			old = append(old, t)
+		}
+	}
+	for _, t := range old {
+		if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS public.`+pgx.Identifier{t}.Sanitize()); err != nil {
+			return "", fmt.Errorf("drop live table %s: %w", t, err)
+		}
+	}
+	for _, t := range b.tables {
+		if _, err := tx.Exec(ctx, `ALTER TABLE `+pgx.Identifier{shadowSchema, t}.Sanitize()+` SET SCHEMA public`); err != nil {
+			return "", fmt.Errorf("move %s into place: %w", t, err)
+		}
+	}
+	return b.finish(ctx, tx, b.tables)
+}
+
+// finish sets p's checkpoint to the last event replayed, at p's schema
+// version, records the model's tables (nil keeps those recorded), and commits;
+// it returns the digest of what it commits.
+func (b *shadowBuild) finish(ctx context.Context, tx pgx.Tx, tables []string) (string, error) {
 	var lastRecorded *time.Time
-	if done > 0 {
-		lastRecorded = &last.RecordedAt
+	if b.done > 0 {
+		lastRecorded = &b.lastAt
 	}
 	if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints
-		SET tx_id = $2::text::xid8, seq = $3, events = $4, last_recorded_at = $5, updated_at = now()
-		WHERE name = $1`, p.Name(), strconv.FormatUint(last.Order.TxID, 10), last.Order.Seq, done, lastRecorded); err != nil {
-		return "", fmt.Errorf("rebuild %s: set checkpoint: %w", p.Name(), err)
+		SET tx_id = $2::text::xid8, seq = $3, events = $4, last_recorded_at = $5, schema_version = $6,
+			tables = coalesce($7, tables), updated_at = now()
+		WHERE name = $1`, b.p.Name(), strconv.FormatUint(b.last.TxID, 10), b.last.Seq, b.done, lastRecorded,
+		b.p.SchemaVersion(), tables); err != nil {
+		return "", fmt.Errorf("set checkpoint: %w", err)
 	}
 	// The digest of exactly what is committed, before a live event can follow.
-	if digest, err = p.Digest(ctx, tx); err != nil {
-		return "", fmt.Errorf("rebuild %s: digest: %w", p.Name(), err)
+	digest, err := b.p.Digest(ctx, tx)
+	if err != nil {
+		return "", fmt.Errorf("digest: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return "", fmt.Errorf("rebuild %s: commit: %w", p.Name(), err)
+		return "", fmt.Errorf("commit: %w", err)
 	}
-	progress(done, done)
 	return digest, nil
+}
+
+// inPlace replays the log into p's live tables after p's Reset, in one
+// transaction that holds p's checkpoint lock throughout: readers see the old
+// state until it commits.
+func (b *shadowBuild) inPlace(ctx context.Context, pool *pgxpool.Pool) (string, error) {
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&b.total); err != nil {
+		return "", fmt.Errorf("count events: %w", err)
+	}
+	target, _, err := newestEvent(ctx, pool)
+	if err != nil {
+		return "", err
+	}
+	if err := waitReadable(ctx, pool, target); err != nil {
+		return "", err
+	}
+	tx, err := b.conn.Begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after commit
+	live, err := lockCheckpoint(ctx, tx, b.p.Name())
+	if err != nil {
+		return "", err
+	}
+	if err := b.p.Reset(ctx, tx); err != nil {
+		return "", fmt.Errorf("reset: %w", err)
+	}
+	b.progress(0, b.total)
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	for batch := range readBatches(readCtx, b.store, events.Order{}) {
+		if batch.err != nil {
+			return "", batch.err
+		}
+		if err := b.apply(ctx, tx, batch.evs); err != nil {
+			return "", err
+		}
+	}
+	if target.After(b.last) || live.order.After(b.last) {
+		return "", fmt.Errorf("replayed up to %v, short of %v committed before it began or the live checkpoint %v: %w",
+			b.last, target, live.order, ErrRebuildBehind)
+	}
+	return b.finish(ctx, tx, nil)
+}
+
+// clear drops every table in the shadow schema.
+func (b *shadowBuild) clear(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, b.conn, func(tx pgx.Tx) error {
+		left, err := listTables(ctx, tx, shadowSchema)
+		if err != nil {
+			return err
+		}
+		for _, t := range left {
+			if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+pgx.Identifier{shadowSchema, t}.Sanitize()+` CASCADE`); err != nil {
+				return fmt.Errorf("clear the shadow schema: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// drop removes what a failed rebuild left in the shadow schema; after a swap
+// there is nothing left.
+func (b *shadowBuild) drop(ctx context.Context) {
+	if !b.conn.IsClosed() {
+		_ = b.clear(ctx)
+	}
 }
 
 type eventBatch struct {
@@ -148,13 +377,12 @@ type eventBatch struct {
 	err error
 }
 
-// readBatches reads the committed log in batches, one batch ahead of the
+// readBatches reads the committed log after an order in batches, one batch ahead of the
 // consumer, and closes the channel after the last one (or an error).
-func readBatches(ctx context.Context, store *events.Store) <-chan eventBatch {
+func readBatches(ctx context.Context, store *events.Store, after events.Order) <-chan eventBatch {
 	out := make(chan eventBatch, 1)
 	go func() {
 		defer close(out)
-		var after events.Order
 		for {
 			evs, err := store.ReadCommitted(ctx, after, rebuildBatch)
 			if err != nil {

@@ -21,6 +21,9 @@ type SelectionApplications struct{}
 // Name implements Projection.
 func (SelectionApplications) Name() string { return "selection_applications" }
 
+// SchemaVersion implements Projection.
+func (SelectionApplications) SchemaVersion() int { return 1 }
+
 // Setup implements Projection.
 func (SelectionApplications) Setup(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, `

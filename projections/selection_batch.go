@@ -24,6 +24,9 @@ type SelectionBatches struct{}
 // Name implements Projection.
 func (SelectionBatches) Name() string { return "selection_batches" }
 
+// SchemaVersion implements Projection.
+func (SelectionBatches) SchemaVersion() int { return 1 }
+
 // Setup implements Projection.
 func (SelectionBatches) Setup(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, `

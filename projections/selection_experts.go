@@ -19,6 +19,9 @@ type SelectionExperts struct{}
 // Name implements Projection.
 func (SelectionExperts) Name() string { return "selection_experts" }
 
+// SchemaVersion implements Projection.
+func (SelectionExperts) SchemaVersion() int { return 1 }
+
 // Setup implements Projection.
 func (SelectionExperts) Setup(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, `

@@ -38,6 +38,8 @@ func NewTimeline() Projection { return timeline{} }
 
 func (timeline) Name() string { return "timeline" }
 
+func (timeline) SchemaVersion() int { return 1 }
+
 func (timeline) Setup(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS timeline (
 		stream_id      text        NOT NULL,

@@ -25,6 +25,9 @@ type Users struct{}
 // Name implements Projection.
 func (Users) Name() string { return "users" }
 
+// SchemaVersion implements Projection.
+func (Users) SchemaVersion() int { return 1 }
+
 // Setup implements Projection.
 func (Users) Setup(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, `

@@ -48,8 +48,10 @@ func newProjectionsCmd() *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use:   "rebuild [NAME]",
 		Short: "Rebuild one read model (or all) from the event log",
-		Long: `Rebuild a read model from the event log in one transaction, showing progress, and print its
-digest before and after: a rebuilt model equals the live one. Without NAME every projection is rebuilt.
+		Long: `Rebuild a read model from the event log, online, showing progress, and print its digest before
+and after: a rebuilt model equals the live one. The model is built at this release's schema version into
+shadow tables while the live ones keep serving and the projector keeps them current, then swapped in
+with its checkpoint in one transaction. Without NAME every projection is rebuilt.
 Names: ` + projectionNames() + "\n" + envHelp(),
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -78,16 +80,18 @@ Names: ` + projectionNames() + "\n" + envHelp(),
 			}
 			out := cmd.OutOrStdout()
 			for _, p := range ps {
-				before, err := projections.Digest(ctx, pool, p)
-				if err != nil {
-					return err
-				}
+				// A live model of an older schema version may not be readable
+				// by this release's digest; the rebuild replaces it all the same.
+				before, beforeErr := projections.Digest(ctx, pool, p)
 				after, err := projections.Rebuild(ctx, pool, store, p, projections.ProgressBar(cmd.ErrOrStderr(), p.Name()))
 				if err != nil {
 					return err
 				}
 				same := "identical to the live model"
-				if before != after {
+				switch {
+				case beforeErr != nil:
+					same = "the live model before it had another shape"
+				case before != after:
 					same = "differs from the live model before the rebuild"
 				}
 				fmt.Fprintf(out, "%s: rebuilt, digest %s (%s)\n", p.Name(), after, same)
