@@ -3,8 +3,10 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Config is keytask's runtime configuration.
@@ -47,6 +49,10 @@ type Config struct {
 	SMTPPassword string
 	// SMTPSecurity is "starttls" (required), "tls" (implicit) or "none".
 	SMTPSecurity string
+	// WorkerStopTimeout is how long a stopping worker lets the activities it
+	// runs finish before cancelling them, as the environment spells it (a Go
+	// duration); see StopTimeout.
+	WorkerStopTimeout string
 	// Holidays is an operator's holiday file (CSV like the embedded
 	// holidays-cn.csv) merged with the embedded arrangements by every process
 	// that counts public notices; empty means the embedded ones alone.
@@ -92,6 +98,7 @@ var Settings = []Setting{
 	{"KEYTASK_COLLECTION_DEADLINE_AFTER", "30d", "from the start to the reports' deadline (days as `30d`, or a Go duration)"},
 	{"KEYTASK_COLLECTION_REMINDERS", "14d,7d,3d,1d", "reminders to schools that have not submitted, before the deadline"},
 	{"KEYTASK_COLLECTION_CLOSE_AFTER", "30d", "from the deadline to the collection's close and summary"},
+	{"KEYTASK_WORKER_STOP_TIMEOUT", "50s", "how long a stopping worker lets its running activities finish (a Go duration; keep it below the orchestrator's grace period)"},
 	{"KEYTASK_HOLIDAYS", "(empty: only the embedded 2022–2026 arrangements)", "CSV file (date,kind,name) of further years' official holiday arrangements, merged with the embedded ones at startup"},
 	{"KEYTASK_METRICS_ADDR", "(empty: off; `serve` keeps /metrics on its HTTP address)", "internal address where `serve`, `worker` and `projector` serve /metrics and /healthz; set, `serve` no longer answers /metrics on its HTTP address"},
 	{"KEYTASK_SECURE_COOKIES", "false", "`true` behind a proxy that terminates TLS: the session cookie is Secure and pages send Strict-Transport-Security"},
@@ -131,6 +138,7 @@ func FromEnv() Config {
 	c.SMTPUsername, _ = env("KEYTASK_SMTP_USERNAME", "")
 	c.SMTPPassword, _ = env("KEYTASK_SMTP_PASSWORD", "")
 	c.SMTPSecurity, _ = env("KEYTASK_SMTP_SECURITY", "starttls")
+	c.WorkerStopTimeout, _ = env("KEYTASK_WORKER_STOP_TIMEOUT", "50s")
 	c.Holidays, _ = env("KEYTASK_HOLIDAYS", "")
 	if c.Holidays != "" {
 		if abs, err := filepath.Abs(c.Holidays); err == nil {
@@ -144,6 +152,15 @@ func FromEnv() Config {
 	c.DigestKey, _ = env("KEYTASK_DIGEST_KEY", "")
 	c.DigestPublicKey, _ = env("KEYTASK_DIGEST_PUBLIC_KEY", "")
 	return c
+}
+
+// StopTimeout parses WorkerStopTimeout.
+func (c Config) StopTimeout() (time.Duration, error) {
+	d, err := time.ParseDuration(c.WorkerStopTimeout)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("KEYTASK_WORKER_STOP_TIMEOUT %q: want a duration such as 50s", c.WorkerStopTimeout)
+	}
+	return d, nil
 }
 
 // TemporalOrDefault is the frontend address for commands that do not embed a server.

@@ -158,7 +158,10 @@ func (p *platform) runSealer(ctx context.Context) error {
 }
 
 func (p *platform) runWorker(ctx context.Context) error {
-	w := worker.New(p.tc, temporalx.TaskQueue, worker.Options{})
+	w, err := newWorker(p.tc, p.cfg)
+	if err != nil {
+		return err
+	}
 	workflows.RegisterWith(w, &activities.Activities{Store: p.store}, workflows.Options{Calendar: p.cal})
 	temporalx.CountFailuresFromZero(temporalx.NewMetricsHandler(p.reg), p.cfg.TemporalNamespace, temporalx.TaskQueue,
 		workflows.IntentRoundWorkflowName, workflows.SelectionBatchWorkflowName, workflows.PerformanceCollectionWorkflowName)
@@ -174,6 +177,17 @@ func (p *platform) runWorker(ctx context.Context) error {
 	<-ctx.Done()
 	w.Stop()
 	return nil
+}
+
+// newWorker is a worker on keytask's task queue that, when stopped, lets its
+// running activities finish within the configured timeout: a rollout then
+// completes appends and sends rather than abandoning them to a retry.
+func newWorker(c client.Client, cfg config.Config) (worker.Worker, error) {
+	stop, err := cfg.StopTimeout()
+	if err != nil {
+		return nil, err
+	}
+	return worker.New(c, temporalx.TaskQueue, worker.Options{WorkerStopTimeout: stop}), nil
 }
 
 func (p *platform) runProjector(ctx context.Context) error {
