@@ -34,7 +34,7 @@ var ErrRebuildBehind = errors.New("rebuild ended before the live checkpoint")
 const rebuildLock = 7_462_014
 
 // shadowSchema is where a rebuild builds, beside the live tables in public
-// (migration 0006).
+// (migration 0007).
 const shadowSchema = "keytask_shadow"
 
 // Rebuild builds p's read model afresh from the log, at p's schema version,
@@ -133,16 +133,8 @@ type shadowBuild struct {
 // rebuild left there, and replays the log into them, batch by batch, up to at
 // least the newest event committed when it began.
 func (b *shadowBuild) build(ctx context.Context, pool *pgxpool.Pool) error {
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&b.total); err != nil {
-		return fmt.Errorf("count events: %w", err)
-	}
-	// Replay at least every event committed before now, even if some unrelated
-	// transaction that is still open holds ReadCommitted back.
-	target, _, err := newestEvent(ctx, pool)
+	target, err := b.readable(ctx, pool)
 	if err != nil {
-		return err
-	}
-	if err := waitReadable(ctx, pool, target); err != nil {
 		return err
 	}
 	if err := b.clear(ctx); err != nil {
@@ -203,6 +195,35 @@ func (b *shadowBuild) build(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
+// readable counts the log for progress and returns its newest event once every
+// transaction older than it has ended: a replay must reach at least that far,
+// even if some unrelated transaction still open holds ReadCommitted back.
+func (b *shadowBuild) readable(ctx context.Context, pool *pgxpool.Pool) (events.Order, error) {
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&b.total); err != nil {
+		return events.Order{}, fmt.Errorf("count events: %w", err)
+	}
+	target, _, err := newestEvent(ctx, pool)
+	if err != nil {
+		return target, err
+	}
+	return target, waitReadable(ctx, pool, target)
+}
+
+// lock begins the rebuild's last transaction and locks p's checkpoint in it,
+// which holds the live projector back until the transaction ends.
+func (b *shadowBuild) lock(ctx context.Context) (pgx.Tx, lockedCheckpoint, error) {
+	tx, err := b.conn.Begin(ctx)
+	if err != nil {
+		return nil, lockedCheckpoint{}, err
+	}
+	live, err := lockCheckpoint(ctx, tx, b.p.Name())
+	if err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return nil, live, err
+	}
+	return tx, live, nil
+}
+
 // apply applies evs to the shadow in tx.
 func (b *shadowBuild) apply(ctx context.Context, tx pgx.Tx, evs []events.Event) error {
 	if len(evs) == 0 {
@@ -230,15 +251,11 @@ func (b *shadowBuild) apply(ctx context.Context, tx pgx.Tx, evs []events.Event) 
 // checkpoint's lock, and puts it in the live model's place, all in one
 // transaction. It returns the new model's digest.
 func (b *shadowBuild) swap(ctx context.Context) (string, error) {
-	tx, err := b.conn.Begin(ctx)
+	tx, live, err := b.lock(ctx)
 	if err != nil {
 		return "", err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after commit
-	live, err := lockCheckpoint(ctx, tx, b.p.Name())
-	if err != nil {
-		return "", err
-	}
 	// Holding the lock gives this transaction an id, below which alone it can
 	// read; the live projector, which this lock now holds back, never read
 	// past it either, so the shadow reaches the live checkpoint.
@@ -308,25 +325,15 @@ func (b *shadowBuild) finish(ctx context.Context, tx pgx.Tx, tables []string) (s
 // transaction that holds p's checkpoint lock throughout: readers see the old
 // state until it commits.
 func (b *shadowBuild) inPlace(ctx context.Context, pool *pgxpool.Pool) (string, error) {
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&b.total); err != nil {
-		return "", fmt.Errorf("count events: %w", err)
-	}
-	target, _, err := newestEvent(ctx, pool)
+	target, err := b.readable(ctx, pool)
 	if err != nil {
 		return "", err
 	}
-	if err := waitReadable(ctx, pool, target); err != nil {
-		return "", err
-	}
-	tx, err := b.conn.Begin(ctx)
+	tx, live, err := b.lock(ctx)
 	if err != nil {
 		return "", err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after commit
-	live, err := lockCheckpoint(ctx, tx, b.p.Name())
-	if err != nil {
-		return "", err
-	}
 	if err := b.p.Reset(ctx, tx); err != nil {
 		return "", fmt.Errorf("reset: %w", err)
 	}
