@@ -194,10 +194,7 @@ func (a *Activities) expertPool(ctx context.Context) ([]assign.Expert, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read expert pool: %w", err)
 		}
-		r, ok := payload.(selection.ExpertRegistered)
-		if u, updated := payload.(selection.ExpertUpdated); updated {
-			r, ok = selection.ExpertRegistered(u), true
-		}
+		r, ok := selection.ExpertRecord(payload)
 		if !ok {
 			return nil, fmt.Errorf("read expert pool: %s carries no expert record", e.Type)
 		}

@@ -104,8 +104,8 @@ func isReplay(recorded []events.Event, registeredID uuid.UUID, user identity.Pri
 		if e.ID != registeredID {
 			continue
 		}
-		var was identity.UserRegistered
-		if err := json.Unmarshal(e.Data, &was); err != nil {
+		was, err := events.DecodeAs[identity.UserRegistered](eventtypes.Registry, e)
+		if err != nil {
 			return false, err
 		}
 		if was.Principal() == user {

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"keytask/domain/scoring"
 	"keytask/domain/selection"
 	"keytask/events"
+	"keytask/eventtypes"
 	"keytask/projections"
 	"keytask/workflows"
 )
@@ -296,8 +296,8 @@ func (s *Server) rubricOf(r *http.Request, batchID string) (scoring.Rubric, erro
 	}
 	for _, e := range evs {
 		if e.Type == selection.TypeSelectionBatchOpened {
-			var o selection.SelectionBatchOpened
-			if err := json.Unmarshal(e.Data, &o); err != nil {
+			o, err := events.DecodeAs[selection.SelectionBatchOpened](eventtypes.Registry, e)
+			if err != nil {
 				return scoring.Rubric{}, err
 			}
 			return o.Rubric, nil

@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"keytask/domain/performance"
 	"keytask/domain/policy"
 	"keytask/events"
+	"keytask/eventtypes"
 	"keytask/exports"
 	"keytask/projections"
 	"keytask/workflows"
@@ -124,11 +124,7 @@ func (s *Server) openedReport(r *http.Request) (performance.ReportOpened, error)
 	if len(evs) == 0 || evs[0].Type != performance.TypeReportOpened {
 		return performance.ReportOpened{}, notFound("该项目没有本年度绩效报告", fmt.Sprintf("no report %d/%s", year, project))
 	}
-	var o performance.ReportOpened
-	if err := json.Unmarshal(evs[0].Data, &o); err != nil {
-		return o, err
-	}
-	return o, nil
+	return events.DecodeAs[performance.ReportOpened](eventtypes.Registry, evs[0])
 }
 
 // reportView is a report as the API answers it: money as {"yuan", "wan"},

@@ -7,6 +7,7 @@ import (
 
 	"keytask/domain/selection"
 	"keytask/events"
+	"keytask/eventtypes"
 )
 
 // UpdateExpert replaces a registered expert's record.
@@ -27,10 +28,11 @@ func (a *App) UpdateExpert(ctx context.Context, cmd UpdateExpert) (updated selec
 		return updated, false, notFound("专家不存在", "no expert "+clip(cmd.Expert.ExpertID))
 	}
 	// Every expert event carries the whole record, so the last one is current.
-	var current selection.ExpertRegistered
-	if err := json.Unmarshal(recorded[len(recorded)-1].Data, &current); err != nil {
+	last, err := eventtypes.Registry.Decode(recorded[len(recorded)-1])
+	if err != nil {
 		return updated, false, err
 	}
+	current, _ := selection.ExpertRecord(last)
 	if updated, changed, err = selection.UpdateExpert(current, cmd.Expert); err != nil || !changed {
 		return updated, changed, err
 	}

@@ -67,24 +67,34 @@ func Register[T any](r *Registry, typ string, version int, upcasters ...Upcaster
 // ErrUnregistered for a type without a registration, and an error for data
 // written at a version newer than the registered one (by a newer release).
 func (r *Registry) Decode(e Event) (any, error) {
-	reg, ok := r.types[e.Type]
-	if !ok {
-		return nil, fmt.Errorf("decode %s %s: %w", e.Type, e.ID, ErrUnregistered)
+	e, err := r.Current(e)
+	if err != nil {
+		return nil, err
 	}
-	if e.SchemaVersion < reg.version {
-		// Upcast works on the copy e is: the caller's event keeps what was written.
-		if err := r.upcasters.Upcast(&e); err != nil {
-			return nil, err
-		}
-	}
-	if e.SchemaVersion != reg.version {
-		return nil, fmt.Errorf("decode %s %s: schema version %d, this release reads version %d", e.Type, e.ID, e.SchemaVersion, reg.version)
-	}
-	v, err := reg.decode(e.Data)
+	v, err := r.types[e.Type].decode(e.Data)
 	if err != nil {
 		return nil, fmt.Errorf("decode %s %s: %w", e.Type, e.ID, err)
 	}
 	return v, nil
+}
+
+// Current returns e with its data upcast to the current schema version, for a
+// reader that shows the data rather than decoding it (the audit history). Its
+// errors are Decode's; the caller's e keeps what was written.
+func (r *Registry) Current(e Event) (Event, error) {
+	reg, ok := r.types[e.Type]
+	if !ok {
+		return e, fmt.Errorf("decode %s %s: %w", e.Type, e.ID, ErrUnregistered)
+	}
+	if e.SchemaVersion < reg.version {
+		if err := r.upcasters.Upcast(&e); err != nil {
+			return e, err
+		}
+	}
+	if e.SchemaVersion != reg.version {
+		return e, fmt.Errorf("decode %s %s: schema version %d, this release reads version %d", e.Type, e.ID, e.SchemaVersion, reg.version)
+	}
+	return e, nil
 }
 
 // DecodeAs is Decode for a reader that expects a T, as a reader that has

@@ -62,6 +62,12 @@ func TestRegistryDecode(t *testing.T) {
 			t.Fatalf("current version: %#v, %v", got, err)
 		}
 	})
+	t.Run("Current", func(t *testing.T) {
+		got, err := r.Current(recorded("FundsDeclared", 1, `{"wan": 0.0001}`))
+		if err != nil || got.SchemaVersion != 2 || string(got.Data) != `{"amount_yuan":1}` {
+			t.Fatalf("got v%d %s, %v", got.SchemaVersion, got.Data, err)
+		}
+	})
 	t.Run("ErrUnregistered", func(t *testing.T) {
 		_, err := r.Decode(recorded("Forgotten", 1, `{}`))
 		if !errors.Is(err, events.ErrUnregistered) || !strings.Contains(err.Error(), "Forgotten") {

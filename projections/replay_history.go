@@ -13,6 +13,7 @@ import (
 	"keytask/domain/identity"
 	"keytask/domain/privacy"
 	"keytask/events"
+	"keytask/eventtypes"
 )
 
 // SubjectKind is what a stream history is about.
@@ -95,7 +96,7 @@ func History(ctx context.Context, q Querier, kind SubjectKind, id string, viewer
 	if id == "" {
 		return nil, fmt.Errorf("%w: empty id", ErrSubject)
 	}
-	rows, err := q.Query(ctx, `SELECT coalesce(c.position, 0), e.stream_id, e.stream_version, e.id, e.type, e.recorded_at,
+	rows, err := q.Query(ctx, `SELECT coalesce(c.position, 0), e.stream_id, e.stream_version, e.id, e.type, e.schema_version, e.recorded_at,
 		e.metadata::text, e.data::text, e.tx_id::text, e.seq
 		FROM events e LEFT JOIN event_chain c ON c.event_id = e.id
 		WHERE `+where+` ORDER BY e.tx_id, e.seq`, id)
@@ -108,7 +109,8 @@ func History(ctx context.Context, q Querier, kind SubjectKind, id string, viewer
 		var h HistoryEntry
 		var meta, data, tx string
 		var seq int64
-		if err := rows.Scan(&h.Position, &h.StreamID, &h.StreamVersion, &h.EventID, &h.Type, &h.RecordedAt, &meta, &data, &tx, &seq); err != nil {
+		var version int
+		if err := rows.Scan(&h.Position, &h.StreamID, &h.StreamVersion, &h.EventID, &h.Type, &version, &h.RecordedAt, &meta, &data, &tx, &seq); err != nil {
 			return nil, fmt.Errorf("history of %s %s: %w", kind, id, err)
 		}
 		var m events.Metadata
@@ -117,7 +119,13 @@ func History(ctx context.Context, q Querier, kind SubjectKind, id string, viewer
 		}
 		h.ActorID, h.Role, h.Organisation = m.ActorID, m.Role, m.Organisation
 		h.WorkflowID, h.CorrelationID, h.CausationID = m.WorkflowID, m.CorrelationID, m.CausationID
-		if h.Data, h.Redacted, err = privacy.Event(viewer, h.Type, json.RawMessage(data)); err != nil {
+		// Every event is shown in its type's current shape, as the read models
+		// read it, whatever version wrote it.
+		current, err := eventtypes.Registry.Current(events.Event{ID: h.EventID, Type: h.Type, SchemaVersion: version, Data: json.RawMessage(data)})
+		if err != nil {
+			return nil, fmt.Errorf("history of %s %s: %w", kind, id, err)
+		}
+		if h.Data, h.Redacted, err = privacy.Event(viewer, h.Type, current.Data); err != nil {
 			return nil, fmt.Errorf("history of %s %s: %s: %w", kind, id, h.EventID, err)
 		}
 		out = append(out, h)

@@ -11,6 +11,7 @@ import (
 	"keytask/domain/assign"
 	"keytask/domain/selection"
 	"keytask/events"
+	"keytask/eventtypes"
 )
 
 // SelectionExperts is the read model of the expert pool (专家库).
@@ -46,22 +47,14 @@ func (SelectionExperts) Reset(ctx context.Context, tx pgx.Tx) error {
 // Apply implements Projection. A registration and an update both replace the
 // whole record.
 func (SelectionExperts) Apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
-	var rec selection.ExpertRegistered
-	switch e.Type {
-	case selection.TypeExpertRegistered:
-		var err error
-		if rec, err = decodePayload[selection.ExpertRegistered](e); err != nil {
-			return err
-		}
-	case selection.TypeExpertUpdated:
-		u, err := decodePayload[selection.ExpertUpdated](e)
-		if err != nil {
-			return err
-		}
-		rec = selection.ExpertRegistered(u)
-	default:
+	if e.Type != selection.TypeExpertRegistered && e.Type != selection.TypeExpertUpdated {
 		return nil
 	}
+	payload, err := eventtypes.Registry.Decode(e)
+	if err != nil {
+		return err
+	}
+	rec, _ := selection.ExpertRecord(payload)
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err

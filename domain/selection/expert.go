@@ -113,6 +113,18 @@ func RegisterExpert(existing bool, e ExpertRegistered) (ExpertRegistered, error)
 	return e, nil
 }
 
+// ExpertRecord returns the whole expert record an expert event's data carries:
+// an ExpertRegistered and an ExpertUpdated both do. ok is false for other data.
+func ExpertRecord(payload any) (rec ExpertRegistered, ok bool) {
+	switch p := payload.(type) {
+	case ExpertRegistered:
+		return p, true
+	case ExpertUpdated:
+		return ExpertRegistered(p), true
+	}
+	return rec, false
+}
+
 // UpdateExpert decides replacing a registered expert's record; changed is false
 // when nothing differs. Errors: *domain.FieldError.
 func UpdateExpert(current ExpertRegistered, e ExpertRegistered) (ExpertUpdated, bool, error) {
