@@ -442,7 +442,7 @@ func (c *collection) register(ctx workflow.Context) error {
 		func(e performance.ReportDraftSaved, v int64) ReportResult {
 			return ReportResult{Report: e.Report, Version: v}
 		})
-	draft.again = func(cmd ReportCommand) ReportResult { return c.repeated(cmd, false) }
+	draft.again = func(_ workflow.Context, cmd ReportCommand) ReportResult { return c.repeated(cmd, false) }
 	return c.updates.register(ctx, QueryPerformanceCollection, c.status, draft,
 		command[ReportCommand, performance.ReportSubmitted, ReportResult]{
 			name: UpdateSubmitReport, key: func(cmd ReportCommand) string { return cmd.ProjectID },
@@ -450,7 +450,7 @@ func (c *collection) register(ctx workflow.Context) error {
 				return s.Submit(cmd.ProjectID, by(cmd.Actor), cmd.Input, now)
 			},
 			record: c.submit,
-			again:  func(cmd ReportCommand) ReportResult { return c.repeated(cmd, true) },
+			again:  func(_ workflow.Context, cmd ReportCommand) ReportResult { return c.repeated(cmd, true) },
 		},
 		keyed(UpdateReturnReport, "return", performance.TypeReportReturned, c.recordReport, ReportReturnCommand.by,
 			func(cmd ReportReturnCommand, _ time.Time) (performance.ReportReturned, error) {

@@ -368,7 +368,7 @@ func (c FeedbackCommand) by() (string, events.Metadata) { return c.Province, c.A
 
 // repeated answers a form command that completed before (see RecentUpdates)
 // from the current state, recording nothing.
-func (r *intentRound) repeated(c FormCommand) FormResult {
+func (r *intentRound) repeated(_ workflow.Context, c FormCommand) FormResult {
 	form, _ := intent.Validate(r.State.Items, c.Input)
 	return FormResult{Form: form, Version: r.FormVersions[c.Province]}
 }

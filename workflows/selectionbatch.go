@@ -255,7 +255,7 @@ func (b *selectionBatch) register(ctx workflow.Context) error {
 				return s.ConfirmRanking(c.Round)
 			}, noResult),
 		command[ObjectionCommand, objection, string]{
-			name: UpdateFileObjection, decide: b.decideObjection, record: b.fileObjection,
+			name: UpdateFileObjection, decide: b.decideObjection, record: b.fileObjection, again: objectionID,
 		},
 		keyed(UpdateAdjudicateObjection, "adjudicate", selection.TypeObjectionAdjudicated, b.recordEvent, AdjudicateCommand.by,
 			func(c AdjudicateCommand, _ time.Time) (selection.ObjectionAdjudicated, error) {
@@ -263,10 +263,18 @@ func (b *selectionBatch) register(ctx workflow.Context) error {
 			}, noResult),
 		command[AssignCommand, none, AssignResult]{
 			name: UpdateAssignExperts, record: b.assignExperts,
+			// Sent again, an assignment answers its round; its counts went
+			// with the first answer.
+			again:  func(workflow.Context, AssignCommand) AssignResult { return AssignResult{Round: s.AssignRound} },
 			decide: func(workflow.Context, AssignCommand, time.Time) (none, error) { return none{}, s.MayAssign() },
 		},
 		command[RankCommand, none, RankResult]{
 			name: UpdateProposeRanking, record: b.proposeRanking,
+			// Sent again, a proposal answers its round and list; its cut and
+			// outliers went with the first answer.
+			again: func(workflow.Context, RankCommand) RankResult {
+				return RankResult{Round: s.Proposed, Selected: s.Proposal}
+			},
 			decide: func(workflow.Context, RankCommand, time.Time) (none, error) { return none{}, s.MayRank() },
 		},
 		command[PublishCommand, publication, none]{

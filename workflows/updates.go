@@ -56,7 +56,7 @@ type command[C, D, R any] struct {
 	record func(ctx workflow.Context, c C, d D, now time.Time) (R, error)
 	// again answers an update that completed before (see RecentUpdates) from
 	// the current state, recording nothing; nil answers the zero R.
-	again func(C) R
+	again func(ctx workflow.Context, c C) R
 }
 
 // recorder appends a command's one event e, its id derived from step, to
@@ -118,7 +118,7 @@ func (cmd command[C, D, R]) register(ctx workflow.Context, u *updates) error {
 			if cmd.again == nil {
 				return zero, nil
 			}
-			return cmd.again(c), nil
+			return cmd.again(ctx, c), nil
 		}
 		key := wholeWorkflow
 		if cmd.key != nil {

@@ -75,7 +75,7 @@ func tallyWorkflow(ctx workflow.Context, p tallyParams) error {
 				t.Versions[c.Key], t.Totals[c.Key] = last(res), total
 				return total, nil
 			},
-			again: func(c tallyAdd) int { return t.Totals[c.Key] },
+			again: func(_ workflow.Context, c tallyAdd) int { return t.Totals[c.Key] },
 		})
 	if err != nil {
 		return err
