@@ -284,7 +284,14 @@ type reviewData struct {
 	Batch    projections.SelectionBatchRecord
 	Rubric   scoring.Rubric
 	Assigned []projections.BatchApplicationRecord
+	Recused  []recusal // assigned, but barred by a conflict of interest
 	Path     string
+}
+
+// recusal is an assigned application the expert may not score, and why.
+type recusal struct {
+	projections.BatchApplicationRecord
+	Reasons []string
 }
 
 // rubricOf reads the batch's rubric from its opening event: the read model
@@ -322,11 +329,22 @@ func (s *Server) renderReview(w http.ResponseWriter, r *http.Request, status int
 		return err
 	}
 	p := principal(r.Context())
+	reviews, conflicts, err := s.reviewResources(r, b.Applications)
+	if err != nil {
+		return err
+	}
 	d := reviewData{Batch: b, Rubric: rub, Path: batchPath(b.BatchID) + "/review"}
 	for _, a := range b.Applications {
-		res := policy.Resource{Kind: policy.KindReview, ID: a.ApplicationID, Assigned: a.Experts}
-		if !a.Removed && policy.Decide(p, policy.ActionWrite, res) == nil {
+		switch {
+		case a.Removed:
+		case policy.Decide(p, policy.ActionWrite, reviews[a.ApplicationID]) == nil:
 			d.Assigned = append(d.Assigned, a)
+		case len(conflicts[a.ApplicationID]) > 0:
+			rc := recusal{BatchApplicationRecord: a}
+			for _, why := range conflicts[a.ApplicationID] {
+				rc.Reasons = append(rc.Reasons, why.Zh)
+			}
+			d.Recused = append(d.Recused, rc)
 		}
 	}
 	return s.render(w, r, status, "batch_review.html", pageData{Title: "专家评审 — " + b.BatchID, Data: d, Errors: errs,
@@ -348,10 +366,14 @@ func (s *Server) postScores(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("", "无法读取表单", err.Error())
 	}
 	p := principal(r.Context())
-	experts := map[string][]string{}
+	reviews, _, err := s.reviewResources(r, b.Applications)
+	if err != nil {
+		return err
+	}
+	experts := map[string]policy.Resource{}
 	for _, a := range b.Applications {
 		if !a.Removed {
-			experts[a.ApplicationID] = a.Experts
+			experts[a.ApplicationID] = reviews[a.ApplicationID]
 		}
 	}
 	// A form field can name any application: each must be assigned to the
@@ -367,8 +389,12 @@ func (s *Server) postScores(w http.ResponseWriter, r *http.Request) error {
 				app = id
 			}
 		}
-		if err := policy.Decide(p, policy.ActionWrite, policy.Resource{Kind: policy.KindReview, ID: app, Assigned: experts[app]}); err != nil {
-			if errors.Is(err, policy.ErrForbidden) && app != "" && experts[app] == nil {
+		res, ok := experts[app]
+		if !ok {
+			res = policy.Resource{Kind: policy.KindReview, ID: app}
+		}
+		if err := policy.Decide(p, policy.ActionWrite, res); err != nil {
+			if errors.Is(err, policy.ErrForbidden) && app != "" && !ok {
 				err = fmt.Errorf("%w: application %s is not in the batch", policy.ErrNotFound, clipText(app))
 			}
 			return err
@@ -376,7 +402,7 @@ func (s *Server) postScores(w http.ResponseWriter, r *http.Request) error {
 	}
 	var scores []selection.ApplicationScores
 	for _, a := range b.Applications {
-		if a.Removed || policy.Decide(p, policy.ActionWrite, policy.Resource{Kind: policy.KindReview, ID: a.ApplicationID, Assigned: a.Experts}) != nil {
+		if a.Removed || policy.Decide(p, policy.ActionWrite, reviews[a.ApplicationID]) != nil {
 			continue
 		}
 		sc := selection.ApplicationScores{Application: a.ApplicationID}

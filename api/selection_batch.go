@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"keytask/domain"
+	"keytask/domain/assign"
 	"keytask/domain/identity"
 	"keytask/domain/policy"
 	"keytask/domain/scoring"
@@ -313,6 +314,36 @@ func stampActor(c any, md events.Metadata) any {
 	panic(fmt.Sprintf("api: no actor for %T", c))
 }
 
+// reviewResources describes each of the batch's applications for the policy
+// as the caller would review it: its assigned experts and, for an expert, the
+// conflicts of interest their record declares now, read from the log, so that
+// a conflict declared after the assignment bars the expert at once. The
+// conflicts come back by application for the caller to explain.
+func (s *Server) reviewResources(r *http.Request, apps []projections.BatchApplicationRecord) (map[string]policy.Resource, map[string][]assign.Reason, error) {
+	p := principal(r.Context())
+	out := make(map[string]policy.Resource, len(apps))
+	var mine []string
+	for _, a := range apps {
+		out[a.ApplicationID] = policy.Resource{Kind: policy.KindReview, ID: a.ApplicationID, Assigned: a.Experts}
+		if p.Role == identity.RoleExpert && slices.Contains(a.Experts, p.UserID) {
+			mine = append(mine, a.ApplicationID)
+		}
+	}
+	if len(mine) == 0 {
+		return out, nil, nil
+	}
+	conflicts, err := s.app.ReviewConflicts(r.Context(), p.UserID, mine)
+	if err != nil {
+		return nil, nil, err
+	}
+	for id := range conflicts {
+		res := out[id]
+		res.Conflicts = []string{p.UserID}
+		out[id] = res
+	}
+	return out, conflicts, nil
+}
+
 // submitScores sends an expert's marks, each for an application assigned to them.
 func (s *Server) submitScores(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
@@ -329,15 +360,22 @@ func (s *Server) submitScores(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	experts := map[string][]string{}
-	for _, a := range b.Applications {
-		experts[a.ApplicationID] = a.Experts
+	reviews, conflicts, err := s.reviewResources(r, b.Applications)
+	if err != nil {
+		return err
 	}
 	for i, sc := range req.Scores {
-		res := policy.Resource{Kind: policy.KindReview, ID: sc.Application, Assigned: experts[sc.Application]}
+		res, ok := reviews[sc.Application]
+		if !ok {
+			res = policy.Resource{Kind: policy.KindReview, ID: sc.Application}
+		}
 		if err := policy.Decide(p, policy.ActionWrite, res); err != nil {
+			field := fmt.Sprintf("scores[%d].application", i)
+			if rs := conflicts[sc.Application]; len(rs) > 0 {
+				return domain.Invalid(field, fmt.Sprintf("您与申报“%s”须回避（%s），不能评分", clipText(sc.Application), rs[0].Zh), err.Error()+": "+rs[0].En)
+			}
 			if errors.Is(err, policy.ErrNotFound) {
-				return domain.Invalid(fmt.Sprintf("scores[%d].application", i), fmt.Sprintf("申报“%s”未分配给您评审", clipText(sc.Application)), err.Error())
+				return domain.Invalid(field, fmt.Sprintf("申报“%s”未分配给您评审", clipText(sc.Application)), err.Error())
 			}
 			return err
 		}

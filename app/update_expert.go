@@ -7,7 +7,6 @@ import (
 
 	"keytask/domain/selection"
 	"keytask/events"
-	"keytask/eventtypes"
 )
 
 // UpdateExpert replaces a registered expert's record.
@@ -27,12 +26,10 @@ func (a *App) UpdateExpert(ctx context.Context, cmd UpdateExpert) (updated selec
 	if len(recorded) == 0 {
 		return updated, false, notFound("专家不存在", "no expert "+clip(cmd.Expert.ExpertID))
 	}
-	// Every expert event carries the whole record, so the last one is current.
-	last, err := eventtypes.Registry.Decode(recorded[len(recorded)-1])
+	current, err := lastExpertRecord(recorded)
 	if err != nil {
 		return updated, false, err
 	}
-	current, _ := selection.ExpertRecord(last)
 	if updated, changed, err = selection.UpdateExpert(current, cmd.Expert); err != nil || !changed {
 		return updated, changed, err
 	}

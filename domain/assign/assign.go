@@ -184,6 +184,11 @@ func Check(a Application, e Expert) []Reason {
 	return append(rs, conflicts(&a, x)...)
 }
 
+// Conflicts returns the conflict rules alone that keep e from reviewing a: a
+// conflict found after the assignment (a record updated since) still bars
+// the expert's score.
+func Conflicts(a Application, e Expert) []Reason { return conflicts(&a, prepare(&e)) }
+
 func noExpertise(taskType string, lvl int) Reason {
 	return Reason{NoExpertise,
 		fmt.Sprintf("专业不符：专家在任务类型“%s”上的专长等级为 %d", taskType, lvl),
