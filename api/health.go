@@ -24,15 +24,27 @@ type readiness struct {
 	Error  string            `json:"error,omitempty"`
 }
 
-// readyz reports whether keytask can serve requests: the database answers and
-// Temporal is ready. Details of a failure go to the log, not to the unauthenticated caller.
+// readyz reports whether keytask can serve reads: the database answers. A
+// Temporal outage leaves the pages and queries in rotation; commands answer
+// 503 on their own until it ends. Details of a failure go to the log, not to
+// the unauthenticated caller.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	return s.readiness(w, r, false)
+}
+
+// readyzCommands reports whether keytask can also carry out commands, which
+// need Temporal as well as the database.
+func (s *Server) readyzCommands(w http.ResponseWriter, r *http.Request) error {
+	return s.readiness(w, r, true)
+}
+
+func (s *Server) readiness(w http.ResponseWriter, r *http.Request, commands bool) error {
 	type check struct {
 		name  string
 		check func(context.Context) error
 	}
 	checks := []check{{"database", s.pool.Ping}}
-	if s.ready != nil {
+	if commands && s.ready != nil {
 		checks = append(checks, check{"temporal", s.ready})
 	}
 	res := readiness{Status: "ready", Checks: map[string]string{}}

@@ -12,7 +12,7 @@ import (
 
 // publicRoutes are the only routes served without a token. Adding one is a
 // security decision: it must be made here, on purpose.
-var publicRoutes = []string{"GET /healthz", "GET /readyz", "GET /metrics",
+var publicRoutes = []string{"GET /healthz", "GET /readyz", "GET /readyz/commands", "GET /metrics",
 	"GET /public/notices/{batch}", "POST /public/notices/{batch}/objections", "GET /public/publications/{batch}",
 	"GET /login", "POST /login"}
 

@@ -30,7 +30,7 @@ type Config struct {
 	Pool     *pgxpool.Pool // acts as the writer role; read models are queried here
 	Store    *events.Store
 	Registry *prometheus.Registry // HTTP metrics go here and /metrics serves it; nil means a private one
-	// Ready reports whether Temporal can be used; /readyz calls it. Nil means
+	// Ready reports whether Temporal can be used; /readyz/commands calls it. Nil means
 	// Temporal is not checked.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger // nil means slog.Default()
@@ -145,6 +145,7 @@ func (s *Server) routeTable() []Route {
 	routes := []Route{
 		{Pattern: "GET /healthz", Public: true, handle: s.healthz},
 		{Pattern: "GET /readyz", Public: true, handle: s.readyz},
+		{Pattern: "GET /readyz/commands", Public: true, handle: s.readyzCommands},
 	}
 	if !s.noMetrics {
 		metrics := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})

@@ -119,7 +119,7 @@ func runDev(ctx context.Context, cmd *cobra.Command) error {
 	fmt.Fprintf(out, "\nkeytask 全国技工教育重点任务管理平台 is running\n")
 	fmt.Fprintf(out, "  web pages        %s/login\n", base)
 	fmt.Fprintf(out, "  API              %s/api/v1/\n", base)
-	fmt.Fprintf(out, "  health           %s/healthz   %s/readyz\n", base, base)
+	fmt.Fprintf(out, "  health           %s/healthz   %s/readyz   %s/readyz/commands\n", base, base, base)
 	fmt.Fprintf(out, "  metrics          %s/metrics\n", base)
 	if uiURL != "" {
 		fmt.Fprintf(out, "  Temporal UI      %s\n", uiURL)

@@ -221,7 +221,7 @@ func (p *platform) runHTTP(ctx context.Context, ready func(context.Context) erro
 	return srv.Shutdown(sctx)
 }
 
-// temporalReady checks the Temporal frontend for /readyz.
+// temporalReady checks the Temporal frontend for /readyz/commands.
 func (p *platform) temporalReady(ctx context.Context) error {
 	if p.tc == nil {
 		return errors.New("no Temporal client")
