@@ -172,6 +172,8 @@ var accessMatrix = map[string]string{
 	"GET /web/projects/{project}/timeline":                                  "OOONONFFN",
 	"GET /web/streams/{stream}/timeline":                                    "OOOFFFFFF", // user-bj: bj reads their own stream
 	"GET /web/inbox":                                                        "OOOOOOOOO", // each reads their own
+	"POST /codec/encode":                                                    "OFFFFFFFF", // Temporal payloads hold personal data
+	"POST /codec/decode":                                                    "OFFFFFFFF",
 	"POST /web/inbox/read":                                                  "OOOOOOOOO",
 }
 

@@ -11,8 +11,13 @@ import (
 	"strings"
 	"testing"
 
+	commonpb "go.temporal.io/api/common/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"keytask/api"
 	"keytask/domain/selection"
 	"keytask/projections"
+	"keytask/temporalx"
 )
 
 // bjMail is the address province 11's user gave for notices: only that user and
@@ -138,4 +143,48 @@ func TestPersonalDataOnEveryReadPath(t *testing.T) {
 		t.Error("no read path showed the mail to its owner or the ministry")
 	}
 	t.Logf("%d reads walked", walked)
+}
+
+// The codec endpoint opens sealed Temporal payloads for the ministry alone,
+// and lets only the configured Temporal UI read its answers from a browser.
+func TestCodecEndpoint(t *testing.T) {
+	e := newEnv(t)
+	_, _, auditor := e.users()
+	codec, err := temporalx.NewCodec(bytes.Repeat([]byte{9}, temporalx.PayloadKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := temporalx.DataConverter(codec).ToPayload(map[string]string{"name": objectorName, "contact": objectorContact})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := protojson.Marshal(&commonpb.Payloads{Payloads: []*commonpb.Payload{p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(body), objectorContact) {
+		t.Fatal("the sealed payload shows the contact")
+	}
+	// Without a key the endpoint cannot answer.
+	want(t, e.do("POST", "/codec/decode", e.adminToken, string(body)), http.StatusServiceUnavailable, "")
+
+	const ui = "http://127.0.0.1:8233"
+	e.srv = api.New(api.Config{Pool: e.d.Pool, Store: e.store, PayloadCodec: codec, CodecOrigin: ui})
+	res := e.do("POST", "/codec/decode", e.adminToken, string(body), "Origin", ui, "X-Namespace", "default")
+	if res.Code != http.StatusOK || !strings.Contains(res.Body.String(), "payloads") || res.Header().Get("Access-Control-Allow-Origin") != ui {
+		t.Fatalf("the ministry decodes: %d %s (CORS %q)", res.Code, res.Body.String(), res.Header().Get("Access-Control-Allow-Origin"))
+	}
+	var opened commonpb.Payloads
+	if err := protojson.Unmarshal(res.Body.Bytes(), &opened); err != nil || len(opened.Payloads) != 1 ||
+		!strings.Contains(string(opened.Payloads[0].Data), objectorContact) {
+		t.Fatalf("decoded %v, %v", opened.Payloads, err)
+	}
+	want(t, e.do("POST", "/codec/decode", auditor, string(body)), http.StatusForbidden, "")
+	want(t, e.do("POST", "/codec/decode", "", string(body)), http.StatusUnauthorized, "Authorization")
+	if res := e.do("POST", "/codec/decode", e.adminToken, string(body), "Origin", "https://evil.example"); res.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Error("another site may read the codec's answers")
+	}
+	if res := e.do("OPTIONS", "/codec/decode", "", "", "Origin", ui); res.Code != http.StatusNoContent || res.Header().Get("Access-Control-Allow-Headers") == "" {
+		t.Errorf("preflight: %d %v", res.Code, res.Header())
+	}
 }

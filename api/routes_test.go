@@ -14,7 +14,7 @@ import (
 // security decision: it must be made here, on purpose.
 var publicRoutes = []string{"GET /healthz", "GET /readyz", "GET /readyz/commands", "GET /metrics",
 	"GET /public/notices/{batch}", "POST /public/notices/{batch}/objections", "GET /public/publications/{batch}",
-	"GET /login", "POST /login"}
+	"GET /login", "POST /login", "OPTIONS /codec/{op}"}
 
 func TestEveryRouteDeclaresPolicy(t *testing.T) {
 	e := newEnv(t)

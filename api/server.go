@@ -23,6 +23,7 @@ import (
 	"keytask/domain/identity"
 	"keytask/domain/policy"
 	"keytask/events"
+	"keytask/temporalx"
 )
 
 // Config is what a Server needs.
@@ -42,6 +43,12 @@ type Config struct {
 	// SecureCookies marks cookies Secure and sends Strict-Transport-Security
 	// even on plain HTTP: for a server behind a proxy that terminates TLS.
 	SecureCookies bool
+	// PayloadCodec seals Temporal payloads; /codec/encode and /codec/decode
+	// use it for the Temporal UI and CLI. Nil answers them 503.
+	PayloadCodec *temporalx.Codec
+	// CodecOrigin is the Temporal UI's origin (http://host:port), the one site
+	// whose pages may read the codec's answers.
+	CodecOrigin string
 	// MetricsElsewhere leaves /metrics out of this handler: production serves
 	// it on an internal address (KEYTASK_METRICS_ADDR), not the public port.
 	MetricsElsewhere bool
@@ -69,6 +76,8 @@ type Server struct {
 
 	secureCookies bool
 	noMetrics     bool
+	payloadCodec  *temporalx.Codec
+	codecOrigin   string
 	logins        *loginLimiter
 	batchTime     func(time.Time) time.Time
 }
@@ -96,6 +105,9 @@ type Route struct {
 	// page routes answer a browser: errors as HTML, a missing login as a
 	// redirect to the login page.
 	page bool
+	// noCSRF exempts a route that changes nothing from the session's CSRF
+	// token (the codec, called by the Temporal UI's pages).
+	noCSRF bool
 }
 
 // Path is the pattern without its method: the route label of the HTTP metrics.
@@ -115,6 +127,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{pool: cfg.Pool, store: cfg.Store, reg: cfg.Registry, ready: cfg.Ready, tc: cfg.Temporal, log: cfg.Logger,
 		files: attachments.NewStore(cfg.Pool, cfg.MaxAttachmentSize), secureCookies: cfg.SecureCookies, noMetrics: cfg.MetricsElsewhere, logins: newLoginLimiter(),
+		payloadCodec: cfg.PayloadCodec, codecOrigin: cfg.CodecOrigin,
 		batchTime: cfg.BatchTime}
 	s.app = app.New(s.store, s.files, s.batchNow)
 	if s.reg == nil {
@@ -160,7 +173,7 @@ func (s *Server) routeTable() []Route {
 		{Pattern: "POST /api/v1/users", Action: policy.ActionAdminister, Resource: allUsers, handle: s.registerUser},
 		{Pattern: "GET /api/v1/streams/{stream}/timeline", Action: policy.ActionRead, Resource: streamOf, handle: s.timeline},
 	}, s.intentRoutes(), s.selectionRoutes(), s.selectionBatchRoutes(), s.publicRoutes(),
-		s.performanceRoutes(), s.inboxRoutes(), s.trackingRoutes(), s.auditRoutes(), s.auditPageRoutes(), s.webRoutes(), s.tokenRoutes())
+		s.performanceRoutes(), s.inboxRoutes(), s.trackingRoutes(), s.auditRoutes(), s.auditPageRoutes(), s.webRoutes(), s.tokenRoutes(), s.codecRoutes())
 }
 
 // serve authenticates and authorises a request for rt, then runs its handler.
@@ -179,6 +192,8 @@ func (s *Server) serve(rt Route) http.Handler {
 			ctx := withPrincipal(r.Context(), p)
 			if sess != nil {
 				ctx = withSession(ctx, sess)
+			}
+			if sess != nil && !rt.noCSRF {
 				if err := s.checkCSRF(w, r, sess); err != nil {
 					fail(w, r, err)
 					return

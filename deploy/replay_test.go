@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -72,7 +73,17 @@ func (*typeRecorder) RegisterNexusService(*nexus.Service)                       
 // Every workflow type keytask registers has recorded histories, and every one
 // of them replays against the current code without a non-determinism error.
 func TestReplayRecordedHistories(t *testing.T) {
-	rec := &typeRecorder{replayer: worker.NewWorkflowReplayer()}
+	// Through the payload codec every process now uses: histories recorded
+	// before it, in clear, must replay as they are.
+	codec, err := temporalx.NewCodec(bytes.Repeat([]byte{7}, temporalx.PayloadKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: temporalx.DataConverter(codec)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &typeRecorder{replayer: replayer}
 	workflows.Register(rec, &activities.Activities{})
 	if len(rec.names) == 0 {
 		t.Fatal("no workflow types registered")

@@ -51,8 +51,9 @@ const (
 // a Kubernetes rollout) and the frontend takes a few seconds to come up.
 //
 // logger and mh may be nil: the SDK then uses its default logger and no
-// metrics.
-func Dial(ctx context.Context, address, namespace string, logger *slog.Logger, mh client.MetricsHandler) (client.Client, error) {
+// metrics. codec, when given, seals every payload the client and its workers
+// send and opens those they receive.
+func Dial(ctx context.Context, address, namespace string, logger *slog.Logger, mh client.MetricsHandler, codec ...*Codec) (client.Client, error) {
 	if address == "" {
 		return nil, errors.New("temporalx: dial: empty frontend address")
 	}
@@ -68,6 +69,9 @@ func Dial(ctx context.Context, address, namespace string, logger *slog.Logger, m
 	}
 	if mh != nil {
 		opts.MetricsHandler = mh
+	}
+	for _, c := range codec {
+		opts.DataConverter = DataConverter(c)
 	}
 
 	backoff := dialBackoffStart

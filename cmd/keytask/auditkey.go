@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"keytask/config"
+	"keytask/temporalx"
 )
 
 // The digest signing key is configured like the log key but apart from it: the
@@ -29,49 +30,59 @@ const (
 // a developer's machine; created reports that it was. It returns nil when there
 // is no key and create is false.
 func loadDigestKey(cfg config.Config, create bool) (key ed25519.PrivateKey, created bool, err error) {
-	if cfg.DigestKey != "" {
-		k, err := decodeDigestSeed(cfg.DigestKey, digestKeyEnv)
+	seed, created, err := loadHexKey(cfg.DigestKey, digestKeyEnv, cfg.DataDir, digestKeyFile, ed25519.SeedSize, create)
+	if seed == nil || err != nil {
+		return nil, created, err
+	}
+	return ed25519.NewKeyFromSeed(seed), created, nil
+}
+
+// loadHexKey returns a size-byte key: the hex value of the variable env (given
+// as value), or the hex in file under dir. With create, a missing file is
+// generated. It returns nil when there is no key and create is false.
+func loadHexKey(value, env, dir, file string, size int, create bool) (key []byte, created bool, err error) {
+	decode := func(s, from string) ([]byte, error) {
+		k, err := hex.DecodeString(s)
+		if err != nil || len(k) != size {
+			return nil, fmt.Errorf("key from %s must be %d bytes in hex", from, size)
+		}
+		return k, nil
+	}
+	if value != "" {
+		k, err := decode(value, env)
 		return k, false, err
 	}
-	path := filepath.Join(cfg.DataDir, digestKeyFile)
+	path := filepath.Join(dir, file)
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		k, err := decodeDigestSeed(strings.TrimSpace(string(b)), path)
+		k, err := decode(strings.TrimSpace(string(b)), path)
 		return k, false, err
 	case !errors.Is(err, fs.ErrNotExist):
-		return nil, false, fmt.Errorf("read digest key: %w", err)
+		return nil, false, fmt.Errorf("read %s: %w", path, err)
 	case !create:
 		return nil, false, nil
 	}
-	seed := make([]byte, ed25519.SeedSize)
-	if _, err := rand.Read(seed); err != nil {
+	k := make([]byte, size)
+	if _, err := rand.Read(k); err != nil {
 		return nil, false, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, false, err
 	}
 	// O_EXCL: two processes starting at once must not end up with different keys.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		return loadDigestKey(cfg, false)
+		return loadHexKey(value, env, dir, file, size, false)
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("write digest key: %w", err)
+		return nil, false, fmt.Errorf("write %s: %w", path, err)
 	}
 	defer f.Close()
-	if _, err := f.WriteString(hex.EncodeToString(seed) + "\n"); err != nil {
-		return nil, false, fmt.Errorf("write digest key: %w", err)
+	if _, err := f.WriteString(hex.EncodeToString(k) + "\n"); err != nil {
+		return nil, false, fmt.Errorf("write %s: %w", path, err)
 	}
-	return ed25519.NewKeyFromSeed(seed), true, f.Sync()
-}
-
-func decodeDigestSeed(s, from string) (ed25519.PrivateKey, error) {
-	seed, err := hex.DecodeString(s)
-	if err != nil || len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("digest key from %s must be a %d-byte Ed25519 seed in hex", from, ed25519.SeedSize)
-	}
-	return ed25519.NewKeyFromSeed(seed), nil
+	return k, true, f.Sync()
 }
 
 // trustedDigestKey is the public key a digest must be signed with: the flag, then
@@ -93,4 +104,18 @@ func trustedDigestKey(cfg config.Config, flag string) (ed25519.PublicKey, string
 		return nil, "", err
 	}
 	return key.Public().(ed25519.PublicKey), "the configured digest key", nil
+}
+
+// payloadKeyFile holds dev's payload key, as digest-key holds its digest key.
+const payloadKeyFile = "payload-key"
+
+// loadPayloadCodec returns the codec that seals Temporal payloads with
+// KEYTASK_PAYLOAD_KEY or the data dir's payload-key (generated with create),
+// or nil when neither exists.
+func loadPayloadCodec(cfg config.Config, create bool) (*temporalx.Codec, error) {
+	key, _, err := loadHexKey(cfg.PayloadKey, "KEYTASK_PAYLOAD_KEY", cfg.DataDir, payloadKeyFile, temporalx.PayloadKeySize, create)
+	if key == nil || err != nil {
+		return nil, err
+	}
+	return temporalx.NewCodec(key)
 }

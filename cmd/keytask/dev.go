@@ -60,6 +60,9 @@ func runDev(ctx context.Context, cmd *cobra.Command) error {
 	if _, err := loadLogKey(cfg, true); err != nil {
 		return err
 	}
+	if _, err := loadPayloadCodec(cfg, true); err != nil {
+		return err
+	}
 	if _, _, err := loadDigestKey(cfg, true); err != nil {
 		return err
 	}
@@ -70,6 +73,7 @@ func runDev(ctx context.Context, cmd *cobra.Command) error {
 			DataDir:          filepath.Join(cfg.DataDir, "temporal"),
 			FrontendAddr:     cfg.TemporalEmbeddedAddr,
 			UIAddr:           cfg.TemporalUIAddr,
+			CodecEndpoint:    "http://" + cfg.HTTPAddr + "/codec",
 			Namespace:        cfg.TemporalNamespace,
 			SearchAttributes: workflows.SearchAttributes(),
 			Logger:           log.With("component", "temporal-server"),

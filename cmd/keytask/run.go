@@ -39,6 +39,9 @@ type platform struct {
 	pool  *pgxpool.Pool
 	store *events.Store
 	tc    client.Client
+	// codec seals the Temporal payloads of tc and its workers (nil without a
+	// payload key); serve's codec endpoint opens them for the ministry.
+	codec *temporalx.Codec
 	// cal is the holiday calendar public notices are counted on: the embedded
 	// arrangements and the operator's KEYTASK_HOLIDAYS file. It is handed to
 	// the worker at registration, never kept in a package variable.
@@ -108,7 +111,16 @@ func openPlatform(ctx context.Context, cfg config.Config, temporalAddr string, l
 	if temporalAddr != "" {
 		dctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		p.tc, err = temporalx.Dial(dctx, temporalAddr, cfg.TemporalNamespace, log.With("component", "temporal-client"), temporalx.NewMetricsHandler(p.reg))
+		var codecs []*temporalx.Codec
+		if p.codec, err = loadPayloadCodec(cfg, false); err != nil {
+			p.pool.Close()
+			return nil, err
+		} else if p.codec != nil {
+			codecs = append(codecs, p.codec)
+		} else {
+			log.Warn("no payload key (KEYTASK_PAYLOAD_KEY or the data dir's payload-key): Temporal payloads, objectors' names among them, are stored in clear")
+		}
+		p.tc, err = temporalx.Dial(dctx, temporalAddr, cfg.TemporalNamespace, log.With("component", "temporal-client"), temporalx.NewMetricsHandler(p.reg), codecs...)
 		if err != nil {
 			p.pool.Close()
 			return nil, fmt.Errorf("temporal at %s: %w", temporalAddr, err)
@@ -202,7 +214,8 @@ func (p *platform) runHTTP(ctx context.Context, ready func(context.Context) erro
 	srv := &http.Server{
 		Addr: p.cfg.HTTPAddr,
 		Handler: api.New(api.Config{Pool: p.pool, Store: p.store, Registry: p.reg, Ready: ready, Temporal: p.tc, Logger: p.log.With("component", "http"),
-			SecureCookies: p.cfg.SecureCookies, MetricsElsewhere: p.cfg.MetricsAddr != ""}).Handler(),
+			SecureCookies: p.cfg.SecureCookies, MetricsElsewhere: p.cfg.MetricsAddr != "",
+			PayloadCodec: p.codec, CodecOrigin: "http://" + p.cfg.TemporalUIAddr}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)

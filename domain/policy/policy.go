@@ -54,6 +54,9 @@ const (
 	// KindCredential is a user's own login: their password and sessions. Its
 	// Subject, and only its Subject, changes it, whatever their role.
 	KindCredential Kind = "credential"
+	// KindPayload is Temporal's payloads through the codec endpoint: national,
+	// administered by the ministry alone, for they carry personal data.
+	KindPayload Kind = "payload"
 )
 
 // Resource is what an action touches, described by who owns it. A resource with

@@ -86,6 +86,10 @@ type Options struct {
 	// UIAddr is the host:port the Temporal Web UI listens on, e.g.
 	// "127.0.0.1:8233". Empty disables the UI; port 0 picks a free port.
 	UIAddr string
+	// CodecEndpoint is the codec server the UI decodes payloads through (its
+	// …/decode); the browser sends the user's cookies with each request.
+	// Empty shows payloads as stored.
+	CodecEndpoint string
 	// Namespace is created at start if missing. Default "default".
 	Namespace string
 	// SearchAttributes are custom search attributes registered on Namespace
@@ -214,7 +218,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 
 	if o.UIAddr != "" {
-		if err := s.startUI(ctx, uiHost, uiPort, o.Namespace); err != nil {
+		if err := s.startUI(ctx, uiHost, uiPort, o.Namespace, o.CodecEndpoint); err != nil {
 			return nil, errors.Join(err, s.Stop())
 		}
 	}
@@ -397,7 +401,7 @@ func dynamicConfig() dynamicconfig.StaticClient {
 }
 
 // startUI serves the Temporal Web UI in-process.
-func (s *Server) startUI(ctx context.Context, host string, port int, namespace string) error {
+func (s *Server) startUI(ctx context.Context, host string, port int, namespace, codecEndpoint string) error {
 	// ui-server's Start calls its logger's Fatal (os.Exit) when it cannot
 	// listen, which would kill keytask. Check that the port is free first,
 	// so a busy port becomes an error here instead. (A tiny race remains.)
@@ -416,6 +420,7 @@ func (s *Server) startUI(ctx context.Context, host string, port int, namespace s
 		HideLogs: true,
 		// keytask dev may run offline; do not fetch Temporal's news feed.
 		DisableNewsFetch: true,
+		Codec:            uiconfig.Codec{Endpoint: codecEndpoint, IncludeCredentials: true},
 	}))
 	go func() {
 		if err := s.ui.Start(); err != nil {
