@@ -108,6 +108,42 @@ func TestEveryAlertFiresInATest(t *testing.T) {
 	}
 }
 
+// The image's build context leaves out history, local state and secrets, and
+// keeps everything the Dockerfile builds from.
+func TestDockerignore(t *testing.T) {
+	b, err := os.ReadFile("../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patterns []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			patterns = append(patterns, strings.TrimPrefix(strings.TrimPrefix(line, "/"), "**/"))
+		}
+	}
+	ignored := func(path string) bool {
+		for _, p := range patterns {
+			// A pattern that matches a directory leaves out all within it.
+			for dir := path; dir != "."; dir = filepath.Dir(dir) {
+				if ok, _ := filepath.Match(p, dir); ok {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, out := range []string{".git/config", ".keytask/log-key", ".keytask/admin-password", "deploy/.env", "keytask"} {
+		if !ignored(out) {
+			t.Errorf("the build context includes %s", out)
+		}
+	}
+	for _, in := range []string{"go.mod", "go.sum", "cmd/keytask/main.go", "api/server.go", "db/migrations/0001_event_log.sql"} {
+		if ignored(in) {
+			t.Errorf("the build context leaves out %s, which the build needs", in)
+		}
+	}
+}
+
 // minimalEnv keeps the caller's settings out of docker-compose's variable
 // substitution.
 func minimalEnv() []string {
