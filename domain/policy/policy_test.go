@@ -152,3 +152,26 @@ func check(t *testing.T, got, want error) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 }
+
+// An administrator's account is administered by an administrator alone: other
+// ministry staff administer every other account, but not that one.
+func TestAdministratorAccount(t *testing.T) {
+	admin := identity.Principal{UserID: identity.AdministratorID, Name: "部管理员", Role: identity.RoleMinistry, Organisation: "MOHRSS"}
+	adminAccount := policy.Resource{Kind: policy.KindUser, ID: identity.AdministratorID, Administrator: true}
+	other := policy.Resource{Kind: policy.KindUser, ID: "p11"}
+	for _, c := range []struct {
+		p    identity.Principal
+		r    policy.Resource
+		want error
+	}{
+		{admin, adminAccount, ok}, {ministry, adminAccount, F}, {auditor, adminAccount, F},
+		{admin, other, ok}, {ministry, other, ok},
+	} {
+		if err := policy.Decide(c.p, policy.ActionAdminister, c.r); !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
+			t.Errorf("%s administers %s: %v, want %v", c.p.UserID, c.r.ID, err, c.want)
+		}
+	}
+	if err := policy.Decide(ministry, policy.ActionRead, adminAccount); err != nil {
+		t.Errorf("ministry staff may still read the administrator's account: %v", err)
+	}
+}
