@@ -161,12 +161,35 @@ func TestComposeConfig(t *testing.T) {
 			Image       string
 			Command     []string
 			Environment map[string]string
+			DependsOn   map[string]struct{ Condition string } `yaml:"depends_on"`
 		}
 	}
 	if err := yaml.Unmarshal([]byte(out), &cfg); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"postgres", "temporal-postgres", "temporal", "keytask-migrate", "keytask-serve", "keytask-worker",
+	// Temporal as Temporal documents self-hosting: the server image, started
+	// once the admin-tools image has brought its schema up to date on Postgres.
+	for name, s := range cfg.Services {
+		if strings.Contains(s.Image, "auto-setup") {
+			t.Errorf("compose %s runs %s, which Temporal recommends for development only", name, s.Image)
+		}
+	}
+	schema := cfg.Services["temporal-schema"]
+	if !strings.HasPrefix(cfg.Services["temporal"].Image, "temporalio/server:") ||
+		cfg.Services["temporal"].DependsOn["temporal-schema"].Condition != "service_completed_successfully" {
+		t.Errorf("compose temporal runs %q after %v", cfg.Services["temporal"].Image, cfg.Services["temporal"].DependsOn)
+	}
+	script := strings.Join(schema.Command, " ")
+	if !strings.HasPrefix(schema.Image, "temporalio/admin-tools:") || schema.Environment["SQL_PLUGIN"] != "postgres12" ||
+		schema.Environment["SQL_HOST"] != "temporal-postgres" || !strings.Contains(script, "update-schema") ||
+		!strings.Contains(script, "/etc/temporal/schema/postgresql/v12/") {
+		t.Errorf("compose temporal-schema: image %q, env %v, script %q", schema.Image, schema.Environment, script)
+	}
+	// The admin tools and the server are one release.
+	if v := strings.TrimPrefix(cfg.Services["temporal"].Image, "temporalio/server:"); !strings.HasPrefix(schema.Image, "temporalio/admin-tools:"+v+"-") {
+		t.Errorf("schema tools %s for server %s", schema.Image, cfg.Services["temporal"].Image)
+	}
+	for _, s := range []string{"postgres", "temporal-postgres", "temporal-schema", "temporal", "temporal-namespace", "keytask-migrate", "keytask-serve", "keytask-worker",
 		"keytask-projector", "keytask-notifier", "prometheus", "grafana"} {
 		if _, ok := cfg.Services[s]; !ok {
 			t.Errorf("compose lacks service %s", s)
