@@ -105,7 +105,7 @@ func (r ledgerRead) complete() bool {
 func TestSchemaVersionSwap(t *testing.T) {
 	d, s := newEnv(t)
 	ctx := context.Background()
-	bulkLog(t, s, 500, 40) // 20,000 events: a rebuild of ten batches
+	bulkLog(t, s, 500, 16) // 8,000 events: a rebuild of four batches
 
 	// Version 1 is live: built from the log, then kept current by its projector.
 	v1 := newProjector(t, d, s, nil, ledger{1})
@@ -114,6 +114,22 @@ func TestSchemaVersionSwap(t *testing.T) {
 	}
 	v1Done := runUntilSuperseded(t, v1)
 	waitCaughtUp(t, v1)
+	// A projector started after a rebuild still receives every event's
+	// message once and skips it; let it reach the head, as a projector that
+	// has been running has, so that it meets the next event at once.
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		var behind bool
+		if err := d.Pool.QueryRow(ctx, `SELECT coalesce((SELECT o.offset_acked FROM watermill_offsets_events o
+			WHERE o.consumer_group = $1), 0) < (SELECT max(seq) FROM events)`, projections.ConsumerGroup("ledger")).Scan(&behind); err != nil {
+			t.Fatal(err)
+		}
+		if !behind {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the version 1 projector did not work through the log's messages in two minutes")
+		}
+	}
 
 	// Readers and a writer run through both swaps.
 	stop := make(chan struct{})
@@ -251,7 +267,7 @@ func superseded(t *testing.T, done <-chan error, v int) {
 		if !errors.Is(err, projections.ErrSchemaVersion) {
 			t.Errorf("the version %d projector ended with %v, want ErrSchemaVersion", v, err)
 		}
-	case <-time.After(30 * time.Second):
-		t.Errorf("the version %d projector still runs 30 s after its model was swapped to a newer version", v)
+	case <-time.After(time.Minute):
+		t.Errorf("the version %d projector still runs a minute after its model was swapped to a newer version", v)
 	}
 }

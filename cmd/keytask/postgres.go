@@ -9,11 +9,12 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"keytask/db"
 )
 
 // privatePort is where a private cluster under the data dir listens, away from a
@@ -106,17 +107,11 @@ func createDatabase(ctx context.Context, u string) error {
 
 // pgBinDir finds the newest installed Postgres server binaries.
 func pgBinDir() (string, error) {
-	if p, err := exec.LookPath("initdb"); err == nil {
-		return filepath.Dir(p), nil
+	dir, err := db.ServerBinDir()
+	if err != nil {
+		return "", fmt.Errorf("%w (install the postgresql package, or set KEYTASK_DATABASE_URL)", err)
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Strings(dirs)
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if _, err := os.Stat(filepath.Join(dirs[i], "initdb")); err == nil {
-			return dirs[i], nil
-		}
-	}
-	return "", errors.New("no Postgres server binaries found (install the postgresql package, or set KEYTASK_DATABASE_URL)")
+	return dir, nil
 }
 
 // startPrivateCluster initialises (once) and starts a cluster in dataDir/postgres.

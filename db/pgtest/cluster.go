@@ -1,17 +1,17 @@
 package pgtest
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
+
+	"keytask/db"
 )
 
 // Cluster is a private Postgres cluster in a temporary directory, for tests
@@ -25,32 +25,12 @@ type Cluster struct {
 	asUser []string
 }
 
-// BinDir finds the newest installed Postgres server binaries.
-func BinDir() (string, error) {
-	// initdb on the PATH may be a link to the server's directory, which also
-	// holds the programs (pg_resetwal) that are linked nowhere.
-	if p, err := exec.LookPath("initdb"); err == nil {
-		if real, err := filepath.EvalSymlinks(p); err == nil {
-			p = real
-		}
-		return filepath.Dir(p), nil
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Strings(dirs)
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if _, err := os.Stat(filepath.Join(dirs[i], "initdb")); err == nil {
-			return dirs[i], nil
-		}
-	}
-	return "", errors.New("no Postgres server binaries installed")
-}
-
 // NewCluster initialises and starts a cluster on a free port; it is stopped
 // when the test ends. The test is skipped where no Postgres binaries are
 // installed.
 func NewCluster(tb testing.TB) *Cluster {
 	tb.Helper()
-	bin, err := BinDir()
+	bin, err := db.ServerBinDir()
 	if err != nil {
 		tb.Skip(err)
 	}
