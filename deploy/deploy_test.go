@@ -162,6 +162,7 @@ func TestComposeConfig(t *testing.T) {
 			Command     []string
 			Environment map[string]string
 			DependsOn   map[string]struct{ Condition string } `yaml:"depends_on"`
+			Volumes     []string
 		}
 	}
 	if err := yaml.Unmarshal([]byte(out), &cfg); err != nil {
@@ -184,6 +185,29 @@ func TestComposeConfig(t *testing.T) {
 		schema.Environment["SQL_HOST"] != "temporal-postgres" || !strings.Contains(script, "update-schema") ||
 		!strings.Contains(script, "/etc/temporal/schema/postgresql/v12/") {
 		t.Errorf("compose temporal-schema: image %q, env %v, script %q", schema.Image, schema.Environment, script)
+	}
+	// WAL is archived off the database's volume, to where the base backups go.
+	mountOf := func(service, dir string) string {
+		for _, v := range cfg.Services[service].Volumes {
+			if parts := strings.Split(v, ":"); len(parts) >= 2 && strings.HasPrefix(dir+"/", parts[1]+"/") {
+				return parts[0]
+			}
+		}
+		return ""
+	}
+	archive := regexp.MustCompile(`archive_command=.*cp %p (\S+)/%f`).FindStringSubmatch(strings.Join(cfg.Services["postgres"].Command, " "))
+	if archive == nil {
+		t.Fatalf("compose postgres archives no WAL: %q", cfg.Services["postgres"].Command)
+	}
+	walMount := mountOf("postgres", archive[1])
+	if walMount == "" || walMount == mountOf("postgres", "/var/lib/postgresql/data") {
+		t.Errorf("WAL is archived to %s on mount %q, the database's own volume or none", archive[1], walMount)
+	}
+	backup := cfg.Services["postgres-backup"]
+	backupScript, _ := os.ReadFile("postgres/backup.sh")
+	if mountOf("postgres-backup", "/backups") != walMount || backup.Environment["KEYTASK_BACKUP_KEEP_DAYS"] == "" ||
+		!strings.Contains(string(backupScript), "pg_basebackup") || !strings.Contains(string(backupScript), "-mtime") {
+		t.Errorf("compose postgres-backup takes no base backups with retention beside the WAL archive: %+v", backup)
 	}
 	// The admin tools and the server are one release.
 	if v := strings.TrimPrefix(cfg.Services["temporal"].Image, "temporalio/server:"); !strings.HasPrefix(schema.Image, "temporalio/admin-tools:"+v+"-") {
