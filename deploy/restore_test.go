@@ -85,6 +85,7 @@ func (s *restoreSite) keytask(bin string, args ...string) (string, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = s.env
+	cmd.Stdin = strings.NewReader("一个足够长的初始密码-2026\n") // for admin create
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -219,10 +220,10 @@ func TestRestoreLogicalDumpIntoFreshCluster(t *testing.T) {
 		t.Fatalf("restored tx_id %d: the source cluster's epoch did not take", restored)
 	}
 
-	// Every process, and a rebuild, refuses to start and names the fix.
+	// Every process, a rebuild and the administrator bootstrap refuse to start and name the fix.
 	fix := regexp.MustCompile(`pg_resetwal -e (\d+) DATADIR`)
 	var epoch string
-	for _, args := range [][]string{{"serve"}, {"worker"}, {"projector"}, {"notifier"}, {"projections", "rebuild"}} {
+	for _, args := range [][]string{{"serve"}, {"worker"}, {"projector"}, {"notifier"}, {"projections", "rebuild"}, {"admin", "create", "root"}} {
 		out, err := dst.keytask(bin, args...)
 		m := fix.FindStringSubmatch(out)
 		if err == nil || m == nil || !strings.Contains(out, restoredText) {

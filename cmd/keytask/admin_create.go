@@ -49,7 +49,11 @@ projector has caught up.
 			if err != nil {
 				return err
 			}
-			changed, err := api.CreateAdmin(ctx, newStore(pool, nil, key), args[0], name, password)
+			store := newStore(pool, nil, key)
+			if err := store.CheckTxIDs(ctx); err != nil {
+				return err
+			}
+			changed, err := api.CreateAdmin(ctx, store, args[0], name, password)
 			if err != nil {
 				return err
 			}
