@@ -1,9 +1,9 @@
 // Package eventtypes lists every event type keytask records, each once, with
 // the Go type of its data and its schema version (and, from version 2 on, its
-// upcasters), in one events.Registry. Projections, the notifier, activities and
-// the audit explanation decode event data through it; the event types stay
-// defined beside the rules that produce them in domain/, which knows nothing of
-// the log.
+// upcasters), in one events.Registry. Projections, the notifier, activities,
+// the application layer and the audit history decode event data through it; the
+// event types stay defined beside the rules that produce them in domain/, which
+// knows nothing of the log, and events/ knows nothing of domain/.
 package eventtypes
 
 import (

@@ -24,6 +24,7 @@ import (
 	"keytask/domain/calendar"
 	"keytask/domain/selection"
 	"keytask/events"
+	"keytask/eventtypes"
 	"keytask/metrics"
 	"keytask/projections"
 	"keytask/temporalx"
@@ -49,7 +50,9 @@ type platform struct {
 }
 
 func newStore(pool *pgxpool.Pool, reg prometheus.Registerer, key []byte) *events.Store {
-	opts := []events.Option{events.WithMACKey(key)}
+	// Reads upcast with the registry's upcasters, so even a reader of raw data
+	// sees each event in its type's current shape.
+	opts := []events.Option{events.WithMACKey(key), events.WithUpcasters(eventtypes.Registry.Upcasters())}
 	if reg != nil {
 		opts = append(opts, events.WithMetrics(reg))
 	}
