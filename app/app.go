@@ -17,6 +17,7 @@ type App struct {
 	store    *events.Store
 	files    *attachments.Store
 	batchNow func() time.Time
+	uploads  keyLock // one upload at a time per application
 }
 
 // New returns the application layer. batchNow is the selection batches'

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"keytask/app"
 	"keytask/attachments"
 	"keytask/db/pgtest"
@@ -22,7 +24,8 @@ import (
 // fixture is an application layer on a database of its own, with one open
 // selection batch and a school that applies to it.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
+	pool   *pgxpool.Pool
 	app    *app.App
 	store  *events.Store
 	school app.Request
@@ -31,11 +34,14 @@ type fixture struct {
 
 const batchID = "b1"
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture { return newFixtureSized(t, 1<<20) }
+
+// newFixtureSized is newFixture with files of up to maxSize bytes.
+func newFixtureSized(t testing.TB, maxSize int64) *fixture {
 	t.Helper()
 	d := pgtest.New(t)
 	store := events.NewStore(d.Pool)
-	f := &fixture{t: t, store: store, app: app.New(store, attachments.NewStore(d.Pool, 1<<20), nil),
+	f := &fixture{t: t, pool: d.Pool, store: store, app: app.New(store, attachments.NewStore(d.Pool, maxSize), nil),
 		by:     identity.Principal{UserID: "sa", Role: identity.RoleSchool, Organisation: "11-001"},
 		school: app.Request{Meta: events.Metadata{ActorID: "sa", Role: string(identity.RoleSchool), Organisation: "11-001"}}}
 	// The batch's workflow records its opening; the test records it as it would.

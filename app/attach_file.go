@@ -25,14 +25,17 @@ type AttachedFile struct {
 }
 
 // AttachFile checks that the application takes files before it reads the
-// content, stores the content and records the attachment. The same content
+// content, spools the content to a temporary file (memory stays bounded), and
+// then, one upload per application at a time, decides against the stream as
+// it is now (the number of files and their total size included) before the
+// blob is stored, so a refused upload leaves nothing behind. The same content
 // attached again appends nothing; an idempotency key used before for other
 // content is refused. Errors: *NotFoundError, *attachments.TooLargeError,
 // *domain.FieldError for "file" or "Idempotency-Key", *domain.ConflictError
 // when the application is closed to changes or full, and Open's error.
 func (a *App) AttachFile(ctx context.Context, cmd AttachFile) (AttachedFile, error) {
 	var out AttachedFile
-	app, recorded, err := a.application(ctx, cmd.ApplicationID)
+	app, err := a.Application(ctx, cmd.ApplicationID)
 	if err != nil {
 		return out, err
 	}
@@ -45,20 +48,32 @@ func (a *App) AttachFile(ctx context.Context, cmd AttachFile) (AttachedFile, err
 	if err != nil {
 		return out, err
 	}
-	stored, _, err := a.files.Put(ctx, content)
+	spooled, err := a.files.Spool(content)
+	if err != nil {
+		return out, err
+	}
+	defer spooled.Close()
+
+	// Two uploads decided on the same version would both pass the limits;
+	// the append's expected version still refuses the second in another process.
+	defer a.uploads.lock(cmd.ApplicationID)()
+	app, recorded, err := a.application(ctx, cmd.ApplicationID)
 	if err != nil {
 		return out, err
 	}
 	att, added, err := selection.AddAttachment(app, selection.ApplicationAttachmentAdded{
-		AttachmentID: stored.SHA256[:16], Name: name, MediaType: stored.MediaType, Size: stored.Size, SHA256: stored.SHA256,
+		AttachmentID: spooled.SHA256[:16], Name: name, MediaType: spooled.MediaType, Size: spooled.Size, SHA256: spooled.SHA256,
 	}, a.batchNow())
 	if err != nil {
 		return out, err
 	}
 	out.ApplicationAttachmentAdded, out.Replayed = att, !added
-	id := EventID(cmd.Meta, cmd.Key, selection.TypeApplicationAttachmentAdded, app.ID, stored.SHA256)
+	id := EventID(cmd.Meta, cmd.Key, selection.TypeApplicationAttachmentAdded, app.ID, spooled.SHA256)
 	if again, err := replayed(recorded, id, att, cmd.Key); err != nil || again || !added {
 		out.Replayed = out.Replayed || again
+		return out, err
+	}
+	if _, _, err := a.files.Keep(ctx, spooled); err != nil {
 		return out, err
 	}
 	return out, a.appendOne(ctx, selection.ApplicationStream(app.ID), app.Version, id, selection.TypeApplicationAttachmentAdded, att, cmd.Meta)

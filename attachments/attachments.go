@@ -7,6 +7,7 @@ package attachments
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -15,10 +16,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"keytask/domain"
@@ -84,35 +88,113 @@ func NewStore(pool *pgxpool.Pool, maxSize int64) *Store {
 // MaxSize is the largest file the store accepts.
 func (s *Store) MaxSize() int64 { return s.maxSize }
 
-// Put reads a whole file from r, checks its size and type, and stores it unless
-// its content is stored already (created is false then). Errors: *TooLargeError,
-// *domain.FieldError for "file" (empty, or a type not allowed).
+// Put spools r (see Spool) and keeps it (see Keep). Errors: those of Spool and Keep.
 func (s *Store) Put(ctx context.Context, r io.Reader) (a Attachment, created bool, err error) {
-	data, err := io.ReadAll(io.LimitReader(r, s.maxSize+1))
-	if err != nil {
-		return a, false, fmt.Errorf("read attachment: %w", err)
-	}
-	if int64(len(data)) > s.maxSize {
-		return a, false, TooLarge(s.maxSize)
-	}
-	mediaType, err := Detect(data)
+	sp, err := s.Spool(r)
 	if err != nil {
 		return a, false, err
 	}
-	sum := sha256.Sum256(data)
-	a = Attachment{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data)), MediaType: mediaType}
-	// ON CONFLICT DO NOTHING needs no UPDATE grant, and the first copy wins: the
-	// same hash is the same bytes.
-	tag, err := s.pool.Exec(ctx, `INSERT INTO attachments (sha256, size, media_type, data) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (sha256) DO NOTHING`, a.SHA256, a.Size, a.MediaType, data)
-	if err != nil {
-		return a, false, fmt.Errorf("store attachment %s: %w", a.SHA256, err)
+	defer sp.Close()
+	return s.Keep(ctx, sp)
+}
+
+// Spooled is an upload read into a temporary file: its hash, size and type
+// are known before anything is stored, and memory stays bounded whatever its
+// size. Close removes the file.
+type Spooled struct {
+	Attachment
+	file *os.File
+}
+
+// Close removes the spooled file.
+func (sp *Spooled) Close() error {
+	err := sp.file.Close()
+	if rerr := os.Remove(sp.file.Name()); err == nil {
+		err = rerr
 	}
-	stored, err := s.Stat(ctx, a.SHA256)
+	return err
+}
+
+// Spool reads r to its end into a temporary file, hashing it on the way, and
+// checks its size and type. Errors: *TooLargeError, *domain.FieldError for
+// "file" (empty, or a type not allowed), and r's error.
+func (s *Store) Spool(r io.Reader) (*Spooled, error) {
+	f, err := os.CreateTemp("", "keytask-upload-*")
+	if err != nil {
+		return nil, fmt.Errorf("spool attachment: %w", err)
+	}
+	sp := &Spooled{file: f}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, s.maxSize+1))
+	if err == nil && n > s.maxSize {
+		err = TooLarge(s.maxSize)
+	}
+	if err == nil {
+		sp.MediaType, err = detectFile(f, n)
+	}
+	if err != nil {
+		_ = sp.Close()
+		if _, ok := err.(*TooLargeError); !ok && !isFieldError(err) {
+			err = fmt.Errorf("read attachment: %w", err)
+		}
+		return nil, err
+	}
+	sp.SHA256, sp.Size = hex.EncodeToString(h.Sum(nil)), n
+	return sp, nil
+}
+
+func isFieldError(err error) bool {
+	var fe *domain.FieldError
+	return errors.As(err, &fe)
+}
+
+// Keep stores a spooled file unless its content is stored already (created
+// is false then). The bytes are streamed to Postgres with COPY, so the process
+// never holds the whole file.
+func (s *Store) Keep(ctx context.Context, sp *Spooled) (a Attachment, created bool, err error) {
+	if stored, err := s.Stat(ctx, sp.SHA256); err == nil {
+		return stored, false, nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return a, false, err
+	}
+	if _, err := sp.file.Seek(0, io.SeekStart); err != nil {
+		return a, false, err
+	}
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return a, false, err
 	}
-	return stored, tag.RowsAffected() == 1, nil
+	// COPY's text format: tab-separated columns, bytea as \\x and hex digits.
+	row := io.MultiReader(strings.NewReader(fmt.Sprintf("%s\t%d\t%s\t\\\\x", sp.SHA256, sp.Size, sp.MediaType)),
+		hexReader{bufio.NewReaderSize(sp.file, 32<<10)}, strings.NewReader("\n"))
+	_, err = conn.Conn().PgConn().CopyFrom(ctx, row, "COPY attachments (sha256, size, media_type, data) FROM STDIN")
+	// Released before Stat takes a connection: holding two would deadlock a
+	// pool that many uploads share.
+	conn.Release()
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "23505":
+		// The same content, stored by a concurrent upload: the same hash is the same bytes.
+	case err != nil:
+		return a, false, fmt.Errorf("store attachment %s: %w", sp.SHA256, err)
+	default:
+		created = true
+	}
+	stored, err := s.Stat(ctx, sp.SHA256)
+	if err != nil {
+		return a, false, err
+	}
+	return stored, created, nil
+}
+
+// hexReader reads its source encoded as hex digits.
+type hexReader struct{ src io.Reader }
+
+func (h hexReader) Read(p []byte) (int, error) {
+	raw := make([]byte, len(p)/2)
+	n, err := h.src.Read(raw)
+	hex.Encode(p, raw[:n])
+	return 2 * n, err
 }
 
 var hashForm = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -156,6 +238,12 @@ func (s *Store) Get(ctx context.Context, hash string) (Attachment, []byte, error
 // archive, told apart by the part that only that kind of document has.
 // Errors: *domain.FieldError for "file".
 func Detect(data []byte) (string, error) {
+	return detect(data, func() (*zip.Reader, error) { return zip.NewReader(bytes.NewReader(data), int64(len(data))) })
+}
+
+// detect decides by head, the file's first bytes (at least 512 when it has
+// them), and opens the whole file as a zip archive only when it is one.
+func detect(data []byte, archive func() (*zip.Reader, error)) (string, error) {
 	if len(data) == 0 {
 		return "", domain.Invalid(Field, "文件为空，请重新选择文件", "empty file")
 	}
@@ -163,20 +251,30 @@ func Detect(data []byte) (string, error) {
 	case PDF, PNG, JPEG:
 		return sniffed, nil
 	case "application/zip":
-		if t := officeType(data); t != "" {
-			return t, nil
+		if zr, err := archive(); err == nil {
+			if t := officeType(zr); t != "" {
+				return t, nil
+			}
 		}
 	}
 	return "", domain.Invalid(Field, "只能上传 PDF、PNG、JPEG 图片或 Word（.docx）、Excel（.xlsx）文件",
 		"file type "+http.DetectContentType(data)+" is not allowed")
 }
 
-// officeType tells a Word or Excel OOXML package from any other zip archive.
-func officeType(data []byte) string {
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		return ""
+// detectFile is Detect for a spooled file of size bytes: the type is sniffed
+// from its first 512 bytes, and an office document told apart by its zip
+// directory, without reading the file whole.
+func detectFile(f *os.File, size int64) (string, error) {
+	head := make([]byte, 512)
+	n, err := f.ReadAt(head, 0)
+	if err != nil && err != io.EOF {
+		return "", err
 	}
+	return detect(head[:n], func() (*zip.Reader, error) { return zip.NewReader(f, size) })
+}
+
+// officeType tells a Word or Excel OOXML package from any other zip archive.
+func officeType(zr *zip.Reader) string {
 	var types, word, excel bool
 	for _, f := range zr.File {
 		switch f.Name {

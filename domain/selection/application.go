@@ -25,6 +25,7 @@ const (
 const (
 	MaxTitleRunes          = 100
 	MaxAttachments         = 30
+	MaxAttachmentBytes     = 200 << 20 // all of an application's files together
 	maxAttachmentNameRunes = 200
 	maxReturnReasonRunes   = 500
 )
@@ -247,7 +248,8 @@ func equalContent(x, y map[string]string) bool {
 // AddAttachment decides attaching a stored file. Attaching content the
 // application already holds decides nothing (added is false). Errors:
 // *domain.FieldError for "file", *domain.ConflictError when the application is
-// submitted or holds MaxAttachments files.
+// submitted, holds MaxAttachments files or would hold more than
+// MaxAttachmentBytes.
 func AddAttachment(a Application, att ApplicationAttachmentAdded, now time.Time) (e ApplicationAttachmentAdded, added bool, err error) {
 	if !a.Editable(now) {
 		return e, false, notEditable(a, now)
@@ -259,6 +261,14 @@ func AddAttachment(a Application, att ApplicationAttachmentAdded, now time.Time)
 	}
 	if len(a.Attachments) >= MaxAttachments {
 		return e, false, domain.Conflict("file", fmt.Sprintf("每份申报最多上传%d个附件", MaxAttachments), fmt.Sprintf("application %s has %d attachments", a.ID, len(a.Attachments)))
+	}
+	var total int64
+	for _, have := range a.Attachments {
+		total += have.Size
+	}
+	if total+att.Size > MaxAttachmentBytes {
+		return e, false, domain.Conflict("file", fmt.Sprintf("每份申报的附件合计不能超过%d MB，已用%.1f MB", MaxAttachmentBytes>>20, float64(total)/(1<<20)),
+			fmt.Sprintf("application %s holds %d bytes of attachments; %d more exceed the quota", a.ID, total, att.Size))
 	}
 	att.ApplicationID = a.ID
 	att.Name = strings.TrimSpace(att.Name)

@@ -153,6 +153,14 @@ func TestLifecycle(t *testing.T) {
 	if _, ok, _ := selection.AddAttachment(a, att, now); ok {
 		t.Fatal("the same content attached twice")
 	}
+	big := selection.ApplicationAttachmentAdded{AttachmentID: "y", Name: "大文件.pdf", SHA256: "cd34", Size: selection.MaxAttachmentBytes - 9, MediaType: "application/pdf"}
+	if _, _, err := selection.AddAttachment(a, big, now); !errors.As(err, new(*domain.ConflictError)) {
+		t.Fatalf("a file past the application's total quota: %v", err)
+	}
+	big.Size--
+	if _, ok, err := selection.AddAttachment(a, big, now); err != nil || !ok {
+		t.Fatalf("a file that fills the quota exactly: %v, %v", ok, err)
+	}
 
 	sub, err := selection.Submit(a, now)
 	if err != nil {
