@@ -51,15 +51,22 @@ func RegisterUser(ctx context.Context, store *events.Store, meta events.Metadata
 	stream := identity.UserStream(user.UserID)
 	out := Registration{User: user}
 
-	recorded, err := store.ReadStream(ctx, stream, events.ReadOptions{})
-	if err != nil {
-		return out, err
+	// recordedAlready reads the stream and tells whether it holds this very
+	// registration; the stream's length tells whether the id is taken.
+	recordedAlready := func() (replayed bool, taken bool, err error) {
+		recorded, err := store.ReadStream(ctx, stream, events.ReadOptions{})
+		if err != nil {
+			return false, false, err
+		}
+		replayed, err = isReplay(recorded, eventID(identity.TypeUserRegistered), user, idempotencyKey)
+		return replayed, len(recorded) > 0, err
 	}
-	if replayed, err := isReplay(recorded, eventID(identity.TypeUserRegistered), user, idempotencyKey); replayed || err != nil {
+	replayed, taken, err := recordedAlready()
+	if replayed || err != nil {
 		out.Replayed = replayed
 		return out, err
 	}
-	decided, err := identity.Register(len(recorded) > 0, identity.RegisterUser{User: user})
+	decided, err := identity.Register(taken, identity.RegisterUser{User: user})
 	if err != nil {
 		return out, err
 	}
@@ -69,11 +76,8 @@ func RegisterUser(ctx context.Context, store *events.Store, meta events.Metadata
 		case errors.As(err, &conflict):
 			// Someone registered the same id between our read and our append,
 			// perhaps this very request retried.
-			recorded, rerr := store.ReadStream(ctx, stream, events.ReadOptions{})
-			if rerr != nil {
-				return out, rerr
-			}
-			if replayed, rerr := isReplay(recorded, eventID(identity.TypeUserRegistered), user, idempotencyKey); replayed || rerr != nil {
+			replayed, _, rerr := recordedAlready()
+			if replayed || rerr != nil {
 				out.Replayed = replayed
 				return out, rerr
 			}
@@ -85,7 +89,7 @@ func RegisterUser(ctx context.Context, store *events.Store, meta events.Metadata
 	}
 	// A request with the same ids that raced us may have appended first; then
 	// the store kept its events, not ours, and this one is the replay.
-	recorded, err = store.ReadStream(ctx, stream, events.ReadOptions{})
+	recorded, err := store.ReadStream(ctx, stream, events.ReadOptions{})
 	if err != nil {
 		return out, err
 	}
