@@ -16,6 +16,11 @@ type Config struct {
 	// DatabaseURLSet reports whether KEYTASK_DATABASE_URL was given; when it was
 	// not, `keytask dev` may start a private Postgres cluster.
 	DatabaseURLSet bool
+	// MigrateDatabaseURL is the same database logged into as the schema's
+	// owner, for migrations and scratch schemas; empty means DatabaseURL (see
+	// OwnerURL). Every other process logs in with DatabaseURL's role, which
+	// holds only the writer role's privileges.
+	MigrateDatabaseURL string
 	// TemporalAddress is an external Temporal frontend; empty means `keytask dev`
 	// runs an embedded server.
 	TemporalAddress string
@@ -84,6 +89,7 @@ type Setting struct {
 // Settings lists every environment variable keytask reads, for --help and the README.
 var Settings = []Setting{
 	{"KEYTASK_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/keytask?sslmode=disable", "Postgres database (created by `dev` if missing)"},
+	{"KEYTASK_MIGRATE_DATABASE_URL", "(empty: KEYTASK_DATABASE_URL)", "the same database as its owner role, for `migrate` and `audit replay --schema`; KEYTASK_DATABASE_URL then names the runtime login role, which holds only keytask_writer's privileges"},
 	{"KEYTASK_TEMPORAL_ADDRESS", "(empty: `dev` embeds a server; other commands use 127.0.0.1:7233)", "external Temporal frontend host:port"},
 	{"KEYTASK_TEMPORAL_NAMESPACE", "default", "Temporal namespace"},
 	{"KEYTASK_HTTP_ADDR", "127.0.0.1:8080", "HTTP listen address (pages, API, /healthz, /readyz, /metrics)"},
@@ -121,6 +127,7 @@ func env(name, def string) (string, bool) {
 func FromEnv() Config {
 	var c Config
 	c.DatabaseURL, c.DatabaseURLSet = env("KEYTASK_DATABASE_URL", Settings[0].Default)
+	c.MigrateDatabaseURL, _ = env("KEYTASK_MIGRATE_DATABASE_URL", "")
 	c.TemporalAddress, _ = env("KEYTASK_TEMPORAL_ADDRESS", "")
 	c.TemporalNamespace, _ = env("KEYTASK_TEMPORAL_NAMESPACE", "default")
 	c.HTTPAddr, _ = env("KEYTASK_HTTP_ADDR", "127.0.0.1:8080")
@@ -166,6 +173,15 @@ func (c Config) StopTimeout() (time.Duration, error) {
 		return 0, fmt.Errorf("KEYTASK_WORKER_STOP_TIMEOUT %q: want a duration such as 50s", c.WorkerStopTimeout)
 	}
 	return d, nil
+}
+
+// OwnerURL is the database as its owner: MigrateDatabaseURL, or DatabaseURL
+// where one login does both.
+func (c Config) OwnerURL() string {
+	if c.MigrateDatabaseURL != "" {
+		return c.MigrateDatabaseURL
+	}
+	return c.DatabaseURL
 }
 
 // TemporalOrDefault is the frontend address for commands that do not embed a server.

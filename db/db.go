@@ -1,17 +1,23 @@
 // Package db opens keytask's Postgres pool and applies the schema migrations that
 // are embedded in the binary. The application writes through a restricted role
-// (WriterRole) that may append to the event log but never change or remove a row.
+// (WriterRole) that may append to the event log but never change or remove a row,
+// and logs in as a role that holds nothing more (EnsureLoginRole); only
+// migrations run as the schema's owner.
 package db
 
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -23,8 +29,8 @@ const WriterRole = "keytask_writer"
 var migrationFiles embed.FS
 
 // Open returns a pool whose connections act as WriterRole. The login user must be
-// a member of WriterRole (a superuser always is); Migrate grants membership to the
-// user that runs it.
+// a member of WriterRole: in production a login role made by EnsureLoginRole,
+// which gains nothing by leaving WriterRole.
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -150,31 +156,108 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 	return applied, nil
 }
 
-// ensureWriterRole creates the cluster-wide writer role once and lets the current
-// user assume it. Roles are shared by all databases of a cluster, so concurrent
-// migrations of different databases may race to create it; the loser's duplicate
-// error is harmless.
+// ensureWriterRole creates the cluster-wide writer role once, if the user that
+// migrates may (a superuser, or a DBA's CREATEROLE owner); otherwise the role
+// must exist already. Roles are shared by all databases of a cluster, so
+// concurrent migrations of different databases may race to create it; the
+// loser's duplicate error is harmless. The migrating user is made a member
+// when it can be, so that a site running everything under one non-superuser
+// login keeps working; a separate runtime login role (see EnsureLoginRole)
+// needs no such membership.
 func ensureWriterRole(ctx context.Context, conn *pgx.Conn) error {
+	var exists, super, member bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
+		(SELECT rolsuper FROM pg_roles WHERE rolname = current_user),
+		EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1 AND pg_has_role(current_user, oid, 'MEMBER'))`, WriterRole).
+		Scan(&exists, &super, &member); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if !exists {
+		if err := createRole(ctx, conn, WriterRole, "NOLOGIN"); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	if super || member {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, "GRANT "+WriterRole+" TO CURRENT_USER"); err != nil && !insufficientPrivilege(err) {
+		return fmt.Errorf("migrate: grant %s: %w", WriterRole, err)
+	}
+	return nil
+}
+
+// createRole creates role with options unless it exists, tolerating a
+// concurrent creator.
+func createRole(ctx context.Context, conn *pgx.Conn, role, options string) error {
 	_, err := conn.Exec(ctx, `DO $$
 BEGIN
-	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '`+WriterRole+`') THEN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '`+role+`') THEN
 		BEGIN
-			CREATE ROLE `+WriterRole+` NOLOGIN;
+			CREATE ROLE `+role+` `+options+`;
 		EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
 		END;
 	END IF;
 END $$`)
 	if err != nil {
-		return fmt.Errorf("migrate: create role %s: %w", WriterRole, err)
+		return fmt.Errorf("create role %s: %w", role, err)
 	}
-	var super bool
-	if err := conn.QueryRow(ctx, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&super); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	return nil
+}
+
+func insufficientPrivilege(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42501"
+}
+
+// loginRoleName bounds the runtime login role's name: it is spliced into SQL.
+var loginRoleName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// EnsureLoginRole makes role the login of keytask's processes at run time: it
+// logs in without superuser, database, role or replication rights and holds
+// only WriterRole's privileges, so a session that leaves WriterRole with RESET
+// ROLE gains nothing. conn must be a superuser's (or a CREATEROLE user's), as
+// the connection of `keytask dev` to a server it manages is. Roles are
+// cluster-wide and other databases' processes may use this one at the same
+// moment: an existing role is never altered or dropped; it only gets
+// WriterRole if it lacks it. Errors name the role.
+func EnsureLoginRole(ctx context.Context, conn *pgx.Conn, role string) error {
+	if !loginRoleName.MatchString(role) {
+		return fmt.Errorf("login role %q: want lower-case letters, digits and _", role)
 	}
-	if !super {
-		if _, err := conn.Exec(ctx, "GRANT "+WriterRole+" TO CURRENT_USER"); err != nil {
-			return fmt.Errorf("migrate: grant %s: %w", WriterRole, err)
+	if err := createRole(ctx, conn, WriterRole, "NOLOGIN"); err != nil {
+		return err
+	}
+	if err := createRole(ctx, conn, role,
+		"LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT IN ROLE "+WriterRole); err != nil {
+		return err
+	}
+	var super, member bool
+	if err := conn.QueryRow(ctx, `SELECT rolsuper, pg_has_role(oid, $2, 'MEMBER') FROM pg_roles WHERE rolname = $1`,
+		role, WriterRole).Scan(&super, &member); err != nil {
+		return fmt.Errorf("login role %s: %w", role, err)
+	}
+	if super {
+		return fmt.Errorf("login role %s is a superuser: choose another name", role)
+	}
+	if !member {
+		if _, err := conn.Exec(ctx, "GRANT "+WriterRole+" TO "+role); err != nil {
+			return fmt.Errorf("grant %s to %s: %w", WriterRole, role, err)
 		}
 	}
 	return nil
+}
+
+// WithUser returns url with its user (and password) replaced: the same server
+// and database, logged into as someone else.
+func WithUser(rawURL, user, password string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", fmt.Errorf("database url: %w", err)
+	}
+	if password != "" {
+		u.User = url.UserPassword(user, password)
+	} else {
+		u.User = url.User(user)
+	}
+	return u.String(), nil
 }

@@ -15,11 +15,12 @@ func newMigrateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "migrate",
 		Short: "Apply the database migrations embedded in this binary",
-		Long:  "Apply every embedded schema migration not yet applied to KEYTASK_DATABASE_URL. Safe to run repeatedly and concurrently.\n" + envHelp(),
-		Args:  cobra.NoArgs,
+		Long: "Apply every embedded schema migration not yet applied, as the schema's owner (KEYTASK_MIGRATE_DATABASE_URL, else\n" +
+			"KEYTASK_DATABASE_URL). Safe to run repeatedly and concurrently.\n" + envHelp(),
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := config.FromEnv()
-			applied, err := migrate(cmd.Context(), cfg.DatabaseURL)
+			applied, err := migrate(cmd.Context(), cfg.OwnerURL())
 			if err != nil {
 				return err
 			}

@@ -51,7 +51,7 @@ differences are printed as JSON: which models' digests changed and, per table, t
 			}
 			cfg := config.FromEnv()
 			ctx := cmd.Context()
-			owner, err := db.OpenOwner(ctx, cfg.DatabaseURL)
+			owner, err := db.OpenOwner(ctx, cfg.OwnerURL())
 			if err != nil {
 				return err
 			}

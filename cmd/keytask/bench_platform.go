@@ -75,7 +75,11 @@ func benchPlatform(ctx context.Context, cfg config.Config, dbURL string, o bench
 		return nil, nil, nil, err
 	}
 	defer os.RemoveAll(dataDir)
-	cfg.DatabaseURL, cfg.DataDir = dbURL, dataDir
+	runtimeURL, err := runtimeLogin(ctx, dbURL, func(f string, a ...any) { log.Warn(fmt.Sprintf(f, a...)) })
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg.DatabaseURL, cfg.MigrateDatabaseURL, cfg.DataDir = runtimeURL, dbURL, dataDir
 	if _, err := loadLogKey(cfg, true); err != nil {
 		return nil, nil, nil, err
 	}

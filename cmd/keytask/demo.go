@@ -123,7 +123,11 @@ func runDemo(ctx context.Context, cmd *cobra.Command, o demoOptions) (demo.Resul
 	if _, err := migrate(ctx, o.databaseURL); err != nil {
 		return demo.Result{}, err
 	}
-	cfg.DatabaseURL = o.databaseURL
+	runtimeURL, err := runtimeLogin(ctx, o.databaseURL, func(f string, a ...any) { log.Warn(fmt.Sprintf(f, a...)) })
+	if err != nil {
+		return demo.Result{}, err
+	}
+	cfg.DatabaseURL, cfg.MigrateDatabaseURL = runtimeURL, o.databaseURL
 	if err := requireEmptyLog(ctx, cfg.DatabaseURL); err != nil {
 		return demo.Result{}, err
 	}

@@ -49,12 +49,20 @@ func runDev(ctx context.Context, cmd *cobra.Command) error {
 	}
 	defer stopPG()
 	cfg.DatabaseURL = dbURL
-	applied, err := migrate(ctx, cfg.DatabaseURL)
+	applied, err := migrate(ctx, cfg.OwnerURL())
 	if err != nil {
 		return err
 	}
 	if len(applied) > 0 {
 		logf("applied migrations: %v", applied)
+	}
+	if cfg.MigrateDatabaseURL == "" {
+		// One URL given (or none): it is the owner's, and the platform logs in
+		// as a role of its own that holds no more than the writer role.
+		cfg.MigrateDatabaseURL = cfg.DatabaseURL
+		if cfg.DatabaseURL, err = runtimeLogin(ctx, cfg.DatabaseURL, logf); err != nil {
+			return err
+		}
 	}
 
 	if _, err := loadLogKey(cfg, true); err != nil {

@@ -168,3 +168,40 @@ func startPrivateCluster(ctx context.Context, dataDir string, logf func(string, 
 	logf("private Postgres cluster listening on 127.0.0.1:%s", privatePort)
 	return u, stop, nil
 }
+
+// devLoginRole is the role dev, demo and bench run the platform as on a
+// server whose superuser they were given.
+const devLoginRole = "keytask_app"
+
+// runtimeLogin returns the URL the platform's processes log in with, given the
+// owner's: when ownerURL is a superuser's, the same database as devLoginRole,
+// which holds only the writer role's privileges (db.EnsureLoginRole), so that
+// no SQL the platform runs can RESET ROLE into superuser rights. A server that
+// will not let that role in (it asks for a password) leaves ownerURL, said in
+// a warning.
+func runtimeLogin(ctx context.Context, ownerURL string, logf func(string, ...any)) (string, error) {
+	c, err := pgx.Connect(ctx, ownerURL)
+	if err != nil {
+		return "", fmt.Errorf("connect to %s: %w", redact(ownerURL), err)
+	}
+	defer c.Close(ctx)
+	var super bool
+	if err := c.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = session_user`).Scan(&super); err != nil {
+		return "", fmt.Errorf("database %s: %w", redact(ownerURL), err)
+	}
+	if !super {
+		return ownerURL, nil
+	}
+	if err := db.EnsureLoginRole(ctx, c, devLoginRole); err != nil {
+		return "", err
+	}
+	u, err := db.WithUser(ownerURL, devLoginRole, "")
+	if err != nil {
+		return "", err
+	}
+	if err := ping(ctx, u); err != nil {
+		logf("WARNING: the server does not let %s log in (%v); the platform runs as %s, a superuser", devLoginRole, err, redact(ownerURL))
+		return ownerURL, nil
+	}
+	return u, nil
+}

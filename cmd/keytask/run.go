@@ -96,6 +96,11 @@ func openPlatform(ctx context.Context, cfg config.Config, temporalAddr string, l
 		p.pool.Close()
 		return nil, fmt.Errorf("database %s: %w", redact(cfg.DatabaseURL), err)
 	}
+	var super bool
+	if err := p.pool.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = session_user`).Scan(&super); err == nil && super {
+		log.Warn("logged into Postgres as a superuser: any statement could RESET ROLE out of keytask_writer; " +
+			"give KEYTASK_DATABASE_URL a login role without superuser rights (see deploy/README.md)")
+	}
 	key, err := loadLogKey(cfg, false)
 	if err != nil {
 		p.pool.Close()

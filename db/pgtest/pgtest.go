@@ -27,11 +27,19 @@ func ServerURL() string {
 	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 }
 
+// AppRole is the role the tests' Pool logs in as. Like production's runtime
+// login (db.EnsureLoginRole) it is no superuser and holds only the writer
+// role's privileges, so every test runs the application with least privilege.
+// The server must let it in as it lets ServerURL's user in (trust
+// authentication does).
+const AppRole = "keytask_test_app"
+
 // DB is a test's own database.
 type DB struct {
-	URL   string        // connection string of the new database
-	Owner *pgxpool.Pool // acts as the login user (schema owner); may tamper with the log
-	Pool  *pgxpool.Pool // acts as the application's writer role
+	URL    string        // connection string of the new database, as ServerURL's user (the schema owner)
+	AppURL string        // the same database, logged into as AppRole
+	Owner  *pgxpool.Pool // acts as the schema owner; may tamper with the log
+	Pool   *pgxpool.Pool // logs in as AppRole and acts as the application's writer role
 }
 
 // New creates and migrates a database that lives as long as the test.
@@ -49,6 +57,11 @@ func New(tb testing.TB) *DB {
 		tb.Fatalf("pgtest: connect to %s: %v (is Postgres running?)", ServerURL(), err)
 	}
 	defer admin.Close(ctx)
+	// Tests on the whole server share the role; creating it is idempotent
+	// and never alters it.
+	if err := db.EnsureLoginRole(ctx, admin, AppRole); err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		tb.Fatalf("pgtest: create database: %v", err)
 	}
@@ -58,6 +71,9 @@ func New(tb testing.TB) *DB {
 	}
 	u.Path = "/" + name
 	d := &DB{URL: u.String()}
+	if d.AppURL, err = db.WithUser(d.URL, AppRole, ""); err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
 
 	tb.Cleanup(func() {
 		if d.Pool != nil {
@@ -85,7 +101,7 @@ func New(tb testing.TB) *DB {
 	if _, err := db.Migrate(ctx, d.Owner); err != nil {
 		tb.Fatalf("pgtest: %v", err)
 	}
-	if d.Pool, err = db.Open(ctx, d.URL); err != nil {
+	if d.Pool, err = db.Open(ctx, d.AppURL); err != nil {
 		tb.Fatalf("pgtest: %v", err)
 	}
 	return d

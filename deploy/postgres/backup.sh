@@ -14,7 +14,7 @@ mkdir -p /backups/base /backups/wal
 chown postgres:postgres /backups/wal
 while :; do
   dir=/backups/base/$(date -u +%Y%m%dT%H%M%SZ)
-  if pg_basebackup -h postgres -U keytask -D "$dir.partial" -Ft -z -X stream --checkpoint=fast; then
+  if pg_basebackup -h postgres -U keytask_backup -D "$dir.partial" -Ft -z -X stream --checkpoint=fast; then
     mv "$dir.partial" "$dir"
     echo "base backup $dir"
   else
