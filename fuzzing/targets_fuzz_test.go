@@ -130,25 +130,65 @@ func TestFuzzTargetsListed(t *testing.T) {
 // TestFuzzTargetsBriefly runs each fuzz target for its budget beyond its corpus.
 // A failure leaves the failing input under the package's testdata/fuzz, where
 // the package's own tests replay it from then on.
+//
+// Each package's instrumented test binary is built once and runs all of its
+// targets: linking it is most of a target's cost (the api binary embeds
+// Temporal), and `go test -fuzz` would link it again for every target. The
+// packages proceed side by side, one target at a time within a package.
 func TestFuzzTargetsBriefly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs every fuzz target for a few seconds")
 	}
 	root := moduleRoot(t)
+	out, err := exec.Command("go", "env", "GOCACHE").Output()
+	if err != nil {
+		t.Fatalf("go env GOCACHE: %v", err)
+	}
+	// Where `go test -fuzz` keeps what it generated, so that runs build on
+	// each other's findings as they did when the go command ran them.
+	fuzzCache := filepath.Join(strings.TrimSpace(string(out)), "fuzz", "keytask")
+	bin := t.TempDir()
+	var pkgs []string
 	for _, tg := range targets {
-		t.Run(tg.name, func(t *testing.T) {
-			// The first run builds the package's instrumented test binary, which
-			// for packages that embed Temporal takes minutes on a cold cache.
+		if !slices.Contains(pkgs, tg.pkg) {
+			pkgs = append(pkgs, tg.pkg)
+		}
+	}
+	for _, pkg := range pkgs {
+		// Named without slashes, which -run would read as levels of subtests.
+		name := strings.ReplaceAll(pkg, "/", "_")
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			// The build compiles the package and its dependencies with coverage
+			// instrumentation, which for packages that embed Temporal takes
+			// minutes on a cold cache.
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, "go", "test", "-run=^$", "-fuzz=^"+tg.name+"$", fmt.Sprintf("-fuzztime=%dx", tg.execs), "-parallel=1", "./"+tg.pkg)
-			cmd.Dir = root
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				t.Fatalf("go test -fuzz=%s ./%s: %v\n%s", tg.name, tg.pkg, err, out)
+			test := filepath.Join(bin, name+".test")
+			build := exec.CommandContext(ctx, "go", "test", "-c", "-fuzz=.", "-o", test, "./"+pkg)
+			build.Dir = root
+			if out, err := build.CombinedOutput(); err != nil {
+				t.Fatalf("go test -c -fuzz=. ./%s: %v\n%s", pkg, err, out)
 			}
-			if !strings.Contains(string(out), "PASS") {
-				t.Fatalf("go test -fuzz=%s ./%s did not pass:\n%s", tg.name, tg.pkg, out)
+			for _, tg := range targets {
+				if tg.pkg != pkg {
+					continue
+				}
+				t.Run(tg.name, func(t *testing.T) {
+					cmd := exec.CommandContext(ctx, test, "-test.run=^$", "-test.fuzz=^"+tg.name+"$",
+						fmt.Sprintf("-test.fuzztime=%dx", tg.execs), "-test.parallel=1",
+						"-test.fuzzcachedir="+filepath.Join(fuzzCache, filepath.FromSlash(pkg)))
+					// As under go test: the corpus is read from, and a failing
+					// input written to, the package's testdata/fuzz.
+					cmd.Dir = filepath.Join(root, filepath.FromSlash(pkg))
+					out, err := cmd.CombinedOutput()
+					if err != nil {
+						t.Fatalf("fuzz %s in ./%s: %v\n%s", tg.name, pkg, err, out)
+					}
+					if !strings.Contains(string(out), "PASS") {
+						t.Fatalf("fuzz %s in ./%s did not pass:\n%s", tg.name, pkg, out)
+					}
+				})
 			}
 		})
 	}
