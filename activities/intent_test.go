@@ -32,6 +32,7 @@ func remindersRequest() activities.IntentRemindersRequest {
 }
 
 func TestSendIntentReminders(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := events.NewStore(pgtest.New(t).Pool)
 	a := &activities.Activities{Store: store}

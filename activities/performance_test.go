@@ -18,6 +18,7 @@ import (
 // Projects that were revoked or accepted get no report; the others carry
 // their school from the application.
 func TestActivePerformanceProjects(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := events.NewStore(pgtest.New(t).Pool)
 	add := func(stream, typ string, data any) {
@@ -49,6 +50,7 @@ func TestActivePerformanceProjects(t *testing.T) {
 // A retried reminder append, after a lost reply, records nothing more: one
 // reminder per report per offset.
 func TestSendPerformanceRemindersOnce(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := events.NewStore(pgtest.New(t).Pool)
 	a := &activities.Activities{Store: store}

@@ -14,6 +14,7 @@ import (
 // Returning an application makes it editable on its own stream; a retried
 // activity appends nothing twice, and a draft has nothing to reopen.
 func TestReturnApplicationsIsIdempotent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a := &Activities{Store: events.NewStore(pgtest.New(t).Pool)}
 	put := func(id, typ string, data any) {

@@ -13,6 +13,7 @@ import (
 // An expert's later update replaces the record the solver sees: a conflict
 // declared after registration must keep the expert off that application.
 func TestExpertPoolSeesUpdates(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	d := pgtest.New(t)
 	a := &Activities{Store: events.NewStore(d.Pool)}

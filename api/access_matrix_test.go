@@ -299,6 +299,7 @@ func decide(t *testing.T, srv *api.Server, rt api.Route, p identity.Principal, v
 }
 
 func TestAccessMatrix(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := newMatrixFixture(e)
 	routes := e.srv.Routes()
@@ -360,6 +361,7 @@ func TestAccessMatrix(t *testing.T) {
 // province 12's resources gets 403 or 404 from the real handlers, and nothing
 // is recorded.
 func TestScopeByEditingURLsAndFields(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := newMatrixFixture(e)
 	e.register(`{"user_id":"e1","name":"专家甲","role":"expert","organisation":"某大学"}`)

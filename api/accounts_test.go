@@ -14,6 +14,7 @@ import (
 )
 
 func TestSeedAdmin(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	d := pgtest.New(t)
 	store := events.NewStore(d.Pool)

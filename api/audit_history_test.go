@@ -148,6 +148,7 @@ func (e *env) history(path, token string) (historyBody, response) {
 }
 
 func TestStreamHistoryAPI(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	sb := e.selectionThroughNotice()
 	e.publish(sb)
@@ -261,6 +262,7 @@ func TestStreamHistoryAPI(t *testing.T) {
 }
 
 func TestExplanationAPI(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	sb := e.selectionThroughNotice()
 	path := func(app string) string { return "/api/v1/applications/" + app + "/explanation" }

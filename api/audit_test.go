@@ -59,6 +59,7 @@ func digestsOf(t *testing.T, res response) map[string]any {
 // The auditor's replay as of an instant equals the live read models captured
 // then; only the ministry and auditors may ask.
 func TestAuditReplayAPI(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	auditor := e.register(`{"user_id":"audit","name":"审计员","role":"auditor","organisation":"审计署"}`)
 	province := e.register(`{"user_id":"bj","name":"北京市人社局","role":"province","organisation":"11"}`)
@@ -119,6 +120,7 @@ func TestAuditReplayAPI(t *testing.T) {
 // Open collections export their deadline, expected and received submissions;
 // closed ones disappear.
 func TestCollectionMetrics(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	n := 0

@@ -6,6 +6,7 @@ import (
 )
 
 func TestAuth(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	t.Run("ErrNoToken", func(t *testing.T) {
 		res := e.do("GET", "/api/v1/me", "", "")

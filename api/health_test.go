@@ -13,6 +13,7 @@ import (
 )
 
 func TestHealthz(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.ready = errors.New("temporal is down") // liveness must not depend on it
 	res := e.do("GET", "/healthz", "", "")
@@ -22,6 +23,7 @@ func TestHealthz(t *testing.T) {
 }
 
 func TestReadyz(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	t.Run("OK", func(t *testing.T) {
 		res := e.do("GET", "/readyz", "", "")
@@ -57,6 +59,7 @@ func TestReadyz(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.do("GET", "/api/v1/me", e.adminToken, "")
 	e.do("GET", "/api/v1/streams/user-admin/timeline", e.adminToken, "")
@@ -81,6 +84,7 @@ func TestMetrics(t *testing.T) {
 
 // cmd/ may build a server more than once on the platform's one registry.
 func TestServersShareRegistry(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	reg := prometheus.NewRegistry()
 	a := api.New(api.Config{Pool: e.d.Pool, Store: e.store, Registry: reg})

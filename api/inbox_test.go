@@ -28,6 +28,7 @@ func (e *env) projectNotices() {
 }
 
 func TestInbox(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	bj, tj, _ := e.users()
 	data, _ := json.Marshal(intent.IntentReminderSent{RoundID: "R1", Province: "11", Offset: 72 * time.Hour})

@@ -86,6 +86,7 @@ func (e *env) eventually(within time.Duration, what string, check func() bool) {
 // nothing, a return, an extension, the closing at the deadline, filing and
 // feedback, and the read models and exports that follow.
 func TestIntentRoundWithTemporal(t *testing.T) {
+	t.Parallel()
 	e, c := newTemporalEnv(t)
 	bj, tj, auditor := e.users()
 	want(t, e.do("POST", "/api/v1/plan-batches", e.adminToken, jsonBody(t, map[string]any{"batch_id": "2022-1", "name": "第一批", "items_csv": batch1CSV})),

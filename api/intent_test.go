@@ -65,6 +65,7 @@ func jsonBody(t *testing.T, v any) string {
 }
 
 func TestPlanBatchAPI(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	bj, _, auditor := e.users()
 	open := jsonBody(t, map[string]any{"batch_id": "2022-1", "name": "第一批重点任务", "items_csv": batch1CSV})
@@ -143,6 +144,7 @@ func TestPlanBatchAPI(t *testing.T) {
 }
 
 func TestLiaisonAPI(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	bj, tj, auditor := e.users()
 	deadline := time.Now().AddDate(1, 0, 0).In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04")
@@ -242,6 +244,7 @@ func recordRound(t *testing.T, e *env) (bj intent.Form) {
 }
 
 func TestIntentReadsAndExports(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	bj, tj, auditor := e.users()
 	form := recordRound(t, e)

@@ -11,6 +11,7 @@ import (
 // A text holding NUL anywhere in a body is refused, naming where it is, before
 // any rule or command sees it; the same body without it is read.
 func TestDecodeJSONRefusesNUL(t *testing.T) {
+	t.Parallel()
 	type item struct {
 		Note string `json:"note"`
 	}
@@ -50,6 +51,7 @@ func TestDecodeJSONRefusesNUL(t *testing.T) {
 // A posted form value or name holding NUL is refused naming it; a clean form
 // passes.
 func TestFormNUL(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ body, field string }{
 		{"reason=a%00b&csrf_token=x", "reason"},
 		{"a%00=1", "a\x00"},

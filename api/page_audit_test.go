@@ -56,6 +56,7 @@ func rowCount(t *testing.T, body, table string) int {
 // exports it, and the explanation keeps the objector's identity to the
 // ministry. Provinces and schools are refused.
 func TestAuditPages(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.withPages()
 	sb := e.selectionThroughNotice()

@@ -20,6 +20,7 @@ import (
 // or refused deadline shows the page again with the message beside the field
 // and records nothing; a later one moves the deadline the page shows.
 func TestPerformancePageExtend(t *testing.T) {
+	t.Parallel()
 	e, c := newTemporalEnv(t)
 	e.withPages()
 	e.users()

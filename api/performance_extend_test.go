@@ -23,6 +23,7 @@ import (
 // model and the collection metric; a retry with the same key records nothing
 // more.
 func TestPerformanceExtendWithTemporal(t *testing.T) {
+	t.Parallel()
 	e, c := newTemporalEnv(t)
 	bj, _, _ := e.users()
 	ctx := context.Background()

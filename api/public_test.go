@@ -51,6 +51,7 @@ func (e *env) get(path string) *httptest.ResponseRecorder {
 }
 
 func TestPublicNoticeHidesObjector(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, _, auditor := e.users()
 	e.seedNotice("b1")
@@ -100,6 +101,7 @@ func TestPublicNoticeHidesObjector(t *testing.T) {
 // on every fresh form, the same one when the form comes back with errors
 // (nothing was filed from it).
 func TestObjectionFormToken(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.seedNotice("b1")
 	token := regexp.MustCompile(`name="form_token" value="([^"]+)"`)

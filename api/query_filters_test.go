@@ -18,6 +18,7 @@ import (
 // bytes that are no UTF-8 is the client's mistake, answered 400 naming it,
 // where Postgres would fail the query and the client would see a 500.
 func TestListFiltersRefuseTextPostgresCannotCompare(t *testing.T) {
+	t.Parallel()
 	d := pgtest.New(t)
 	if err := projections.Setup(context.Background(), d.Pool, projections.All()...); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ var publicRoutes = []string{"GET /healthz", "GET /readyz", "GET /readyz/commands
 	"GET /login", "POST /login", "OPTIONS /codec/{op}"}
 
 func TestEveryRouteDeclaresPolicy(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	routes := e.srv.Routes()
 	if len(routes) == 0 {

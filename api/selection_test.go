@@ -82,6 +82,7 @@ func (e *env) upload(path, token, field, name string, content []byte) response {
 const yzyxFull = `{"school_name":"北京技师学院","founding_year":1958,"enrolment":5000,"teachers":300,"key_majors":"数控加工"}`
 
 func TestApplicationsAPI(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	u := e.selectionUsers()
 	e.openSelectionBatch("2022-yzyx", "2.1", "YZYX")
@@ -265,6 +266,7 @@ func TestApplicationsAPI(t *testing.T) {
 }
 
 func TestAttachmentSizeLimit(t *testing.T) {
+	t.Parallel()
 	d := e2(t)
 	u := d.selectionUsers()
 	d.openSelectionBatch("b", "2.1", "YZYX")
@@ -288,6 +290,7 @@ func e2(t *testing.T) *env {
 }
 
 func TestExpertsAPI(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	u := e.selectionUsers()
 	body := `{"expert_id":"zhang","name":"张三","expertise":{"YZYX":3,"LMJT":1},"province":"11","employer":"11-001",

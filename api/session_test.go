@@ -83,6 +83,7 @@ func (e *env) withPages() {
 }
 
 func TestLoginSessionAndLogout(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.withPages()
 	bj, _, _ := e.users()
@@ -171,6 +172,7 @@ func TestLoginSessionAndLogout(t *testing.T) {
 }
 
 func TestSessionSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.withPages()
 	e.users()
@@ -189,6 +191,8 @@ func TestSessionSurvivesRestart(t *testing.T) {
 }
 
 func TestLockoutAndRateLimit(t *testing.T) {
+	// Not parallel: the rate limit is judged on how quickly attempts follow each
+	// other, which a busy machine stretches.
 	e := newEnv(t)
 	e.withPages()
 	e.users()
@@ -233,6 +237,7 @@ func TestLockoutAndRateLimit(t *testing.T) {
 }
 
 func TestPasswordChange(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.withPages()
 	e.users()
@@ -296,6 +301,7 @@ func (e *env) wantPasswordSet(user, actor string, reset bool) {
 
 // An expert's dashboard lists only the batches that assigned them something.
 func TestExpertDashboardListsAssignedBatches(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	newMatrixFixture(e) // b1 assigns e1
 	e.openSelectionBatch("b2", "2.1", "YZYX")

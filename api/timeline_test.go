@@ -6,6 +6,7 @@ import (
 )
 
 func TestTimeline(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	bj := e.register(bjBody)
 	e.project()

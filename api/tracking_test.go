@@ -54,6 +54,7 @@ func projectIDs(res response) []string {
 }
 
 func TestTracking(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	bj, tj, auditor := e.users()
 	school1 := e.register(`{"user_id":"s1","name":"北京一校","role":"school","organisation":"S1"}`)

@@ -13,6 +13,7 @@ import (
 const bjBody = `{"user_id":"bj","name":"北京市人社局联络员","role":"province","organisation":"11"}`
 
 func TestRegisterProvinceUser(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	res := e.do("POST", "/api/v1/users", e.adminToken, bjBody, "X-Request-Id", "req-reg-1", "X-Correlation-Id", "corr-1")
 	want(t, res, http.StatusCreated, "")
@@ -70,6 +71,7 @@ func TestRegisterProvinceUser(t *testing.T) {
 }
 
 func TestRegisterValidation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	cases := []struct {
 		name, body string
@@ -104,6 +106,7 @@ func TestRegisterValidation(t *testing.T) {
 }
 
 func TestRegisterIdempotent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	first := e.do("POST", "/api/v1/users", e.adminToken, bjBody, "Idempotency-Key", "k-1")
 	want(t, first, http.StatusCreated, "")

@@ -53,6 +53,7 @@ func grow(t *testing.T, s *events.Store, n int) {
 }
 
 func TestDigestOnIntactGrowingLog(t *testing.T) {
+	t.Parallel()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	d, s := seeded(t)
 	dg := digestOf(t, s, key)
@@ -81,6 +82,7 @@ func TestDigestOnIntactGrowingLog(t *testing.T) {
 }
 
 func TestDigestSignature(t *testing.T) {
+	t.Parallel()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	other, _, _ := ed25519.GenerateKey(rand.Reader)
 	pub := key.Public().(ed25519.PublicKey)
@@ -122,6 +124,7 @@ func TestDigestSignature(t *testing.T) {
 // intruder recomputes the whole chain afterwards (reseal), which the chain alone
 // cannot notice without the log key.
 func TestDigestDetectsTampering(t *testing.T) {
+	t.Parallel()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	// reseal drops the chain from position from on and lets the sealer link the
 	// tampered rows again, as an intruder who knows the chain's encoding would.
@@ -156,6 +159,7 @@ func TestDigestDetectsTampering(t *testing.T) {
 			 VALUES ('00000000-0000-0000-0000-0000000000bc', 's1', 98, 'A', 1, '{}', '{}', now(), '3')`}, false, "out of band"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			d, s := seeded(t)
 			dg := digestOf(t, s, key)
 			grow(t, s, 3)
@@ -183,6 +187,7 @@ func TestDigestDetectsTampering(t *testing.T) {
 	// Tampering after the digest's head is reported as such, not as a change
 	// to the history the digest covers.
 	t.Run("AfterTheDigest", func(t *testing.T) {
+		t.Parallel()
 		d, s := seeded(t)
 		dg := digestOf(t, s, key)
 		grow(t, s, 3)

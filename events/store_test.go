@@ -30,6 +30,7 @@ func newStore(t *testing.T, opts ...events.Option) (*pgtest.DB, *events.Store) {
 }
 
 func TestAppendAndRead(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	d, s := newStore(t)
 	rec, err := s.Append(ctx, "round-1", events.NoStream, ev("a", "RoundOpened", `{"deadline":"2022-06-15"}`), ev("b", "RoundExtended", `{"days":3}`))
@@ -92,6 +93,7 @@ func TestAppendAndRead(t *testing.T) {
 }
 
 func TestReadStreamLimits(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clock := time.Date(2022, 4, 20, 1, 0, 0, 0, time.UTC)
 	_, s := newStore(t, events.WithClock(func() time.Time { return clock }))
@@ -112,6 +114,7 @@ func TestReadStreamLimits(t *testing.T) {
 }
 
 func TestConflict(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, s := newStore(t)
 	if _, err := s.Append(ctx, "s", events.NoStream, ev("1", "A", `{}`), ev("2", "A", `{}`)); err != nil {
@@ -133,6 +136,7 @@ func TestConflict(t *testing.T) {
 // Many writers race for the same next version: exactly one wins each round and
 // the losers learn the version that won.
 func TestConcurrentConflict(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, s := newStore(t)
 	const writers = 8
@@ -168,6 +172,7 @@ func TestConcurrentConflict(t *testing.T) {
 }
 
 func TestIdempotentRetry(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	d, s := newStore(t)
 	batch := []events.NewEvent{ev("x", "A", `{"v":1}`), ev("y", "B", `{"v":2}`)}
@@ -221,6 +226,7 @@ func TestIdempotentRetry(t *testing.T) {
 }
 
 func TestInvalid(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, s := newStore(t)
 	for name, tc := range map[string]struct {
@@ -245,6 +251,7 @@ func TestInvalid(t *testing.T) {
 // first. Readers of the global order must not pass it: once it commits, a reader
 // resuming from the last position it saw receives it.
 func TestGapRace(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	d, s := newStore(t)
 	if _, err := s.Append(ctx, "before", events.NoStream, ev("0", "A", `{}`)); err != nil {
@@ -317,6 +324,7 @@ func streams(evs []events.Event) []string {
 }
 
 func TestUpcast(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	u := events.NewUpcasters()
 	// v1 kept money as a float of 万元; v2 keeps integer yuan in "amount_yuan".
@@ -364,6 +372,7 @@ func wanToYuan(s string) (int64, error) {
 // The writer role cannot change or remove a row, and the trigger stops even the
 // owner.
 func TestAppendOnly(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	d, s := newStore(t)
 	if _, err := s.Append(ctx, "s", events.NoStream, ev("1", "A", `{}`)); err != nil {
@@ -430,6 +439,7 @@ func seeded(t *testing.T) (*pgtest.DB, *events.Store) {
 }
 
 func TestVerifyDetectsTampering(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string
@@ -466,6 +476,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			 FROM events WHERE stream_id = 's1' AND stream_version = 1`}, 7, "signature"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			d, _ := seeded(t)
 			tamper(t, d, tc.sql...)
 			rep, err := events.Verify(ctx, d.Pool, testKey, nil)
@@ -483,6 +494,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	// A row slipped in at the head and then linked by the sealer is still caught:
 	// it lacks keytask's signature.
 	t.Run("InsertOutOfBandThenSealed", func(t *testing.T) {
+		t.Parallel()
 		d, s := seeded(t)
 		tamper(t, d, `INSERT INTO events (id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at)
 			 VALUES ('00000000-0000-0000-0000-0000000000dd', 's1', 4, 'A', 1, '{}', '{}', now())`)

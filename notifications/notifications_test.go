@@ -270,6 +270,7 @@ func sortedKeys(m map[string]int) []string {
 // are reset, the whole log is delivered twice more: each recipient
 // still has exactly one inbox entry and one mail per source event.
 func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
+	t.Parallel()
 	testRegistry = prometheus.NewRegistry()
 	d := pgtest.New(t)
 	s := events.NewStore(d.Pool)
@@ -577,6 +578,7 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 
 // The development sink keeps one file per mail however often it is sent.
 func TestDirMailer(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	m := notifications.DirMailer{Dir: dir, From: "全国技工教育重点任务管理平台 <noreply@keytask.test>"}
 	ml := notifications.Mail{ID: notifications.Key("src", "mail", "a@b.c"), To: "a@b.c", Subject: "执行绩效报告被退回",
@@ -614,6 +616,7 @@ func TestDirMailer(t *testing.T) {
 }
 
 func TestValidateEmail(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{"": "", " A@Example.ORG ": "a@example.org"} {
 		if got, err := identity.ValidateEmail(in); err != nil || got != want {
 			t.Errorf("%q: %q, %v; want %q", in, got, err, want)

@@ -16,6 +16,7 @@ import (
 // "999" would pass for newer than "1000", and WaitCaughtUp would report a
 // projection caught up while the events after it are still to be applied.
 func TestWaitCaughtUpAcrossDigitCount(t *testing.T) {
+	t.Parallel()
 	d, s := newEnv(t)
 	ctx := context.Background()
 	pr, err := projections.NewProjector(d.Pool, s, nil, testLogger(), projections.NewTimeline())

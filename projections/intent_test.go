@@ -179,6 +179,7 @@ var intentProjections = []projections.Projection{projections.IntentPlan{}, proje
 // The live projector and a rebuild from the log come out identical, for each
 // intent read model.
 func TestIntentProjectionsLiveEqualsRebuild(t *testing.T) {
+	t.Parallel()
 	d, s := newEnv(t)
 	intentScenario(t, s)
 	pr := newProjector(t, d, s, nil, intentProjections...)
@@ -224,6 +225,7 @@ func emptyDigest(t *testing.T, d *pgtest.DB, p projections.Projection) string {
 }
 
 func TestIntentReadModels(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	d, s := newEnv(t)
 	deadline, bj, tj := intentScenario(t, s)
@@ -402,6 +404,7 @@ func TestIntentReadModels(t *testing.T) {
 }
 
 func TestCoveragePercent(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		q, target int64
 		want      string

@@ -15,6 +15,7 @@ import (
 // history, and an extension moves the deadline of the collection and of every
 // report.
 func TestPerformanceLiveEqualsRebuild(t *testing.T) {
+	t.Parallel()
 	d, s := newEnv(t)
 	l := &intentLog{t: t, store: s}
 	cs := performance.CollectionStream(2024)

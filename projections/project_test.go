@@ -18,6 +18,7 @@ import (
 // The projects model built live (every message delivered twice) equals a
 // rebuild from the log, and holds what the tracking events said.
 func TestProjects(t *testing.T) {
+	t.Parallel()
 	d, s := newEnv(t)
 	ctx := context.Background()
 	n := 0

@@ -196,6 +196,7 @@ func wantTimeline(t *testing.T, d *pgtest.DB, log []events.Event) {
 }
 
 func TestLive(t *testing.T) {
+	t.Parallel()
 	d, s := newEnv(t)
 	streams := []string{"application-1", "application-2", "intent-11"}
 	appendEach(t, s, streams, 4, "ApplicationSubmitted")
@@ -253,6 +254,7 @@ func (counter) Digest(ctx context.Context, tx pgx.Tx) (string, error) {
 
 // Every message is delivered twice; each event must still have one effect.
 func TestRedelivery(t *testing.T) {
+	t.Parallel()
 	d, s := newEnv(t)
 	appendEach(t, s, []string{"a", "b"}, 5, "Scored")
 	pr := newProjector(t, d, s, nil, projections.NewTimeline(), counter{})
@@ -351,6 +353,7 @@ func poisoned(t *testing.T, d *pgtest.DB) map[string]map[string]string {
 }
 
 func TestPoison(t *testing.T) {
+	t.Parallel()
 	d, s := newEnv(t)
 	ctx := context.Background()
 	reg := prometheus.NewRegistry()
@@ -406,6 +409,7 @@ func TestPoison(t *testing.T) {
 }
 
 func TestRebuild(t *testing.T) {
+	t.Parallel()
 	d, s := newEnv(t)
 	ctx := context.Background()
 	tl := projections.NewTimeline()
@@ -516,6 +520,7 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name, projection strin
 }
 
 func TestLagMetrics(t *testing.T) {
+	t.Parallel()
 	// The events were recorded an hour ago.
 	d, s := newEnv(t, events.WithClock(func() time.Time { return time.Now().Add(-time.Hour) }))
 	appendEach(t, s, []string{"p", "q"}, 6, "Declared")
@@ -586,6 +591,7 @@ func bulkLog(tb testing.TB, s *events.Store, perAppend, appends int) {
 
 // A large log replays completely, in batches.
 func TestRebuildLargeLog(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("appends 100,000 events")
 	}
@@ -648,6 +654,7 @@ func BenchmarkRebuild(b *testing.B) {
 // A transaction that is still open holds the log back from every reader. Rebuild
 // waits for it instead of stopping short of events committed before it began.
 func TestRebuildWaitsForOpenTransaction(t *testing.T) {
+	t.Parallel()
 	d, s := newEnv(t)
 	ctx := context.Background()
 	tl := projections.NewTimeline()
@@ -710,6 +717,7 @@ func (txs) Digest(ctx context.Context, tx pgx.Tx) (string, error) { return "", n
 // for many events, and a bad event inside a batch still fails only its own
 // message: the events around it are applied and only it is parked.
 func TestBacklogAppliedInBatches(t *testing.T) {
+	t.Parallel()
 	d, s := newEnv(t)
 	ctx := context.Background()
 	appendEach(t, s, []string{"a", "b"}, 150, "Fine")

@@ -94,6 +94,7 @@ func sameDigests(t *testing.T, what string, got map[string]string, want instant)
 // time, in a temporary or a named scratch schema; and the live models are left
 // alone.
 func TestReplayAsOfEqualsLive(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	d, s := newEnv(t)
 	pr := newProjector(t, d, s, nil, projections.All()...)
@@ -193,6 +194,7 @@ func TestReplayAsOfEqualsLive(t *testing.T) {
 // The diff between two instants names the read models that changed and the
 // rows each table gained and lost.
 func TestReplayDiff(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	d, s := newEnv(t)
 	pr := newProjector(t, d, s, nil, projections.All()...)

@@ -12,6 +12,7 @@ import (
 // The batch read model built live equals the one rebuilt from the log, and
 // holds the recommendation, decisions, notice, objections and publication.
 func TestSelectionBatchesLiveEqualsRebuild(t *testing.T) {
+	t.Parallel()
 	d, s := newEnv(t)
 	l := &intentLog{t: t, store: s}
 	bs := selection.SelectionBatchStream("b1")

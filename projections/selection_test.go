@@ -56,6 +56,7 @@ func selectionScenario(t *testing.T, store *events.Store) {
 }
 
 func TestSelectionProjectionsLiveEqualsRebuild(t *testing.T) {
+	t.Parallel()
 	d, s := newEnv(t)
 	selectionScenario(t, s)
 	pr := newProjector(t, d, s, nil, selectionProjections...)
@@ -83,6 +84,7 @@ func TestSelectionProjectionsLiveEqualsRebuild(t *testing.T) {
 }
 
 func TestSelectionReadModels(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	d, s := newEnv(t)
 	selectionScenario(t, s)

@@ -84,6 +84,7 @@ func allCommitted(t *testing.T, ctx context.Context, pool *pgxpool.Pool, store *
 }
 
 func TestUsersProjection(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	d := pgtest.New(t)
 	store := events.NewStore(d.Pool)
