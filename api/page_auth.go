@@ -191,5 +191,8 @@ func (s *Server) setPassword(r *http.Request, userID, password string, reset boo
 	if err := appendUserEvents(ctx, s.store, stream, events.AnyVersion, func(string) uuid.UUID { return id }, meta, []identity.Event{e}); err != nil {
 		return err
 	}
-	return SetPassword(ctx, s.pool, userID, password)
+	if err := SetPassword(ctx, s.pool, userID, password); err != nil {
+		return err
+	}
+	return recordPasswordRevocations(ctx, s.store, meta, userID)
 }

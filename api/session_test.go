@@ -288,7 +288,11 @@ func (e *env) wantPasswordSet(user, actor string, reset bool) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	// The revocations of the user's tokens the change caused may follow it.
 	last := evs[len(evs)-1]
+	for i := len(evs) - 1; i > 0 && last.Type == identity.TypeTokenRevoked; i-- {
+		last = evs[i-1]
+	}
 	var got identity.PasswordSet
 	if err := json.Unmarshal(last.Data, &got); err != nil || last.Type != identity.TypePasswordSet ||
 		got != (identity.PasswordSet{UserID: user, Reset: reset}) || last.Metadata.ActorID != actor {

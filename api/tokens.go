@@ -48,7 +48,7 @@ func (t TokenInfo) Status() string {
 }
 
 // revokedByPassword: a password change or reset ended the token.
-const revokedByPassword = "password"
+const revokedByPassword = identity.RevokedByPassword
 
 // IssuedToken is a new token with its secret, which exists nowhere else.
 type IssuedToken struct {
@@ -123,6 +123,27 @@ func recordIssued(ctx context.Context, store *events.Store, meta events.Metadata
 func recordRevoked(ctx context.Context, store *events.Store, meta events.Metadata, userID, tokenID, reason string) error {
 	e := identity.TokenRevoked{UserID: userID, TokenID: tokenID, Reason: reason}
 	return appendTokenEvent(ctx, store, meta, userID, events.DeriveID("token-revoked", tokenID), e)
+}
+
+// recordPasswordRevocations records the tokens of userID that a password
+// change or reset has just revoked (SetPassword). Their events' ids derive from
+// the tokens, so a token already recorded is not recorded twice.
+func recordPasswordRevocations(ctx context.Context, store *events.Store, meta events.Metadata, userID string) error {
+	rows, err := store.Pool().Query(ctx, `SELECT token_id FROM bearer_tokens
+		WHERE user_id = $1 AND revoked_reason = $2 AND revoked_at > now() - interval '10 minutes'`, userID, revokedByPassword)
+	if err != nil {
+		return fmt.Errorf("tokens of %s revoked by a password change: %w", userID, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("tokens of %s revoked by a password change: %w", userID, err)
+	}
+	for _, id := range ids {
+		if err := recordRevoked(ctx, store, meta, userID, id, revokedByPassword); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func appendTokenEvent(ctx context.Context, store *events.Store, meta events.Metadata, userID string, id uuid.UUID, e identity.Event) error {

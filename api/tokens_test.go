@@ -163,6 +163,17 @@ func TestTokensAreTheirOwners(t *testing.T) {
 		tok := e.issueToken("bj")
 		want(t, e.do("PUT", "/api/v1/users/bj/password", e.adminToken, `{"password":"部重置的密码0004"}`), http.StatusOK, "")
 		want(t, e.do("GET", "/api/v1/me", tok, ""), http.StatusUnauthorized, "Authorization")
+		// The log says which tokens the reset ended, and why.
+		evs, err := e.store.ReadStream(ctx, identity.UserStream("bj"), events.ReadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := evs[len(evs)-1]
+		var rev identity.TokenRevoked
+		if err := json.Unmarshal(last.Data, &rev); err != nil || last.Type != identity.TypeTokenRevoked || rev.Reason != "password" ||
+			last.Metadata.ActorID != "admin" {
+			t.Fatalf("last event %s %s by %s", last.Type, last.Data, last.Metadata.ActorID)
+		}
 	})
 	t.Run("FirstPasswordKeepsTheBootstrapToken", func(t *testing.T) {
 		// The administrator sets their first password with the token the

@@ -46,6 +46,7 @@ const (
 	RevokedByOwner    = "owner"    // its user revoked it
 	RevokedByMinistry = "ministry" // the ministry revoked it
 	RevokedRotated    = "rotated"  // its user replaced it with a new one
+	RevokedByPassword = "password" // a change or reset of its user's password ended it
 )
 
 // TokenRevoked: the token no longer authenticates anyone.
