@@ -10,6 +10,7 @@ import (
 	"keytask/domain/identity"
 	"keytask/domain/intent"
 	"keytask/domain/performance"
+	"keytask/domain/register"
 	"keytask/domain/selection"
 	"keytask/domain/tracking"
 	"keytask/events"
@@ -84,6 +85,10 @@ func build() *events.Registry {
 	events.Register[performance.ReportSubmitted](r, performance.TypeReportSubmitted, 1)
 	events.Register[performance.ReportReturned](r, performance.TypeReportReturned, 1)
 	events.Register[performance.ReportLocked](r, performance.TypeReportLocked, 1)
+
+	// register
+	events.Register[register.SchoolRegistered](r, register.TypeSchoolRegistered, 1)
+	events.Register[register.SchoolUpdated](r, register.TypeSchoolUpdated, 1)
 
 	// tracking
 	events.Register[tracking.ProjectRevoked](r, tracking.TypeProjectRevoked, 1)

@@ -6,6 +6,7 @@ func All() []Projection {
 	return []Projection{
 		NewTimeline(),
 		Users{},
+		Schools{},
 		IntentPlan{},
 		IntentLiaisons{},
 		IntentRounds{},

@@ -153,3 +153,7 @@ func validateOrganisation(r Role, org string) error {
 	}
 	return nil
 }
+
+// IsSchoolID reports whether id has the form of a school id: what a school
+// user's Organisation holds and the school register keys its schools by.
+func IsSchoolID(id string) bool { return schoolIDPattern.MatchString(id) }
