@@ -22,6 +22,7 @@ func TestSchoolRegister(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	bj := e.register(`{"user_id":"bj","name":"北京市人社局","role":"province","organisation":"11"}`)
+	e.project()
 	body := `{"code":"SCH-11-001","name":"北京市工贸技师学院","province":"11","kind":"技师学院"}`
 	stream := register.SchoolStream("SCH-11-001")
 
