@@ -51,6 +51,9 @@ type AssignExpertsRequest struct {
 	PerApplication int            `json:"per_application"`
 	Applications   []string       `json:"applications"`
 	UsedLoads      map[string]int `json:"used_loads,omitempty"`
+	// AsOf is the day conflicts are judged on (former employers): the
+	// workflow's time of the command.
+	AsOf time.Time `json:"as_of,omitzero"`
 }
 
 // AssignExpertsResult is compact: application → experts, for the workflow's
@@ -77,10 +80,16 @@ func (a *Activities) AssignSelectionExperts(ctx context.Context, req AssignExper
 	if err != nil {
 		return AssignExpertsResult{}, err
 	}
-	for i := range experts {
-		experts[i].Load = max(0, experts[i].Load-req.UsedLoads[experts[i].ID])
+	// An expert's load spans every open batch: what the other open batches
+	// give them now, read from the log at this decision, counts too.
+	elsewhere, err := a.OpenBatchLoads(ctx, req.Stream)
+	if err != nil {
+		return AssignExpertsResult{}, err
 	}
-	res, err := assign.Assign(assign.Problem{Applications: apps, Experts: experts, PerApplication: req.PerApplication})
+	for i := range experts {
+		experts[i].Load = max(0, experts[i].Load-req.UsedLoads[experts[i].ID]-elsewhere[experts[i].ID])
+	}
+	res, err := assign.Assign(assign.Problem{Applications: apps, Experts: experts, PerApplication: req.PerApplication, AsOf: req.AsOf})
 	if err != nil {
 		if ie, ok := err.(*assign.InfeasibleError); ok {
 			return AssignExpertsResult{}, temporal.NewNonRetryableApplicationError(ie.Message, InfeasibleErrorType, err, ie)
@@ -119,6 +128,51 @@ func (a *Activities) AssignSelectionExperts(ctx context.Context, req AssignExper
 		return AssignExpertsResult{}, err
 	}
 	out.Version = rec.Versions[len(rec.Versions)-1]
+	return out, nil
+}
+
+// OpenBatchLoads counts, by expert, the applications they review now in every
+// selection batch not yet published, except the one in stream own. It reads
+// the assignments and replacements from the log, so a decision made in one
+// batch sees what another recorded a moment before.
+func (a *Activities) OpenBatchLoads(ctx context.Context, own string) (map[string]int, error) {
+	rows, err := a.Store.Pool().Query(ctx, `SELECT stream_id, type, schema_version, id, data::text FROM events e
+		WHERE type = ANY($1) AND stream_id LIKE 'selection-batch-%' AND stream_id <> $2
+		AND NOT EXISTS (SELECT 1 FROM events p WHERE p.stream_id = e.stream_id AND p.type = $3)
+		ORDER BY stream_id, stream_version`,
+		[]string{selection.TypeExpertsAssigned, selection.TypeExpertsReplaced}, own, selection.TypeSelectionBatchPublished)
+	if err != nil {
+		return nil, fmt.Errorf("read open batches' assignments: %w", err)
+	}
+	defer rows.Close()
+	panels := map[string]map[string][]string{} // batch stream → application → experts
+	for rows.Next() {
+		var stream, data string
+		var e events.Event
+		if err := rows.Scan(&stream, &e.Type, &e.SchemaVersion, &e.ID, &data); err != nil {
+			return nil, err
+		}
+		e.Data = json.RawMessage(data)
+		payload, err := eventtypes.Registry.Decode(e)
+		if err != nil {
+			return nil, fmt.Errorf("read open batches' assignments: %w", err)
+		}
+		if panels[stream] == nil {
+			panels[stream] = map[string][]string{}
+		}
+		selection.ApplyPanels(panels[stream], payload)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, batch := range panels {
+		for _, experts := range batch {
+			for _, e := range experts {
+				out[e]++
+			}
+		}
+	}
 	return out, nil
 }
 
@@ -161,6 +215,31 @@ func (a *Activities) selectionApplications(ctx context.Context, ids []string) ([
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	// The member schools are in the latest content, which the school may
+	// have edited since creating the application.
+	rows, err = a.Store.Pool().Query(ctx, `SELECT DISTINCT ON (stream_id) data::text FROM events
+		WHERE type = $1 AND stream_id = ANY($2) ORDER BY stream_id, stream_version DESC`, selection.TypeApplicationEdited, streams)
+	if err != nil {
+		return nil, fmt.Errorf("read application content: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var data string
+		var e selection.ApplicationEdited
+		if err := rows.Scan(&data); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(data), &e); err != nil {
+			return nil, fmt.Errorf("decode ApplicationEdited: %w", err)
+		}
+		if app, ok := found[e.ApplicationID]; ok {
+			app.Members = selection.MemberSchools(app.TaskType, e.Content)
+			found[e.ApplicationID] = app
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
 	out := make([]assign.Application, 0, len(ids))
 	for _, id := range ids {
 		app, ok := found[id]
@@ -198,8 +277,7 @@ func (a *Activities) expertPool(ctx context.Context) ([]assign.Expert, error) {
 		if !ok {
 			return nil, fmt.Errorf("read expert pool: %s carries no expert record", e.Type)
 		}
-		out = append(out, assign.Expert{ID: r.ExpertID, Expertise: r.Expertise, Province: r.Province, Employer: r.Employer,
-			Alliances: r.Alliances, ConflictApplications: r.ConflictApplications, ConflictSchools: r.ConflictSchools, Load: r.Load})
+		out = append(out, r.AssignExpert())
 	}
 	return out, rows.Err()
 }

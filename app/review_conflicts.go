@@ -12,7 +12,8 @@ import (
 // ReviewConflicts returns, by application, the conflicts of interest that keep
 // expert from reviewing the applications named: what the expert's record
 // declares now (a conflict declared after the assignment included) against
-// each application's school, province and alliances, all read from the log.
+// each application's school, province, alliance and member schools, and the
+// expert's former employers as of now, all read from the log.
 // An expert without a record in the pool has none.
 func (a *App) ReviewConflicts(ctx context.Context, expert string, applications []string) (map[string][]assign.Reason, error) {
 	recorded, err := a.store.ReadStream(ctx, selection.ExpertStream(expert), events.ReadOptions{})
@@ -30,8 +31,9 @@ func (a *App) ReviewConflicts(ctx context.Context, expert string, applications [
 		if err != nil {
 			return nil, err
 		}
-		if rs := assign.Conflicts(assign.Application{ID: app.ID, TaskType: app.TaskType, School: app.School,
-			Province: app.Province, Alliances: app.Alliances}, e); len(rs) > 0 {
+		members := selection.MemberSchools(app.TaskType, app.Fields.Encode())
+		if rs := assign.ConflictsAsOf(assign.Application{ID: app.ID, TaskType: app.TaskType, School: app.School,
+			Province: app.Province, Alliances: app.Alliances, Members: members}, e, a.batchNow()); len(rs) > 0 {
 			out[id] = rs
 		}
 	}

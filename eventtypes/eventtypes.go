@@ -72,6 +72,11 @@ func build() *events.Registry {
 	events.Register[selection.ObjectionAdjudicated](r, selection.TypeObjectionAdjudicated, 1)
 	events.Register[selection.SelectionBatchPublished](r, selection.TypeSelectionBatchPublished, 1)
 	events.Register[selection.ProjectCreated](r, selection.TypeProjectCreated, 1)
+	events.Register[selection.NoConflictDeclared](r, selection.TypeNoConflictDeclared, 1)
+	events.Register[selection.AssignmentDeclined](r, selection.TypeAssignmentDeclined, 1)
+	events.Register[selection.ExpertsReplaced](r, selection.TypeExpertsReplaced, 1)
+	events.Register[selection.ScoringReminderDue](r, selection.TypeScoringReminderDue, 1)
+	events.Register[selection.ExpertsSilent](r, selection.TypeExpertsSilent, 1)
 
 	// performance
 	events.Register[performance.CollectionOpened](r, performance.TypeCollectionOpened, 1)

@@ -422,7 +422,8 @@ func (b *selectionBatch) batchStep(ctx workflow.Context, name string, md events.
 func (b *selectionBatch) assignExperts(ctx workflow.Context, c AssignCommand, _ none, _ time.Time) (AssignResult, error) {
 	round := b.State.AssignRound + 1
 	req := activities.AssignExpertsRequest{SelectionStep: b.batchStep(ctx, "assign", c.Actor), Round: round,
-		PerApplication: b.State.PerApplication, Applications: b.State.Unassigned(), UsedLoads: b.State.ExpertLoads()}
+		PerApplication: b.State.PerApplication, Applications: b.State.Unassigned(), UsedLoads: b.State.ExpertLoads(),
+		AsOf: b.clock.Now(ctx)}
 	var a *activities.Activities
 	var res activities.AssignExpertsResult
 	opts := appendOptions()

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // DefaultPerApplication is how many experts review each application when the
@@ -23,6 +24,10 @@ const DefaultPerApplication = 3
 
 // MaxLevel is the highest expertise level; 0 means no expertise in a task type.
 const MaxLevel = 3
+
+// FormerEmployerYears is how long a former employer still bars an expert: a
+// school the expert left within this many years of the assignment.
+const FormerEmployerYears = 3
 
 // Sanity bounds that keep every sum far from overflow; no real batch nears them.
 const (
@@ -37,6 +42,23 @@ type Application struct {
 	School    string   `json:"school"`   // the applicant school's id
 	Province  string   `json:"province"` // the applicant school's province
 	Alliances []string `json:"alliances,omitempty"`
+	// Members are the other schools the application is filed for (an
+	// alliance's member schools, a course's co-building schools): an expert
+	// employed at one of them, now or lately, is in the same alliance.
+	Members []string `json:"members,omitempty"`
+	// Panel lists the experts who already review the application and stay:
+	// only the places left open (PerApplication − len(Panel)) are filled, and
+	// nothing else changes (a minimal-change reassignment).
+	Panel []string `json:"panel,omitempty"`
+	// Barred lists experts who left the application's panel (declined or
+	// replaced): they are never put back on it.
+	Barred []string `json:"barred,omitempty"`
+}
+
+// FormerEmployment is a school that employed the expert until a date.
+type FormerEmployment struct {
+	School string    `json:"school"`
+	Until  time.Time `json:"until"`
 }
 
 // Expert is one reviewer in the pool.
@@ -46,11 +68,16 @@ type Expert struct {
 	Province  string         `json:"province,omitempty"` // empty for national bodies, which no province conflicts with
 	Employer  string         `json:"employer,omitempty"` // the employing school's id, if a school employs the expert
 	Alliances []string       `json:"alliances,omitempty"`
+	// FormerEmployers is the expert's employment history; one left within
+	// FormerEmployerYears of the problem's AsOf bars the expert as its own staff.
+	FormerEmployers []FormerEmployment `json:"former_employers,omitempty"`
 	// Declared conflicts (本人申报回避), kept apart because an application id
 	// and a school id may look alike.
 	ConflictApplications []string `json:"conflict_applications,omitempty"`
 	ConflictSchools      []string `json:"conflict_schools,omitempty"`
-	Load                 int      `json:"load"` // the most applications the expert reviews in this selection
+	// Load is the most applications the expert may still take: their limit
+	// less what they already review in every open batch.
+	Load int `json:"load"`
 }
 
 // Problem is one expert selection to solve.
@@ -58,6 +85,9 @@ type Problem struct {
 	Applications   []Application `json:"applications"`
 	Experts        []Expert      `json:"experts"`
 	PerApplication int           `json:"per_application"` // 0 means DefaultPerApplication
+	// AsOf is the day conflicts are judged on (former employers); zero counts
+	// every former employer, whenever the expert left.
+	AsOf time.Time `json:"as_of,omitzero"`
 }
 
 // Constraint names a rule that keeps an expert from an application, or that an
@@ -71,6 +101,11 @@ const (
 	SameAlliance Constraint = "same-alliance" // 同一联盟
 	Declared     Constraint = "declared"      // 本人申报回避: the expert declared the application or school
 	NoExpertise  Constraint = "no-expertise"  // 专业不符: level 0 in the application's task type
+	// FormerEmployer: the expert worked at the applicant school within
+	// FormerEmployerYears (曾任职回避).
+	FormerEmployer Constraint = "former-employer"
+	// Withdrawn: the expert declined the application or was replaced on it.
+	Withdrawn Constraint = "withdrawn"
 )
 
 // Constraints an assignment as a whole may fail.
@@ -86,6 +121,8 @@ var constraintZh = map[Constraint]string{
 	SameAlliance:   "同一联盟",
 	Declared:       "本人申报回避",
 	NoExpertise:    "专业不符",
+	FormerEmployer: "曾任职回避",
+	Withdrawn:      "已退出该申报评审",
 	TooFewEligible: "合格专家不足",
 	TotalLoad:      "专家总工作量不足",
 	LoadLimit:      "专家工作量上限",
@@ -154,10 +191,18 @@ type Result struct {
 type expert struct {
 	*Expert
 	conflictApps, conflictSchools map[string]bool
+	// employers are the schools that bar the expert as their staff on asOf:
+	// the current employer and those left within FormerEmployerYears.
+	former []FormerEmployment
 }
 
-func prepare(e *Expert) *expert {
+func prepare(e *Expert, asOf time.Time) *expert {
 	x := &expert{Expert: e}
+	for _, f := range e.FormerEmployers {
+		if asOf.IsZero() || f.Until.AddDate(FormerEmployerYears, 0, 0).After(asOf) {
+			x.former = append(x.former, f)
+		}
+	}
 	if len(e.ConflictApplications) > 0 {
 		x.conflictApps = make(map[string]bool, len(e.ConflictApplications))
 		for _, id := range e.ConflictApplications {
@@ -175,8 +220,11 @@ func prepare(e *Expert) *expert {
 
 // Check returns every rule that keeps e from reviewing a, in a fixed order;
 // none means e is eligible for a.
-func Check(a Application, e Expert) []Reason {
-	x := prepare(&e)
+func Check(a Application, e Expert) []Reason { return CheckAsOf(a, e, time.Time{}) }
+
+// CheckAsOf is Check with former employers judged on asOf.
+func CheckAsOf(a Application, e Expert, asOf time.Time) []Reason {
+	x := prepare(&e, asOf)
 	var rs []Reason
 	if lvl := e.Expertise[a.TaskType]; lvl <= 0 {
 		rs = append(rs, noExpertise(a.TaskType, lvl))
@@ -187,7 +235,12 @@ func Check(a Application, e Expert) []Reason {
 // Conflicts returns the conflict rules alone that keep e from reviewing a: a
 // conflict found after the assignment (a record updated since) still bars
 // the expert's score.
-func Conflicts(a Application, e Expert) []Reason { return conflicts(&a, prepare(&e)) }
+func Conflicts(a Application, e Expert) []Reason { return conflicts(&a, prepare(&e, time.Time{})) }
+
+// ConflictsAsOf is Conflicts with former employers judged on asOf.
+func ConflictsAsOf(a Application, e Expert, asOf time.Time) []Reason {
+	return conflicts(&a, prepare(&e, asOf))
+}
 
 func noExpertise(taskType string, lvl int) Reason {
 	return Reason{NoExpertise,
@@ -204,6 +257,14 @@ func conflicts(a *Application, x *expert) []Reason {
 		rs = append(rs, Reason{SameSchool,
 			fmt.Sprintf("同一学校：专家任职于申报学校 %s", a.School),
 			fmt.Sprintf("same school: the expert works at the applicant school %s", a.School)})
+	}
+	for _, f := range x.former {
+		if f.School == a.School {
+			rs = append(rs, Reason{FormerEmployer,
+				fmt.Sprintf("曾任职回避：专家 %s 前曾任职于申报学校 %s（离职未满 %d 年）", formatDay(f.Until), a.School, FormerEmployerYears),
+				fmt.Sprintf("former employer: the expert worked at the applicant school %s until %s, less than %d years ago", a.School, formatDay(f.Until), FormerEmployerYears)})
+			break
+		}
 	}
 	if x.Province != "" && x.Province == a.Province {
 		rs = append(rs, Reason{SameProvince,
@@ -222,6 +283,23 @@ func conflicts(a *Application, x *expert) []Reason {
 			fmt.Sprintf("同一联盟：专家与申报学校同属联盟 %s", strings.Join(shared, "、")),
 			fmt.Sprintf("same alliance: the expert and the applicant school are both in %s", strings.Join(shared, ", "))})
 	}
+	if len(a.Members) > 0 {
+		var at []string
+		if x.Employer != "" && x.Employer != a.School && slices.Contains(a.Members, x.Employer) {
+			at = append(at, x.Employer)
+		}
+		for _, f := range x.former {
+			if f.School != a.School && slices.Contains(a.Members, f.School) && !slices.Contains(at, f.School) {
+				at = append(at, f.School)
+			}
+		}
+		if len(at) > 0 {
+			slices.Sort(at)
+			rs = append(rs, Reason{SameAlliance,
+				fmt.Sprintf("同一联盟：专家任职（或离职未满 %d 年）于该申报的成员学校 %s", FormerEmployerYears, strings.Join(at, "、")),
+				fmt.Sprintf("same alliance: the expert works (or worked within %d years) at member school %s of the application", FormerEmployerYears, strings.Join(at, ", "))})
+		}
+	}
 	if x.conflictApps[a.ID] {
 		rs = append(rs, Reason{Declared,
 			fmt.Sprintf("本人申报回避：专家申报回避申报 %s", a.ID),
@@ -234,6 +312,8 @@ func conflicts(a *Application, x *expert) []Reason {
 	}
 	return rs
 }
+
+func formatDay(t time.Time) string { return t.Format("2006-01-02") }
 
 // Assign solves p: every application gets exactly N distinct eligible experts,
 // no expert exceeds their load, and the total level is the greatest possible.
@@ -264,7 +344,7 @@ func Assign(p Problem) (*Result, error) {
 	slices.SortFunc(apps, func(i, j int) int { return cmp.Compare(p.Applications[i].ID, p.Applications[j].ID) })
 	experts := make([]*expert, len(p.Experts))
 	for i := range p.Experts {
-		experts[i] = prepare(&p.Experts[i])
+		experts[i] = prepare(&p.Experts[i], p.AsOf)
 	}
 	slices.SortFunc(experts, func(x, y *expert) int { return cmp.Compare(x.ID, y.ID) })
 
@@ -298,12 +378,24 @@ func Assign(p Problem) (*Result, error) {
 
 	g := newBuilder(len(apps), len(experts))
 	var short []Shortage
+	needs := make([]int, len(apps))
+	need := 0
 	for ai, i := range apps {
 		a := &p.Applications[i]
-		sh := Shortage{Application: a.ID, Field: fmt.Sprintf("applications[%d]", i)}
+		needs[ai] = n - len(a.Panel)
+		need += needs[ai]
+		sh := Shortage{Application: a.ID, Field: fmt.Sprintf("applications[%d]", i), Need: needs[ai]}
 		for _, k := range qualified[a.TaskType] {
 			x := experts[k]
+			if slices.Contains(a.Panel, x.ID) {
+				continue // stays on the panel: neither a new choice nor excluded
+			}
 			sh.Qualified++
+			if slices.Contains(a.Barred, x.ID) {
+				res.Exclusions = append(res.Exclusions, Exclusion{Application: a.ID, Expert: x.ID, Reasons: []Reason{withdrawn(a.ID)}})
+				sh.count(Withdrawn)
+				continue
+			}
 			if rs := conflicts(a, x); rs != nil {
 				res.Exclusions = append(res.Exclusions, Exclusion{Application: a.ID, Expert: x.ID, Reasons: rs})
 				for j, r := range rs {
@@ -320,14 +412,14 @@ func Assign(p Problem) (*Result, error) {
 			g.edge(ai, k, x.Expertise[a.TaskType])
 			sh.Eligible++
 		}
-		if sh.Eligible < n {
+		if sh.Eligible < needs[ai] {
 			short = append(short, sh)
 		}
 	}
 	if len(short) > 0 {
 		return nil, tooFewEligible(short, n)
 	}
-	need, have := n*len(apps), 0
+	have := 0
 	for _, x := range experts {
 		have += x.Load
 	}
@@ -339,9 +431,9 @@ func Assign(p Problem) (*Result, error) {
 	for k, x := range experts {
 		caps[k] = x.Load
 	}
-	f := g.build(n, caps)
+	f := g.build(needs, caps)
 	if flow := f.solve(need); flow < need {
-		return nil, f.loadLimit(n, func(ai int) string { return p.Applications[apps[ai]].ID })
+		return nil, f.loadLimit(needs, func(ai int) string { return p.Applications[apps[ai]].ID })
 	}
 
 	// Read the assignment off the flow, with what explains each choice.
@@ -359,7 +451,12 @@ func Assign(p Problem) (*Result, error) {
 					higher++
 				}
 			}
-			res.Assignments = append(res.Assignments, explain(a, x.ID, lvl, len(eligible), higher))
+			as := explain(a, x.ID, lvl, len(eligible), higher)
+			if len(a.Panel) > 0 || len(a.Barred) > 0 {
+				as.Zh = fmt.Sprintf("填补空缺席位（其余 %d 名评审专家不变）；", len(a.Panel)) + as.Zh
+				as.En = fmt.Sprintf("fills an open place (the other %d experts stay); ", len(a.Panel)) + as.En
+			}
+			res.Assignments = append(res.Assignments, as)
 			res.TotalLevel += lvl
 			assigned[k]++
 		}
@@ -368,6 +465,12 @@ func Assign(p Problem) (*Result, error) {
 		res.Loads = append(res.Loads, ExpertLoad{Expert: x.ID, Assigned: assigned[k], Limit: x.Load})
 	}
 	return res, nil
+}
+
+func withdrawn(app string) Reason {
+	return Reason{Withdrawn,
+		fmt.Sprintf("已退出该申报评审：专家已谢绝或被替换出申报 %s 的评审", app),
+		fmt.Sprintf("withdrawn: the expert declined or was replaced on application %s", app)}
 }
 
 func explain(a *Application, expert string, lvl, eligible, higher int) Assignment {

@@ -55,7 +55,9 @@ type flow struct {
 	heap  []item
 }
 
-func (b *builder) build(n int, loads []int) *flow {
+// build lays out the network; needs[ai] is how many experts application ai
+// still needs.
+func (b *builder) build(needs []int, loads []int) *flow {
 	nodes := 2 + b.apps + b.experts
 	edges := b.apps + len(b.app) + b.experts
 	f := &flow{
@@ -79,7 +81,7 @@ func (b *builder) build(n int, loads []int) *flow {
 		f.to[e+1], f.cap[e+1], f.cost[e+1] = u, 0, -cost
 	}
 	for ai := range int32(b.apps) {
-		add(f.s, appNode(ai), int32(n), 0)
+		add(f.s, appNode(ai), int32(needs[ai]), 0)
 	}
 	f.pairFirst = make([]int32, b.apps+1)
 	for ai := range b.apps + 1 {
@@ -260,7 +262,7 @@ func (f *flow) expertOf(e int32) int { return int(f.to[e]) - 1 - f.apps }
 // its applications S can only be served by the load of the reachable experts,
 // all used by S already, plus one review each from the other experts S already
 // uses; that falls short of N·|S| by exactly the missing flow.
-func (f *flow) loadLimit(n int, id func(ai int) string) error {
+func (f *flow) loadLimit(needs []int, id func(ai int) string) error {
 	for i := range f.level {
 		f.level[i] = -1
 	}
@@ -277,7 +279,7 @@ func (f *flow) loadLimit(n int, id func(ai int) string) error {
 	}
 	reach := func(u int32) bool { return f.level[u] >= 0 }
 	var group []string
-	available := 0
+	available, need := 0, 0
 	for k := range f.experts {
 		if reach(int32(1 + f.apps + k)) {
 			available += f.loads[k]
@@ -288,13 +290,14 @@ func (f *flow) loadLimit(n int, id func(ai int) string) error {
 			continue
 		}
 		group = append(group, id(ai))
+		need += needs[ai]
 		for i := f.pairFirst[ai]; i < f.pairFirst[ai+1]; i++ {
 			if e := 2 * i; f.cap[e^1] > 0 && !reach(f.to[e]) {
 				available++
 			}
 		}
 	}
-	return loadLimit(group, n*len(group), available)
+	return loadLimit(group, need, available)
 }
 
 type item struct {

@@ -43,6 +43,7 @@ type Shortage struct {
 	Excluded map[Constraint]int `json:"excluded,omitempty"`
 	NoLoad   int                `json:"no_load"` // qualified, free of conflict, but with load 0
 	Eligible int                `json:"eligible"`
+	Need     int                `json:"need"` // experts it still needs: N less those staying on its panel
 }
 
 func (s *Shortage) count(c Constraint) {
@@ -59,14 +60,14 @@ func tooFewEligible(short []Shortage, n int) error {
 	e := &InfeasibleError{Constraint: TooFewEligible, Field: "applications", Shortages: short}
 	for _, s := range short {
 		e.Applications = append(e.Applications, s.Application)
-		e.Need += n
+		e.Need += s.Need
 		e.Available += s.Eligible
 	}
 	if len(short) == 1 {
 		s := short[0]
 		e.Field = s.Field
-		e.Message = fmt.Sprintf("申报 %s 可回避后合格专家仅 %d 名，少于每项所需 %d 名（%s）", s.Application, s.Eligible, n, s.whyZh())
-		e.Detail = fmt.Sprintf("application %s has %d eligible experts, needs %d (%s)", s.Application, s.Eligible, n, s.whyEn())
+		e.Message = fmt.Sprintf("申报 %s 可回避后合格专家仅 %d 名，少于每项所需 %d 名（%s）", s.Application, s.Eligible, s.Need, s.whyZh())
+		e.Detail = fmt.Sprintf("application %s has %d eligible experts, needs %d (%s)", s.Application, s.Eligible, s.Need, s.whyEn())
 		return e
 	}
 	var zh, en []string
@@ -84,14 +85,16 @@ func tooFewEligible(short []Shortage, n int) error {
 }
 
 // conflictRules is the order in which explanations list conflict rules.
-var conflictRules = []Constraint{SameSchool, SameProvince, SameAlliance, Declared}
+var conflictRules = []Constraint{SameSchool, FormerEmployer, SameProvince, SameAlliance, Declared, Withdrawn}
 
 // excludedZh labels a count of experts kept away by a conflict rule.
 var excludedZh = map[Constraint]string{
-	SameSchool:   "同一学校回避",
-	SameProvince: "同一省份回避",
-	SameAlliance: "同一联盟回避",
-	Declared:     "本人申报回避",
+	SameSchool:     "同一学校回避",
+	SameProvince:   "同一省份回避",
+	SameAlliance:   "同一联盟回避",
+	Declared:       "本人申报回避",
+	FormerEmployer: "曾任职回避",
+	Withdrawn:      "已退出评审",
 }
 
 func (s Shortage) whyZh() string {

@@ -35,6 +35,23 @@ func (p *Problem) validate() error {
 		if err := nonEmpty(f+".alliances", a.Alliances, "联盟编号不能为空"); err != nil {
 			return err
 		}
+		if err := nonEmpty(f+".members", a.Members, "成员学校编号不能为空"); err != nil {
+			return err
+		}
+		if err := nonEmpty(f+".panel", a.Panel, "评审专家编号不能为空"); err != nil {
+			return err
+		}
+		if err := nonEmpty(f+".barred", a.Barred, "已退出专家编号不能为空"); err != nil {
+			return err
+		}
+		n := p.PerApplication
+		if n == 0 {
+			n = DefaultPerApplication
+		}
+		if len(a.Panel) >= n {
+			return domain.Invalid(f+".panel", fmt.Sprintf("申报 %s 的评审专家已满 %d 名，没有空缺席位", a.ID, n),
+				fmt.Sprintf("application %s has %d of %d experts: no open place", a.ID, len(a.Panel), n))
+		}
 	}
 	clear(seen)
 	for i, e := range p.Experts {
@@ -58,6 +75,11 @@ func (p *Problem) validate() error {
 			if lvl < 0 || lvl > MaxLevel {
 				return domain.Invalid(f+".expertise."+tt, fmt.Sprintf("专长等级应为 0 至 %d 的整数", MaxLevel),
 					fmt.Sprintf("level %d in %s is outside 0..%d", lvl, tt, MaxLevel))
+			}
+		}
+		for j, fe := range e.FormerEmployers {
+			if fe.School == "" {
+				return domain.Invalid(fmt.Sprintf("%s.former_employers[%d].school", f, j), "曾任职学校编号不能为空", "empty former employer")
 			}
 		}
 		for _, l := range []struct {

@@ -321,3 +321,33 @@ func clipInput(s string) string {
 	}
 	return s
 }
+
+// MemberSchools returns, sorted and without repeats, the schools an
+// application's content names besides its applicant (an alliance's members and
+// lead school, a course's co-building schools): the expert conflict of the
+// same alliance is checked against them.
+func MemberSchools(taskType string, content map[string]string) []string {
+	s, ok := Schemas[taskType]
+	if !ok || len(content) == 0 {
+		return nil
+	}
+	fs, err := s.DecodeContent(content)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, f := range s.Fields {
+		switch v := fs[f.Key].(type) {
+		case string:
+			if f.Kind == FieldSchool && v != "" {
+				out = append(out, v)
+			}
+		case []string:
+			if f.Kind == FieldSchools {
+				out = append(out, v...)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}

@@ -8,6 +8,7 @@ package selection
 import (
 	"time"
 
+	"keytask/domain/assign"
 	"keytask/domain/scoring"
 )
 
@@ -101,15 +102,18 @@ type ApplicationSubmitted struct {
 // ExpertRegistered: an expert joins the pool or re-registers; the latest
 // registration replaces every field. The fields mirror assign.Expert.
 type ExpertRegistered struct {
-	ExpertID             string         `json:"expert_id"`
-	Name                 string         `json:"name"`
-	Expertise            map[string]int `json:"expertise"`          // task type → level 0..assign.MaxLevel
-	Province             string         `json:"province,omitempty"` // empty for national bodies
-	Employer             string         `json:"employer,omitempty"` // school id, if a school employs them
-	Alliances            []string       `json:"alliances,omitempty"`
-	ConflictApplications []string       `json:"conflict_applications,omitempty"` // 本人申报回避
-	ConflictSchools      []string       `json:"conflict_schools,omitempty"`
-	Load                 int            `json:"load"` // most applications per selection
+	ExpertID  string         `json:"expert_id"`
+	Name      string         `json:"name"`
+	Expertise map[string]int `json:"expertise"`          // task type → level 0..assign.MaxLevel
+	Province  string         `json:"province,omitempty"` // empty for national bodies
+	Employer  string         `json:"employer,omitempty"` // school id, if a school employs them
+	Alliances []string       `json:"alliances,omitempty"`
+	// FormerEmployers is the expert's employment history: schools left, with
+	// the day they left; one left within assign.FormerEmployerYears bars them.
+	FormerEmployers      []assign.FormerEmployment `json:"former_employers,omitempty"`
+	ConflictApplications []string                  `json:"conflict_applications,omitempty"` // 本人申报回避
+	ConflictSchools      []string                  `json:"conflict_schools,omitempty"`
+	Load                 int                       `json:"load"` // most applications per selection
 }
 
 // ---- The batch (SelectionBatchStream) ----

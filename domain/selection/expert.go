@@ -70,6 +70,9 @@ func NormalizeExpert(e ExpertRegistered) (ExpertRegistered, error) {
 	if e.Alliances, err = idList("alliances", "所属联盟", e.Alliances, allianceIDForm); err != nil {
 		return e, err
 	}
+	if e.FormerEmployers, err = formerEmployers(e.FormerEmployers); err != nil {
+		return e, err
+	}
 	if e.ConflictApplications, err = idList("conflict_applications", "申报回避的申报", e.ConflictApplications, applicationIDForm); err != nil {
 		return e, err
 	}
@@ -77,6 +80,35 @@ func NormalizeExpert(e ExpertRegistered) (ExpertRegistered, error) {
 		return e, err
 	}
 	return e, nil
+}
+
+// formerEmployers checks an employment history and sorts it by school and
+// day left; a school left twice keeps its latest day.
+func formerEmployers(fs []assign.FormerEmployment) ([]assign.FormerEmployment, error) {
+	if len(fs) > maxExpertListLen {
+		return nil, domain.Invalid("former_employers", fmt.Sprintf("曾任职学校不能超过%d项", maxExpertListLen), "former_employers too long")
+	}
+	var out []assign.FormerEmployment
+	for i, f := range fs {
+		f.School = strings.TrimSpace(f.School)
+		at := fmt.Sprintf("former_employers[%d]", i)
+		switch {
+		case !schoolIDForm.MatchString(f.School):
+			return nil, domain.Invalid(at+".school", fmt.Sprintf("曾任职学校第%d项的学校标识无效", i+1), fmt.Sprintf("%s.school %q is malformed", at, clipInput(f.School)))
+		case f.Until.IsZero():
+			return nil, domain.Invalid(at+".until", fmt.Sprintf("请填写曾任职学校第%d项的离职日期", i+1), at+".until is empty")
+		}
+		f.Until = f.Until.UTC()
+		if j := slices.IndexFunc(out, func(o assign.FormerEmployment) bool { return o.School == f.School }); j >= 0 {
+			if f.Until.After(out[j].Until) {
+				out[j].Until = f.Until
+			}
+			continue
+		}
+		out = append(out, f)
+	}
+	slices.SortFunc(out, func(a, b assign.FormerEmployment) int { return strings.Compare(a.School, b.School) })
+	return out, nil
 }
 
 func idList(field, label string, ids []string, form *regexp.Regexp) ([]string, error) {
@@ -138,6 +170,7 @@ func UpdateExpert(current ExpertRegistered, e ExpertRegistered) (ExpertUpdated, 
 func sameExpert(a, b ExpertRegistered) bool {
 	return a.ExpertID == b.ExpertID && a.Name == b.Name && maps.Equal(a.Expertise, b.Expertise) &&
 		a.Province == b.Province && a.Employer == b.Employer && slices.Equal(a.Alliances, b.Alliances) &&
+		slices.EqualFunc(a.FormerEmployers, b.FormerEmployers, func(x, y assign.FormerEmployment) bool { return x.School == y.School && x.Until.Equal(y.Until) }) &&
 		slices.Equal(a.ConflictApplications, b.ConflictApplications) && slices.Equal(a.ConflictSchools, b.ConflictSchools) &&
 		a.Load == b.Load
 }
@@ -146,7 +179,7 @@ func sameExpert(a, b ExpertRegistered) bool {
 func (e ExpertRegistered) AssignExpert() assign.Expert {
 	return assign.Expert{
 		ID: e.ExpertID, Expertise: maps.Clone(e.Expertise), Province: e.Province, Employer: e.Employer,
-		Alliances: slices.Clone(e.Alliances), ConflictApplications: slices.Clone(e.ConflictApplications),
+		Alliances: slices.Clone(e.Alliances), FormerEmployers: slices.Clone(e.FormerEmployers), ConflictApplications: slices.Clone(e.ConflictApplications),
 		ConflictSchools: slices.Clone(e.ConflictSchools), Load: e.Load,
 	}
 }

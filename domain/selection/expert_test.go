@@ -3,8 +3,10 @@ package selection_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"keytask/domain"
+	"keytask/domain/assign"
 	"keytask/domain/selection"
 )
 
@@ -61,4 +63,32 @@ func TestRegisterExpert(t *testing.T) {
 			t.Fatalf("changed %v, %v", changed, err)
 		}
 	})
+}
+
+func TestExpertEmploymentHistory(t *testing.T) {
+	e := selection.ExpertRegistered{ExpertID: "li", Name: "李四", Expertise: map[string]int{"YZYX": 2}, Load: 5,
+		FormerEmployers: []assign.FormerEmployment{
+			{School: "12-001", Until: time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)},
+			{School: "11-002", Until: time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC)},
+			{School: "12-001", Until: time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC)},
+		}}
+	got, err := selection.NormalizeExpert(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.FormerEmployers) != 2 || got.FormerEmployers[0].School != "11-002" || got.FormerEmployers[1].Until.Year() != 2024 {
+		t.Fatalf("history not normalised: %+v", got.FormerEmployers)
+	}
+	if a := got.AssignExpert(); len(a.FormerEmployers) != 2 {
+		t.Fatalf("the solver does not see the history: %+v", a)
+	}
+	e.FormerEmployers = []assign.FormerEmployment{{School: "12-001"}}
+	var fe *domain.FieldError
+	if _, err := selection.NormalizeExpert(e); !errors.As(err, &fe) || fe.Field != "former_employers[0].until" {
+		t.Fatalf("no day left: %v, want a refusal naming former_employers[0].until", err)
+	}
+	e.FormerEmployers = []assign.FormerEmployment{{School: "学校", Until: time.Now()}}
+	if _, err := selection.NormalizeExpert(e); !errors.As(err, &fe) || fe.Field != "former_employers[0].school" {
+		t.Fatalf("bad school: %v, want a refusal naming former_employers[0].school", err)
+	}
 }
