@@ -82,6 +82,9 @@ type AppState struct {
 	Scored      uint64    `json:"s,omitempty"` // bit i: Experts[i] has scored
 	Removed     bool      `json:"x,omitempty"` // an objection against it was upheld
 	Resubmitted bool      `json:"c,omitempty"`
+	Signed      uint64    `json:"n,omitempty"` // bit i: Experts[i] signed the no-conflict declaration
+	Declined    uint64    `json:"d,omitempty"` // bit i: Experts[i] declined
+	Barred      []int     `json:"b,omitempty"` // experts who left the panel (replaced), never put back
 }
 
 // ObjectionState is one objection's place in adjudication.
@@ -107,6 +110,11 @@ type BatchState struct {
 	Notice      *NoticePeriod             `json:"notice,omitempty"`
 	Objections  map[string]ObjectionState `json:"objections,omitempty"`
 	Published   []string                  `json:"published,omitempty"`
+	// Panels is set on batches opened with panel rules (a floor of three,
+	// declarations before scoring, reminders, silent experts reported);
+	// batches opened before them keep the rules they began with.
+	Panels   bool `json:"pn,omitempty"`
+	Reminded int  `json:"rm,omitempty"` // scoring reminders sent for the current deadline
 
 	expertIndex map[string]int
 }
@@ -547,6 +555,13 @@ func (s BatchState) SubmitScores(expert string, scores []ApplicationScores, now 
 		if slices.ContainsFunc(scores[:i], func(o ApplicationScores) bool { return o.Application == sc.Application }) {
 			return ScoresSubmitted{}, domain.Invalid(at+".application", fmt.Sprintf("申报 %s 的评分重复", sc.Application), at+" repeated")
 		}
+		if j := slices.Index(a.Experts, ei); s.Panels && a.Declined&bit(j) != 0 {
+			return ScoresSubmitted{}, domain.Invalid(at+".application", fmt.Sprintf("您已谢绝评审申报 %s", sc.Application),
+				fmt.Sprintf("%s: %s declined %s", at, expert, sc.Application))
+		} else if s.Panels && a.Signed&bit(j) == 0 {
+			return ScoresSubmitted{}, domain.Invalid(at+".application", fmt.Sprintf("评分前须先签署与申报 %s 无利益冲突的声明", sc.Application),
+				fmt.Sprintf("%s: %s has not declared no conflict with %s", at, expert, sc.Application))
+		}
 		if _, err := s.Rubric.Total(scoring.Scores{Criteria: sc.Criteria}); err != nil {
 			if fe, ok := err.(*domain.FieldError); ok {
 				return ScoresSubmitted{}, domain.Invalid(at+"."+strings.TrimPrefix(fe.Field, "scores."), fe.Message, at+": "+fe.Detail)
@@ -778,14 +793,16 @@ func (s *BatchState) Apply(event any) error {
 		a := s.Apps[e.Application]
 		a.Outcome, a.Until, a.Resubmitted = "", time.Time{}, true
 		s.Apps[e.Application] = a
+	case NoConflictDeclared, AssignmentDeclined, ExpertsReplaced, ScoringReminderDue, ExpertsSilent:
+		return s.applyPanel(e)
 	case StageAdvanced:
-		s.Stage, s.Deadline, s.Overdue = e.To, e.Deadline, false
+		s.Stage, s.Deadline, s.Overdue, s.Reminded = e.To, e.Deadline, false, 0
 		if e.Notice != nil {
 			n := *e.Notice
 			s.Notice = &n
 		}
 	case StageReopened:
-		s.Stage, s.Deadline, s.Overdue = e.To, e.Deadline, false
+		s.Stage, s.Deadline, s.Overdue, s.Reminded = e.To, e.Deadline, false, 0
 		switch e.From {
 		case StageExpertReview:
 			s.Proposal, s.Proposed, s.Confirmed = nil, 0, nil
@@ -793,7 +810,7 @@ func (s *BatchState) Apply(event any) error {
 			s.Notice, s.Confirmed = nil, nil
 		}
 	case StageDeadlineExtended:
-		s.Deadline, s.Overdue = e.Deadline, false
+		s.Deadline, s.Overdue, s.Reminded = e.Deadline, false, 0
 		if s.Stage == StageNotice && s.Notice != nil {
 			s.Notice.End = e.Deadline
 		}
@@ -806,7 +823,7 @@ func (s *BatchState) Apply(event any) error {
 			if !ok {
 				return fmt.Errorf("apply to batch %s: unknown application %q", s.BatchID, as.Application)
 			}
-			a.Experts, a.Scored = make([]int, len(as.Experts)), 0
+			a.Experts, a.Scored, a.Signed, a.Declined = make([]int, len(as.Experts)), 0, 0, 0
 			for j, ex := range as.Experts {
 				i, ok := s.expertIdx(ex)
 				if !ok {
