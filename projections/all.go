@@ -15,5 +15,6 @@ func All() []Projection {
 		SelectionBatches{},
 		Performance{},
 		Projects{},
+		Progress{},
 	}
 }
