@@ -118,6 +118,8 @@ var accessMatrix = map[string]string{
 	"POST /api/v1/performance/{year}/reports/{project}/submit":                 "FFFFONFFF",
 	"POST /api/v1/performance/{year}/reports/{project}/return":                 "OFFFFFFFF",
 	"POST /api/v1/performance/{year}/reports/{project}/lock":                   "OFFFFFFFF",
+	"GET /api/v1/progress":                                                     "OOOOFFFFF", // a province reads its own, the handler keeps it there
+	"GET /api/v1/progress.xlsx":                                                "OOOOFFFFF",
 	"GET /api/v1/projects":                                                     "OOOOOOFFO", // the handler keeps each to its scope
 	"GET /api/v1/projects/{project}":                                           "OOONONFFN", // the evaluator is assigned to neither side
 	"GET /api/v1/projects/{project}/timeline":                                  "OOONONFFN",
@@ -137,6 +139,7 @@ var accessMatrix = map[string]string{
 	"POST /account/tokens":                                                  "OOOOOOOOO",
 	"POST /account/tokens/{token}/rotate":                                   "OOOOOOOOO",
 	"POST /account/tokens/{token}/revoke":                                   "OOOOOOOOO",
+	"GET /web/dashboard":                                                    "OOOOFFFFF",
 	"GET /web/{$}":                                                          "OOOOOOOOO",
 	"GET /web/intent-rounds/{round}":                                        "OOFFFFFFF",
 	"GET /web/intent-rounds/{round}/summary":                                "OOFFFFFFF",

@@ -57,6 +57,9 @@ const (
 	// KindPayload is Temporal's payloads through the codec endpoint: national,
 	// administered by the ministry alone, for they carry personal data.
 	KindPayload Kind = "payload"
+	// KindProgress is the programme against its national targets: national
+	// for the ministry and auditors, a province's own for a province.
+	KindProgress Kind = "progress"
 )
 
 // Resource is what an action touches, described by who owns it. A resource with
