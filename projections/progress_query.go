@@ -70,8 +70,10 @@ type ProgressCell struct {
 }
 
 // ProgressProvince is one province over every selection task item: its tile
-// on the dashboard. Percent is counted projects against the intended
-// quantity, -1 when it intends nothing.
+// on the dashboard. Remaining sums each item's shortfall against what the
+// province intended for it; Percent is the share of the intended quantity
+// reached (published and not revoked, item by item, at most the intended),
+// -1 when it intends nothing.
 type ProgressProvince struct {
 	Province string `json:"province"`
 	Name     string `json:"name"`
@@ -231,7 +233,7 @@ SELECT b.plan_batch_id, p.task_item, p.province, p.status, count(*), 0 FROM prog
 		p := provinces[code]
 		p.Percent = -1
 		if p.Intended > 0 {
-			p.Percent = int(min(p.Counted()*100/p.Intended, 100))
+			p.Percent = int((p.Intended - p.Remaining) * 100 / p.Intended)
 		}
 		out.Provinces = append(out.Provinces, *p)
 	}
