@@ -102,19 +102,20 @@ func (s *Server) batchReviews(r *http.Request, _ identity.Principal) (policy.Res
 }
 
 type openSelectionBatchRequest struct {
-	BatchID              string                  `json:"batch_id"`
-	PlanBatchID          string                  `json:"plan_batch_id"`
-	TaskItem             string                  `json:"task_item"`
-	TaskType             string                  `json:"task_type"`
-	Quota                int                     `json:"quota"`
-	ProvinceQuotas       map[string]int          `json:"province_quotas"`
-	PerApplication       int                     `json:"per_application"`
-	NoticeDays           int                     `json:"notice_days"`
-	CorrectionWindowDays int                     `json:"correction_window_days"`
-	PeriodDays           map[selection.Stage]int `json:"period_days"`
-	Rubric               scoring.Rubric          `json:"rubric"`
-	OutlierThreshold     int                     `json:"outlier_threshold"`
-	Deadline             string                  `json:"deadline"` // of the recommendation stage
+	BatchID              string                    `json:"batch_id"`
+	PlanBatchID          string                    `json:"plan_batch_id"`
+	TaskItem             string                    `json:"task_item"`
+	TaskType             string                    `json:"task_type"`
+	Quota                int                       `json:"quota"`
+	ProvinceQuotas       map[string]int            `json:"province_quotas"` // refused: quotas come from the filed intents
+	QuotaOverrides       []selection.QuotaOverride `json:"quota_overrides"`
+	PerApplication       int                       `json:"per_application"`
+	NoticeDays           int                       `json:"notice_days"`
+	CorrectionWindowDays int                       `json:"correction_window_days"`
+	PeriodDays           map[selection.Stage]int   `json:"period_days"`
+	Rubric               scoring.Rubric            `json:"rubric"`
+	OutlierThreshold     int                       `json:"outlier_threshold"`
+	Deadline             string                    `json:"deadline"` // of the recommendation stage
 }
 
 // openSelectionBatch starts a batch's workflow.
@@ -146,6 +147,16 @@ func (s *Server) openSelectionBatch(w http.ResponseWriter, r *http.Request) erro
 			o.Periods[st] = time.Duration(d) * 24 * time.Hour
 		}
 	}
+	// The plan hands over: the batch's task item, type and quotas come from
+	// the plan batch and its filed intent round as the log holds them now,
+	// and the opening event records them with any override's reason.
+	plan, err := s.app.PlanFacts(ctx, req.PlanBatchID, req.TaskItem)
+	if err != nil {
+		return err
+	}
+	if o, err = selection.Plan(o, plan, req.QuotaOverrides); err != nil {
+		return err
+	}
 	// The workflow decides with the same rule; deciding here first answers a
 	// bad request with its field and starts nothing.
 	if _, _, err := selection.OpenBatch(o, s.batchNow()); err != nil {
@@ -173,7 +184,8 @@ func (s *Server) openSelectionBatch(w http.ResponseWriter, r *http.Request) erro
 		return fmt.Errorf("start selection batch %s: %w", o.BatchID, err)
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"batch_id": o.BatchID, "workflow_id": wid, "run_id": run.GetRunID(),
-		"stage": selection.StageRecommendation, "deadline": deadline})
+		"stage": selection.StageRecommendation, "deadline": deadline, "task_type": o.TaskType, "intent_round": o.IntentRound,
+		"province_quotas": o.ProvinceQuotas, "quota_overrides": o.QuotaOverrides})
 	return nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 
 	"keytask/domain"
 	"keytask/domain/identity"
@@ -13,8 +12,8 @@ import (
 )
 
 // CreateApplication starts an application in a selection batch. The key is
-// required: the application's id derives from it, so a retry appends nothing
-// twice.
+// required: the events' ids derive from it, so a retry appends nothing twice.
+// The application's id derives from the batch and the school (ApplicationIDFor).
 type CreateApplication struct {
 	Request
 	By       identity.Principal
@@ -37,7 +36,9 @@ type CreatedApplication struct {
 
 // CreateApplication decides and records a new application. Errors:
 // *domain.FieldError (for "Idempotency-Key" when it is missing or was used for
-// another request), *domain.ConflictError.
+// another request), *domain.ConflictError on batch_id when the school already
+// applied to the batch (naming that application) or was selected for the task
+// item in another batch (naming that batch).
 func (a *App) CreateApplication(ctx context.Context, cmd CreateApplication) (CreatedApplication, error) {
 	var out CreatedApplication
 	if cmd.Key == "" {
@@ -47,23 +48,32 @@ func (a *App) CreateApplication(ctx context.Context, cmd CreateApplication) (Cre
 	if err != nil {
 		return out, err
 	}
-	id := events.DeriveID("application", cmd.Meta.ActorID, cmd.Key).String()
-	stream := selection.ApplicationStream(id)
-	recorded, err := a.store.ReadStream(ctx, stream, events.ReadOptions{})
-	if err != nil {
-		return out, err
-	}
+	// The school and the batch name the application: one per school per batch.
+	id := ApplicationIDFor(batch.BatchID, selection.ApplicantSchool(cmd.By, cmd.School))
 	decided, err := selection.Create(false, selection.CreateApplication{ApplicationID: id, By: cmd.By, Batch: batch,
 		Title: cmd.Title, School: cmd.School, Province: cmd.Province, Fields: cmd.Fields})
 	if err != nil {
 		return out, err
 	}
 	out.ApplicationCreated = decided[0].Payload.(selection.ApplicationCreated)
+	stream := selection.ApplicationStream(id)
+	existing, recorded, err := a.application(ctx, id)
+	var nf *NotFoundError
+	if err != nil && !errors.As(err, &nf) {
+		return out, err
+	}
 	if out.Replayed, err = replayed(recorded, EventID(cmd.Meta, cmd.Key, selection.TypeApplicationCreated), out.ApplicationCreated, cmd.Key); out.Replayed || err != nil {
 		return out, err
 	}
-	if len(recorded) > 0 {
-		return out, KeyReused(fmt.Errorf("application %s exists", id))
+	if err := selection.CheckFirstInBatch(existing); err != nil {
+		return out, err
+	}
+	prior, err := PriorSelections(ctx, a.store, batch.BatchID, batch.TaskItem, out.School)
+	if err != nil {
+		return out, err
+	}
+	if err := selection.CheckNotSelected("batch_id", out.School, batch.TaskItem, prior); err != nil {
+		return out, err
 	}
 	evs := make([]events.NewEvent, len(decided))
 	for i, d := range decided {
@@ -76,6 +86,13 @@ func (a *App) CreateApplication(ctx context.Context, cmd CreateApplication) (Cre
 	if _, err := a.store.Append(ctx, stream, events.NoStream, evs...); err != nil {
 		if errors.Is(err, events.ErrPartialRetry) {
 			return out, KeyReused(err)
+		}
+		// Another request of the school created its application to the
+		// batch meanwhile: refuse, naming it.
+		if conflict := (*events.ErrConflict)(nil); errors.As(err, &conflict) {
+			if existing, _, rerr := a.application(ctx, id); rerr == nil {
+				return out, selection.CheckFirstInBatch(existing)
+			}
 		}
 		return out, err
 	}

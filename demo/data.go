@@ -193,13 +193,15 @@ func Generate(sc Scale) (*Data, error) {
 		perProv := apportion(perItem[it.Item], schoolCounts)
 		recommended := 0
 		for _, p := range sc.Provinces {
-			n := perProv[p]
+			// A school applies at most once per batch: no more applications
+			// in a province than it has schools.
+			ss := d.ByProv[p]
+			n := min(perProv[p], len(ss))
 			if n == 0 {
 				continue
 			}
-			ss := d.ByProv[p]
 			for k := range n {
-				lead := ss[(k*7+len(it.Code))%len(ss)]
+				lead := ss[(k+7*len(it.Code))%len(ss)]
 				a := &Application{Key: fmt.Sprintf("demo-%s-%s-%d", it.Code, p, k), Item: it.Item, TaskType: it.Code,
 					Province: p, School: lead.ID, Seq: k}
 				if schema.ProvinceMayFile && it.Code == "LMJT" {

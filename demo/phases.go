@@ -273,14 +273,25 @@ func openBatches(ctx context.Context, r *Round) (string, error) {
 	const stageDays = 365
 	deadline := now.Add(stageDays * 24 * time.Hour).Format(time.RFC3339)
 	err = r.forBatches(ctx, func(ctx context.Context, b *Batch) error {
-		_, err := r.c.must(ctx, "POST", "/api/v1/selection-batches", r.admin, map[string]any{
-			"batch_id": b.ID, "plan_batch_id": r.d.PlanID, "task_item": b.Item.Item, "task_type": b.Item.Code, "quota": b.Quota,
-			"province_quotas": b.Quotas, "per_application": 3, "notice_days": 5, "correction_window_days": 30,
+		// The batch names its plan batch and task item; its province quotas
+		// come from the filed intents, which declared b.Quotas.
+		res, err := r.c.must(ctx, "POST", "/api/v1/selection-batches", r.admin, map[string]any{
+			"batch_id": b.ID, "plan_batch_id": r.d.PlanID, "task_item": b.Item.Item, "quota": b.Quota,
+			"per_application": 3, "notice_days": 5, "correction_window_days": 30,
 			"period_days": map[string]int{"qualification": stageDays, "expert_review": stageDays}, "rubric": rubric(b.Item.Code),
 			"outlier_threshold": 25, "deadline": deadline,
 		}, ok())
 		if err != nil {
 			return err
+		}
+		var opened struct {
+			Quotas map[string]int `json:"province_quotas"`
+		}
+		if err := res.decode(&opened); err != nil {
+			return err
+		}
+		if !maps.Equal(opened.Quotas, b.Quotas) {
+			return fmt.Errorf("quotas %v from the filed intents, the provinces declared %v", opened.Quotas, b.Quotas)
 		}
 		// The workflow records the opening a moment after it starts.
 		return r.awaitReadModel(ctx, "批次 "+b.ID+" 开启", func() (bool, error) {

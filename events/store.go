@@ -380,6 +380,24 @@ func (s *Store) ReadStream(ctx context.Context, stream string, o ReadOptions) ([
 	return evs, nil
 }
 
+// StreamsWith returns the ids of the streams holding an event of type typ
+// whose data has the top-level string field set to value, in the order their
+// first such event was recorded. It reads the log itself, so a command may
+// decide on what it finds (rules that link streams by a field, such as the
+// intent rounds of a plan batch).
+func (s *Store) StreamsWith(ctx context.Context, typ, field, value string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT stream_id FROM events WHERE type = $1 AND data->>$2 = $3
+		GROUP BY stream_id ORDER BY min(seq)`, typ, field, value)
+	if err != nil {
+		return nil, fmt.Errorf("streams with %s.%s: %w", typ, field, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("streams with %s.%s: %w", typ, field, err)
+	}
+	return ids, nil
+}
+
 // ReadAll returns up to limit sealed events after global position, in position
 // order. It never passes an event that is not yet sealed, and the sealer never
 // seals past a transaction that is still open, so a reader that resumes from the

@@ -197,6 +197,9 @@ func OpenBatch(o SelectionBatchOpened, now time.Time) (SelectionBatchOpened, Bat
 	}
 	o.ProvinceQuotas = maps.Clone(o.ProvinceQuotas)
 	o.Periods = maps.Clone(o.Periods)
+	o.IntendedQuotas = maps.Clone(o.IntendedQuotas)
+	o.QuotaOverrides = slices.Clone(o.QuotaOverrides)
+	o.Units = maps.Clone(o.Units)
 	s := BatchState{
 		SelectionBatchOpened: o,
 		Stage:                StageRecommendation,
@@ -265,7 +268,7 @@ func (s BatchState) RaiseQuota(province string, quota int, reason string) (Provi
 	if err := s.inStage(StageRecommendation, "调整推荐名额"); err != nil {
 		return ProvinceQuotaRaised{}, err
 	}
-	return ProvinceQuotaRaised{Province: province, Quota: quota, Reason: reason}, nil
+	return ProvinceQuotaRaised{Province: province, From: cur, Quota: quota, Reason: reason}, nil
 }
 
 // Recommend decides on a province's ranked recommendation, which replaces its

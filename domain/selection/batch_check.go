@@ -2,6 +2,7 @@ package selection
 
 import (
 	"fmt"
+	"strings"
 
 	"keytask/domain"
 	"keytask/domain/identity"
@@ -16,6 +17,10 @@ type ApplicationFacts struct {
 	Status   ApplicationStatus `json:"status,omitempty"`
 	Province string            `json:"province,omitempty"`
 	TaskItem string            `json:"task_item,omitempty"`
+	School   string            `json:"school,omitempty"`
+	// SelectedIn is the school's selection for the task item in another
+	// batch, when the log holds one (absent in facts read before it was kept).
+	SelectedIn *PriorSelection `json:"selected_in,omitempty"`
 }
 
 // FactsOf summarises a folded application stream.
@@ -23,7 +28,7 @@ func FactsOf(id string, a Application) ApplicationFacts {
 	if !a.Exists() {
 		return ApplicationFacts{ID: id}
 	}
-	return ApplicationFacts{ID: id, Exists: true, Status: a.Status, Province: a.Province, TaskItem: a.TaskItem}
+	return ApplicationFacts{ID: id, Exists: true, Status: a.Status, Province: a.Province, TaskItem: a.TaskItem, School: a.School}
 }
 
 // CheckRecommendable decides whether a province may recommend apps, given the
@@ -53,6 +58,8 @@ func (s BatchState) CheckRecommendable(province string, apps []string, facts []A
 		case f.Status != StatusSubmitted:
 			return domain.Invalid(field, fmt.Sprintf("申报 %s 尚未提交，不能推荐", id),
 				fmt.Sprintf("%s: %s is %q, not submitted", field, id, f.Status))
+		case f.SelectedIn != nil:
+			return CheckNotSelected(field, f.School, f.TaskItem, []PriorSelection{*f.SelectedIn})
 		}
 	}
 	return nil
@@ -80,4 +87,43 @@ func provinceZh(code string) string {
 		return "未知省份"
 	}
 	return "省份 " + code
+}
+
+// ApplicantSchool is the school an application by by would be for: a school's
+// own code, or the lead school a province names. Create refuses a malformed
+// one; this only tells which school the one-per-batch rule counts.
+func ApplicantSchool(by identity.Principal, school string) string {
+	if by.Role == identity.RoleSchool {
+		return by.Organisation
+	}
+	return strings.TrimSpace(school)
+}
+
+// CheckFirstInBatch refuses a school's second application to one batch,
+// naming the application it already has there. existing is the school's
+// application to the batch as its stream holds it (not Exists when none).
+func CheckFirstInBatch(existing Application) error {
+	if !existing.Exists() {
+		return nil
+	}
+	return domain.Conflict("batch_id", fmt.Sprintf("该校已在本遴选批次申报“%s”（申报编号 %s），每所学校每个批次只能申报一次",
+		existing.Title, existing.ID), fmt.Sprintf("school %s already has application %s in batch %s", existing.School, existing.ID, existing.BatchID))
+}
+
+// PriorSelection is a school's application selected (published) in an
+// earlier batch of the same task item.
+type PriorSelection struct {
+	BatchID     string `json:"batch_id"`
+	Application string `json:"application"`
+}
+
+// CheckNotSelected refuses an application or recommendation for a task item
+// the school was already selected for in another batch, naming that batch.
+func CheckNotSelected(field, school, taskItem string, prior []PriorSelection) error {
+	if len(prior) == 0 {
+		return nil
+	}
+	p := prior[0]
+	return domain.Conflict(field, fmt.Sprintf("该校已在遴选批次 %s 中入选任务 %s（申报编号 %s），不能再次入选同一任务", p.BatchID, taskItem, p.Application),
+		fmt.Sprintf("school %s was selected for %s in batch %s (application %s)", school, taskItem, p.BatchID, p.Application))
 }

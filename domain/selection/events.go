@@ -125,7 +125,7 @@ type SelectionBatchOpened struct {
 	TaskItem         string                  `json:"task_item"`
 	TaskType         string                  `json:"task_type"`
 	Quota            int                     `json:"quota"`           // how many the batch selects nationally
-	ProvinceQuotas   map[string]int          `json:"province_quotas"` // intent quantity filed per province
+	ProvinceQuotas   map[string]int          `json:"province_quotas"` // the filed intent quantity, or its override
 	PerApplication   int                     `json:"per_application"` // experts per application
 	NoticeDays       int                     `json:"notice_days"`     // working days of public notice
 	CorrectionWindow time.Duration           `json:"correction_window"`
@@ -133,12 +133,22 @@ type SelectionBatchOpened struct {
 	Rubric           scoring.Rubric          `json:"rubric"`
 	OutlierThreshold int                     `json:"outlier_threshold"`
 	Deadline         time.Time               `json:"deadline"` // of the recommendation stage
+	// The hand-over from the plan (see Plan): the filed intent round the
+	// quotas come from, each province's filed quantity, the ministry's
+	// overrides with their reasons, and each province's 实施单位. Batches
+	// opened before the hand-over carry none of them.
+	IntentRound    string              `json:"intent_round,omitempty"`
+	IntendedQuotas map[string]int      `json:"intended_quotas,omitempty"`
+	QuotaOverrides []QuotaOverride     `json:"quota_overrides,omitempty"`
+	Units          map[string][]string `json:"units,omitempty"`
 }
 
 // ProvinceQuotaRaised: the ministry lets a province recommend more than its
-// intent quantity.
+// intent quantity. From is the quota it replaces (absent in events recorded
+// before it was kept).
 type ProvinceQuotaRaised struct {
 	Province string `json:"province"`
+	From     int    `json:"from,omitempty"`
 	Quota    int    `json:"quota"`
 	Reason   string `json:"reason"`
 }
