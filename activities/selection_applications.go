@@ -7,6 +7,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"keytask/app"
 	"keytask/domain"
 	"keytask/domain/selection"
 	"keytask/events"
@@ -43,20 +44,37 @@ type ApplicationFactsRequest struct {
 
 // ReadApplicationFacts reads each application's stream (store.ReadStream) and
 // returns what the batch's checks judge: whether it exists, its status,
-// province and task item. It writes nothing; the workflow decides with
+// province, task item and school, and the school's selection for the task
+// item in another batch (app.SelectionsOf). It writes nothing; the workflow decides with
 // selection.BatchState.CheckRecommendable or selection.CheckResubmitted.
 func (a *Activities) ReadApplicationFacts(ctx context.Context, req ApplicationFactsRequest) ([]selection.ApplicationFacts, error) {
 	out := make([]selection.ApplicationFacts, len(req.Applications))
+	// A school selected for the task item in another batch is told by the
+	// published lists of the item's batches, read once per item.
+	selections := map[string]func(batchID, school string) []selection.PriorSelection{}
 	for i, id := range req.Applications {
 		if selection.ValidateApplicationID(id) != nil {
 			out[i] = selection.ApplicationFacts{ID: id} // cannot name a stream: does not exist
 			continue
 		}
-		app, _, err := a.readApplication(ctx, id)
+		ap, _, err := a.readApplication(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		out[i] = selection.FactsOf(id, app)
+		out[i] = selection.FactsOf(id, ap)
+		if !ap.Exists() {
+			continue
+		}
+		prior, ok := selections[ap.TaskItem]
+		if !ok {
+			if prior, err = app.SelectionsOf(ctx, a.Store, ap.TaskItem); err != nil {
+				return nil, err
+			}
+			selections[ap.TaskItem] = prior
+		}
+		if p := prior(ap.BatchID, ap.School); len(p) > 0 {
+			out[i].SelectedIn = &p[0]
+		}
 	}
 	return out, nil
 }

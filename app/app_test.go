@@ -55,12 +55,15 @@ func newFixtureSized(t testing.TB, maxSize int64) *fixture {
 	return f
 }
 
-// create files a draft application under key and returns its id.
+// create files a draft application under key and returns its id. Each key
+// is a school of its own, since a school applies once per batch.
 func (f *fixture) create(key string) string {
 	f.t.Helper()
 	req := f.school
 	req.Key = key
-	c, err := f.app.CreateApplication(context.Background(), app.CreateApplication{Request: req, By: f.by, BatchID: batchID,
+	by := f.by
+	by.Organisation = "11-" + key
+	c, err := f.app.CreateApplication(context.Background(), app.CreateApplication{Request: req, By: by, BatchID: batchID,
 		Title: "思政课师资研修基地", Province: "11"})
 	if err != nil {
 		f.t.Fatal(err)

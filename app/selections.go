@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"slices"
 
 	"keytask/domain/selection"
 	"keytask/events"
@@ -18,23 +17,35 @@ func ApplicationIDFor(batchID, school string) string {
 }
 
 // PriorSelections lists the batches of taskItem other than batchID in which
-// school's application was published, as the log holds them: the batches come
-// from their opening events, each batch's published list from its stream.
+// school's application was published, as the log holds them.
 func PriorSelections(ctx context.Context, store *events.Store, batchID, taskItem, school string) ([]selection.PriorSelection, error) {
+	prior, err := SelectionsOf(ctx, store, taskItem)
+	if err != nil {
+		return nil, err
+	}
+	return prior(batchID, school), nil
+}
+
+// SelectionsOf reads taskItem's published batches once, from the log: the
+// batches from their opening events, each one's published list from its
+// stream. The function it returns lists, in the order the batches opened,
+// those other than batchID in which school's application was published.
+func SelectionsOf(ctx context.Context, store *events.Store, taskItem string) (func(batchID, school string) []selection.PriorSelection, error) {
 	streams, err := store.StreamsWith(ctx, selection.TypeSelectionBatchOpened, "task_item", taskItem)
 	if err != nil {
 		return nil, err
 	}
-	var out []selection.PriorSelection
+	type batch struct {
+		id        string
+		published map[string]bool
+	}
+	var batches []batch
 	for _, stream := range streams {
-		if stream == selection.SelectionBatchStream(batchID) {
-			continue
-		}
 		evs, err := store.ReadStream(ctx, stream, events.ReadOptions{})
 		if err != nil {
 			return nil, err
 		}
-		var other string
+		var b batch
 		for _, e := range evs {
 			switch e.Type {
 			case selection.TypeSelectionBatchOpened:
@@ -42,17 +53,29 @@ func PriorSelections(ctx context.Context, store *events.Store, batchID, taskItem
 				if err != nil {
 					return nil, err
 				}
-				other = o.BatchID
+				b.id = o.BatchID
 			case selection.TypeSelectionBatchPublished:
 				p, err := events.DecodeAs[selection.SelectionBatchPublished](eventtypes.Registry, e)
 				if err != nil {
 					return nil, err
 				}
-				if id := ApplicationIDFor(other, school); slices.Contains(p.List, id) {
-					out = append(out, selection.PriorSelection{BatchID: other, Application: id})
+				b.published = make(map[string]bool, len(p.List))
+				for _, id := range p.List {
+					b.published[id] = true
 				}
 			}
 		}
+		if b.published != nil {
+			batches = append(batches, b)
+		}
 	}
-	return out, nil
+	return func(batchID, school string) []selection.PriorSelection {
+		var out []selection.PriorSelection
+		for _, b := range batches {
+			if id := ApplicationIDFor(b.id, school); b.id != batchID && b.published[id] {
+				out = append(out, selection.PriorSelection{BatchID: b.id, Application: id})
+			}
+		}
+		return out
+	}, nil
 }
