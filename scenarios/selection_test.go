@@ -32,10 +32,12 @@ import (
 	"keytask/api"
 	"keytask/db/pgtest"
 	"keytask/domain/identity"
+	"keytask/domain/intent"
 	"keytask/domain/scoring"
 	"keytask/domain/selection"
 	"keytask/events"
 	"keytask/projections"
+	"keytask/reference"
 	"keytask/temporalx"
 	"keytask/temporalx/devserver"
 	"keytask/workflows"
@@ -335,16 +337,35 @@ func TestSelectionBatchNational(t *testing.T) {
 		{Key: "support", Name: "保障措施", Weight: 25, Max: 20},
 	}}
 	const quota = 20
-	quotas := map[string]int{}
-	for _, p := range provinces {
-		quotas[p] = 2
-	}
-	s.must(http.StatusCreated, "POST", "/api/v1/selection-batches", s.admin, map[string]any{
-		"batch_id": batch, "plan_batch_id": "2022-1", "task_item": "2.1", "task_type": "YZYX", "quota": quota,
-		"province_quotas": quotas, "per_application": 3, "notice_days": 5, "correction_window_days": 365,
+	// The plan batch and its filed intent round, as the intent round records
+	// them: every province undertook two 优质技工院校.
+	s.seedFiledIntents("2022-1", "2022-1-r1", "2.1", provinces, 2)
+	open := map[string]any{
+		"batch_id": batch, "plan_batch_id": "2022-1", "task_item": "2.1", "quota": quota,
+		"per_application": 3, "notice_days": 5, "correction_window_days": 365,
 		"period_days": map[string]int{"qualification": 365, "expert_review": 365}, "rubric": rubric, "outlier_threshold": 25,
 		"deadline": s.clock.(workflows.DilatedClock).At(time.Now()).Add(400 * 24 * time.Hour).Format(time.RFC3339),
-	})
+	}
+	// Quotas are not the client's to send, and a batch names its plan batch
+	// and task item: each refused with the field named, nothing started.
+	for field, bad := range map[string]map[string]any{
+		"province_quotas": {"province_quotas": map[string]int{provinces[0]: 9}},
+		"plan_batch_id":   {"plan_batch_id": ""},
+		"task_item":       {"task_item": "9.9"},
+	} {
+		body := maps.Clone(open)
+		maps.Copy(body, bad)
+		if r := s.must(http.StatusUnprocessableEntity, "POST", "/api/v1/selection-batches", s.admin, body); r.json["field"] != field {
+			t.Fatalf("opening with bad %s: %s", field, r.body)
+		}
+	}
+	if n := len(s.batchStream(batch)); n != 0 {
+		t.Fatalf("refused openings recorded %d events", n)
+	}
+	opened := s.must(http.StatusCreated, "POST", "/api/v1/selection-batches", s.admin, open)
+	if q, _ := opened.json["province_quotas"].(map[string]any); len(q) != len(provinces) || q[provinces[0]] != float64(2) || opened.json["task_type"] != "YZYX" {
+		t.Fatalf("quotas from the filed intents: %s", opened.body)
+	}
 	s.must(http.StatusOK, "POST", path+"/quota", s.admin, map[string]any{"province": raised, "quota": 3, "reason": "该省优质院校较多，经研究增加推荐名额"})
 
 	// Schools apply and submit.
@@ -362,6 +383,13 @@ func TestSelectionBatchNational(t *testing.T) {
 	})
 	if t.Failed() {
 		t.FailNow()
+	}
+	// A school applies once per batch: another application is refused,
+	// naming the first, and nothing is written.
+	again := s.must(http.StatusConflict, "POST", "/api/v1/applications", schools[0].token, map[string]any{"batch_id": batch,
+		"title": "再次申报", "province": schools[0].province, "fields": fields(schools[0], 3000)}, "Idempotency-Key", "apply-again-"+schools[0].id)
+	if again.json["field"] != "batch_id" || !strings.Contains(string(again.body), schools[0].app) {
+		t.Fatalf("repeat application: %s", again.body)
 	}
 	byProvince := map[string][]*school{}
 	appSchool := map[string]*school{}
@@ -784,4 +812,35 @@ func expectedPublication(t *testing.T, s *site, batch string) []string {
 		}
 	}
 	return out
+}
+
+// seedFiledIntents records a plan batch of the notice's task items and an
+// intent round of it, filed, in which each province undertook quantity of
+// item, as the plan batch's command and the round's workflow record them.
+func (s *site) seedFiledIntents(plan, round, item string, provinces []string, quantity int64) {
+	s.t.Helper()
+	items, err := intent.ParseTaskItemsCSV(bytes.NewReader(reference.KeyTasks2022Batch1))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	seed := func(stream, typ string, payload any) {
+		data, err := json.Marshal(payload)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if _, err := s.store.Append(context.Background(), stream, events.AnyVersion, events.NewEvent{
+			ID: events.DeriveID("scenario-seed", stream, typ), Type: typ, SchemaVersion: 1, Data: data,
+			Metadata: events.Metadata{ActorID: "admin", Role: string(identity.RoleMinistry)},
+		}); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	seed(intent.PlanStream(plan), intent.TypePlanBatchOpened, intent.PlanBatchOpened{BatchID: plan, Name: "2022年第一批", Items: items})
+	seed(intent.RoundStream(round), intent.TypeIntentRoundOpened, intent.IntentRoundOpened{RoundID: round, BatchID: plan, Items: items,
+		Provinces: provinces, Deadline: time.Now().Add(time.Hour)})
+	for _, p := range provinces {
+		seed(intent.FormStream(round, p), intent.TypeIntentSubmitted, intent.IntentSubmitted{RoundID: round, Province: p,
+			Form: intent.Form{Lines: []intent.Line{{Item: item, Undertake: true, Quantity: quantity}}}})
+	}
+	seed(intent.RoundStream(round), intent.TypeIntentRoundFiled, intent.IntentRoundFiled{RoundID: round})
 }

@@ -29,6 +29,7 @@ import (
 	"keytask/api"
 	"keytask/db/pgtest"
 	"keytask/domain/identity"
+	"keytask/domain/intent"
 	"keytask/domain/performance"
 	"keytask/domain/selection"
 	"keytask/events"
@@ -583,8 +584,26 @@ func batchJourney(t *testing.T, p *platform, b *browser, bjToken string) string 
 	// On the dilated clock the stage periods are years away, so that only the
 	// public notice ends while the journey runs.
 	deadline := p.clock.At(time.Now()).Add(dilation * time.Hour).Format(time.RFC3339)
+	// The batch's quotas come from the plan batch's filed intent round: one,
+	// recorded as the round's workflow records it, in which 北京 undertook two.
+	for i, ev := range []struct {
+		stream, typ string
+		payload     any
+	}{
+		{intent.RoundStream("2022-rb"), intent.TypeIntentRoundOpened, intent.IntentRoundOpened{RoundID: "2022-rb", BatchID: "2022-1",
+			Provinces: []string{"11"}, Deadline: time.Now().Add(time.Hour)}},
+		{intent.FormStream("2022-rb", "11"), intent.TypeIntentSubmitted, intent.IntentSubmitted{RoundID: "2022-rb", Province: "11",
+			Form: intent.Form{Lines: []intent.Line{{Item: "2.1", Undertake: true, Quantity: 2}}}}},
+		{intent.RoundStream("2022-rb"), intent.TypeIntentRoundFiled, intent.IntentRoundFiled{RoundID: "2022-rb"}},
+	} {
+		data, _ := json.Marshal(ev.payload)
+		if _, err := p.store.Append(context.Background(), ev.stream, events.AnyVersion, events.NewEvent{ID: events.DeriveID("browser-seed", fmt.Sprint(i)),
+			Type: ev.typ, SchemaVersion: 1, Data: data, Metadata: events.Metadata{ActorID: "admin", Role: "ministry"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p.must("POST", "/api/v1/selection-batches", p.adminToken, `{"batch_id":"2022-yzyx","plan_batch_id":"2022-1","task_item":"2.1",
-		"task_type":"YZYX","quota":2,"province_quotas":{"11":2},"per_application":1,"notice_days":5,"deadline":"`+deadline+`",
+		"quota":2,"per_application":1,"notice_days":5,"deadline":"`+deadline+`",
 		"period_days":{"qualification":3650,"expert_review":3650},
 		"rubric":{"task_type":"YZYX","criteria":[{"key":"base","name":"建设基础","weight":60,"max":60},{"key":"plan","name":"建设方案","weight":40,"max":40}]}}`)
 	p.must("POST", "/api/v1/experts", p.adminToken, `{"expert_id":"e1","name":"王专家","expertise":{"YZYX":3},"province":"31","load":5}`)
