@@ -201,13 +201,14 @@ func Generate(sc Scale) (*Data, error) {
 				continue
 			}
 			for k := range n {
-				lead := ss[(k+7*len(it.Code))%len(ss)]
+				li := (k + 7*len(it.Code)) % len(ss)
+				lead := ss[li]
 				a := &Application{Key: fmt.Sprintf("demo-%s-%s-%d", it.Code, p, k), Item: it.Item, TaskType: it.Code,
 					Province: p, School: lead.ID, Seq: k}
 				if schema.ProvinceMayFile && it.Code == "LMJT" {
 					a.ByProv = true
 					for m := 1; m <= 1+rng.IntN(min(4, len(ss)-1)); m++ {
-						a.Members = append(a.Members, ss[(k*7+len(it.Code)+m)%len(ss)].ID)
+						a.Members = append(a.Members, ss[(li+m)%len(ss)].ID)
 					}
 					a.Title = fmt.Sprintf("%s%s技工教育联盟（第%d）", identity.Provinces[p], lead.Name, k+1)
 				} else {
