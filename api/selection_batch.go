@@ -260,12 +260,14 @@ func emptyArg[T any](r *http.Request) (any, error) {
 
 func recommendArg(r *http.Request) (any, error) {
 	var req struct {
-		Applications []string `json:"applications"`
+		Applications []string          `json:"applications"`
+		Reasons      map[string]string `json:"reasons"` // by application: a school outside the filed 实施单位
 	}
 	if err := decodeJSON(bodyWriter(r), r, &req); err != nil {
 		return nil, err
 	}
-	return workflows.RecommendCommand{Province: r.PathValue("province"), Applications: req.Applications, Actor: metadata(r.Context())}, nil
+	return workflows.RecommendCommand{Province: r.PathValue("province"), Applications: req.Applications, Reasons: req.Reasons,
+		Actor: metadata(r.Context())}, nil
 }
 
 func extendArg(r *http.Request) (any, error) {

@@ -24,7 +24,10 @@ import (
 // because a validator cannot run activities: RecommendApplications reads each
 // application's stream (activity ReadApplicationFacts) and refuses one that
 // does not exist, is not submitted, belongs to another province or to another
-// task item with a field error naming "applications[i]"; ResubmitCorrection
+// task item with a field error naming "applications[i]", or whose school was
+// selected for the task item in another batch (a conflict naming that batch),
+// and refuses a school outside the province's filed 实施单位 without a reason
+// ("reasons.<application>"; the reasons are recorded with the recommendation); ResubmitCorrection
 // refuses until the school has submitted the returned application again on
 // its own stream. Such an update is accepted and then completes with the
 // error; it appends nothing.
@@ -172,9 +175,12 @@ type RaiseQuotaCommand struct {
 }
 
 type RecommendCommand struct {
-	Province     string          `json:"province"`
-	Applications []string        `json:"applications"` // ranked, first = 1
-	Actor        events.Metadata `json:"actor"`
+	Province     string   `json:"province"`
+	Applications []string `json:"applications"` // ranked, first = 1
+	// Reasons, by application, for schools outside the province's filed
+	// 实施单位 (selection.BatchState.OutsideUnits).
+	Reasons map[string]string `json:"reasons,omitempty"`
+	Actor   events.Metadata   `json:"actor"`
 }
 
 type QualifyCommand struct {

@@ -314,11 +314,18 @@ func (b *selectionBatch) recommend(ctx workflow.Context, c RecommendCommand, _ s
 	if err := b.State.CheckRecommendable(c.Province, c.Applications, facts); err != nil {
 		return none{}, RejectionError(err)
 	}
+	// Batches opened before the 实施单位 were handed over have none, so their
+	// recorded histories decide as they did.
+	reasons, err := b.State.OutsideUnits(c.Province, c.Applications, facts, c.Reasons)
+	if err != nil {
+		return none{}, RejectionError(err)
+	}
 	// The activity took time: decide again on the state as it is now.
 	e, err := b.State.Recommend(c.Province, c.Applications, b.clock.Now(ctx))
 	if err != nil {
 		return none{}, RejectionError(err)
 	}
+	e.Reasons = reasons
 	return none{}, b.recordApply(ctx, b.step("recommend"), selection.TypeApplicationsRecommended, e, actor(ctx, c.Actor))
 }
 

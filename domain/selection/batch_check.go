@@ -2,6 +2,7 @@ package selection
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"keytask/domain"
@@ -126,4 +127,38 @@ func CheckNotSelected(field, school, taskItem string, prior []PriorSelection) er
 	p := prior[0]
 	return domain.Conflict(field, fmt.Sprintf("该校已在遴选批次 %s 中入选任务 %s（申报编号 %s），不能再次入选同一任务", p.BatchID, taskItem, p.Application),
 		fmt.Sprintf("school %s was selected for %s in batch %s (application %s)", school, taskItem, p.BatchID, p.Application))
+}
+
+// OutsideUnits decides on a province recommending schools outside the
+// 实施单位 its filed intent named for the task item: each such application
+// needs a reason (reasons, by application id), which the recommendation
+// records. It returns the reasons to record, trimmed, for those applications
+// alone. A province whose form named no 实施单位, or a batch opened before
+// they were handed over, needs none. facts are those CheckRecommendable
+// accepted. Errors: *domain.FieldError naming "reasons.<application>".
+func (s BatchState) OutsideUnits(province string, apps []string, facts []ApplicationFacts, reasons map[string]string) (map[string]string, error) {
+	units := s.Units[province]
+	if len(units) == 0 {
+		return nil, nil
+	}
+	school := make(map[string]string, len(facts))
+	for _, f := range facts {
+		school[f.ID] = f.School
+	}
+	var out map[string]string
+	for _, id := range apps {
+		if slices.Contains(units, school[id]) {
+			continue
+		}
+		field := "reasons." + id
+		r, err := text(field, reasons[id], fmt.Sprintf("申报 %s 的学校 %s 不在本省承接意向所列的实施单位中，推荐须说明理由", id, school[id]))
+		if err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[id] = r
+	}
+	return out, nil
 }

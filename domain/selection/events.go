@@ -158,6 +158,9 @@ type ProvinceQuotaRaised struct {
 type ApplicationsRecommended struct {
 	Province     string   `json:"province"`
 	Applications []string `json:"applications"` // in the province's order, first = rank 1
+	// Reasons: why the province recommends an application whose school is not
+	// among its filed 实施单位 for the task item, per application.
+	Reasons map[string]string `json:"reasons,omitempty"`
 }
 
 // Outcome of a qualification decision.

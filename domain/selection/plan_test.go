@@ -101,3 +101,35 @@ func TestPlanRefusals(t *testing.T) {
 		})
 	}
 }
+
+// A school outside the province's filed 实施单位 is recommended only with a
+// reason, which the recommendation keeps; one inside needs none.
+func TestOutsideUnitsNeedAReason(t *testing.T) {
+	plan := planFacts()
+	plan.Units = map[string][]string{"11": {"11-002", "11-001"}, "63": {"63-001"}}
+	o, err := selection.Plan(planned(), plan, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := o.Units["63"]; ok || len(o.Units["11"]) != 2 || o.Units["11"][0] != "11-001" {
+		t.Fatalf("units handed over %v", o.Units)
+	}
+	_, s, err := selection.OpenBatch(o, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts := []selection.ApplicationFacts{{ID: "a1", School: "11-001"}, {ID: "a2", School: "11-009"}}
+	_, err = s.OutsideUnits("11", []string{"a1", "a2"}, facts, map[string]string{"a1": "无需"})
+	refused(t, err, false, "reasons.a2")
+	got, err := s.OutsideUnits("11", []string{"a1", "a2"}, facts, map[string]string{"a1": "无需", "a2": " 该校新近升格为技师学院 "})
+	if err != nil || len(got) != 1 || got["a2"] != "该校新近升格为技师学院" {
+		t.Fatalf("reasons %v, %v", got, err)
+	}
+	if got, err := s.OutsideUnits("11", []string{"a1"}, facts, nil); err != nil || got != nil {
+		t.Fatalf("inside: %v, %v", got, err)
+	}
+	// A province whose form named none needs no reason.
+	if got, err := s.OutsideUnits("44", []string{"a2"}, facts, nil); err != nil || got != nil {
+		t.Fatalf("no units: %v, %v", got, err)
+	}
+}
