@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"keytask/app"
 	"keytask/domain"
 	"keytask/domain/selection"
 	"keytask/events"
@@ -92,4 +93,41 @@ func (bt *batchTest) seedAt(at time.Time, stream, typ string, data any) {
 			bt.t.Error(err)
 		}
 	}, at.Sub(selStart))
+}
+
+// A school selected for the task item in another published batch is refused,
+// naming that batch; a school outside the province's filed 实施单位 is
+// recommended only with a reason, which the recommendation records.
+func TestSelectionRecommendationHandsOver(t *testing.T) {
+	bt := newBatchTest(t)
+	bt.params.Batch.Units = map[string][]string{"11": {"s-a1", "s-sx"}}
+	bt.seedApp("a1", "11", "2.1", true)
+	bt.seedApp("u1", "11", "2.1", true)
+	bt.seedApp("sx", "11", "2.1", true)
+	bt.seed(selection.SelectionBatchStream("b0"), selection.TypeSelectionBatchOpened,
+		selection.SelectionBatchOpened{BatchID: "b0", TaskItem: "2.1", TaskType: "YZYX", Quota: 1})
+	bt.seed(selection.SelectionBatchStream("b0"), selection.TypeSelectionBatchPublished,
+		selection.SelectionBatchPublished{List: []string{app.ApplicationIDFor("b0", "s-sx")}})
+	h := time.Hour
+	at := func(d time.Duration) time.Time { return selStart.Add(d) }
+	rec := func(reasons map[string]string, apps ...string) func() any {
+		return val(workflows.RecommendCommand{Province: "11", Applications: apps, Reasons: reasons, Actor: province11})
+	}
+	selected := bt.update(at(h), workflows.UpdateRecommendApplications, rec(nil, "sx"))
+	outside := bt.update(at(2*h), workflows.UpdateRecommendApplications, rec(map[string]string{"a1": "x"}, "a1", "u1"))
+	good := bt.update(at(3*h), workflows.UpdateRecommendApplications, rec(map[string]string{"u1": "该校办学质量突出"}, "a1", "u1"))
+	bt.env.RegisterDelayedCallback(func() { bt.env.CancelWorkflow() }, 4*h)
+	bt.env.ExecuteWorkflow(workflows.SelectionBatchWorkflowName, bt.params)
+
+	selected.failed(t, true, "applications[0]", "b0")
+	outside.failed(t, false, "reasons.u1", "实施单位")
+	good.ok(t)
+	evs, err := bt.store.ReadStream(context.Background(), selection.SelectionBatchStream("b1"), events.ReadOptions{})
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("batch stream: %d events, %v; want the opening and one recommendation", len(evs), err)
+	}
+	var e selection.ApplicationsRecommended
+	if err := json.Unmarshal(evs[1].Data, &e); err != nil || len(e.Reasons) != 1 || e.Reasons["u1"] != "该校办学质量突出" {
+		t.Fatalf("recorded %+v, %v", e, err)
+	}
 }
