@@ -7,6 +7,7 @@ import (
 
 	"keytask/domain"
 	"keytask/domain/identity"
+	"keytask/domain/register"
 	"keytask/domain/selection"
 	"keytask/events"
 )
@@ -49,9 +50,21 @@ func (a *App) CreateApplication(ctx context.Context, cmd CreateApplication) (Cre
 		return out, err
 	}
 	// The school and the batch name the application: one per school per batch.
-	id := ApplicationIDFor(batch.BatchID, selection.ApplicantSchool(cmd.By, cmd.School))
+	school := selection.ApplicantSchool(cmd.By, cmd.School)
+	id := ApplicationIDFor(batch.BatchID, school)
+	// The school's province comes from the register, read from the log.
+	var registered *register.School
+	if selection.ValidateApplicationID(school) == nil {
+		r, found, err := LoadSchool(ctx, a.store, school)
+		if err != nil {
+			return out, err
+		}
+		if found {
+			registered = &r
+		}
+	}
 	decided, err := selection.Create(false, selection.CreateApplication{ApplicationID: id, By: cmd.By, Batch: batch,
-		Title: cmd.Title, School: cmd.School, Province: cmd.Province, Fields: cmd.Fields})
+		Title: cmd.Title, School: cmd.School, Province: cmd.Province, Fields: cmd.Fields, Registered: registered})
 	if err != nil {
 		return out, err
 	}

@@ -11,6 +11,7 @@ import (
 	"keytask/app"
 	"keytask/domain"
 	"keytask/domain/intent"
+	"keytask/domain/register"
 	"keytask/domain/selection"
 	"keytask/events"
 )
@@ -142,5 +143,29 @@ func TestPlanFactsFromTheLog(t *testing.T) {
 	round("r3", true, map[string]int64{"44": 7})
 	if facts, err = f.app.PlanFacts(ctx, "2022-1", "2.1"); err != nil || facts.Round != "r3" || !maps.Equal(facts.Undertaken, map[string]int64{"44": 7}) {
 		t.Fatalf("a later filed round restates: %+v, %v", facts, err)
+	}
+}
+
+// A registered school's province is the register's: a request naming another
+// is refused on "province" and writes nothing; one naming none takes the
+// register's.
+func TestApplicationProvinceFromRegister(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, _, err := f.app.RegisterSchool(ctx, app.RegisterSchool{Request: app.Request{Meta: events.Metadata{ActorID: "admin", Role: "ministry"}},
+		School: register.School{Code: "11-001", Name: "北京市工贸技师学院", Province: "11", Kind: register.KindTechnicianCollege}}); err != nil {
+		t.Fatal(err)
+	}
+	req := f.school
+	req.Key = "claims-44"
+	_, err := f.app.CreateApplication(ctx, app.CreateApplication{Request: req, By: f.by, BatchID: batchID, Title: "研修基地", Province: "44"})
+	wantField(t, err, "province")
+	if v, _ := f.store.StreamVersion(ctx, selection.ApplicationStream(app.ApplicationIDFor(batchID, "11-001"))); v != 0 {
+		t.Fatalf("refused application wrote %d events", v)
+	}
+	req.Key = "no-province"
+	c, err := f.app.CreateApplication(ctx, app.CreateApplication{Request: req, By: f.by, BatchID: batchID, Title: "研修基地"})
+	if err != nil || c.Province != "11" {
+		t.Fatalf("created %+v, %v; want province 11 from the register", c.ApplicationCreated, err)
 	}
 }

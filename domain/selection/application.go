@@ -10,6 +10,7 @@ import (
 
 	"keytask/domain"
 	"keytask/domain/identity"
+	"keytask/domain/register"
 )
 
 // ApplicationStatus is where an application stands for its applicant.
@@ -118,8 +119,12 @@ type CreateApplication struct {
 	Batch         SelectionBatchOpened // the batch applied to
 	Title         string
 	School        string // required when a province files: the lead school
-	Province      string // required when a school files: its province
+	Province      string // a school filing: its province, when the register does not know the school
 	Fields        map[string]json.RawMessage
+	// Registered is the applicant (or lead) school as the school register
+	// holds it, nil when the register does not know it. A registered
+	// school's province is the register's, never the request's.
+	Registered *register.School
 }
 
 var applicationIDForm = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -152,6 +157,16 @@ func Create(existing bool, cmd CreateApplication) ([]Decided, error) {
 			return nil, domain.Invalid("school", "学校只能为本校申报", fmt.Sprintf("school %s applied for %s", cmd.By.Organisation, school))
 		}
 		school = cmd.By.Organisation
+		if r := cmd.Registered; r != nil {
+			// The register says where the school is; a request that says
+			// otherwise is refused rather than silently corrected, so the
+			// school sees the record it applies under.
+			if province != "" && province != r.Province {
+				return nil, domain.Invalid("province", fmt.Sprintf("学校所在省份以学校名册为准：%s登记在%s，不能以%s申报", r.Name, r.ProvinceName(), provinceZh(province)),
+					fmt.Sprintf("school %s is registered in %s, request says %q", school, r.Province, clipInput(province)))
+			}
+			province = r.Province
+		}
 		if _, ok := identity.Provinces[province]; !ok {
 			return nil, domain.Invalid("province", "请填写学校所在省份的两位行政区划代码，如 11（北京市）", fmt.Sprintf("province %q is not a province code", clipInput(province)))
 		}
@@ -166,6 +181,10 @@ func Create(existing bool, cmd CreateApplication) ([]Decided, error) {
 		province = cmd.By.Organisation
 		if !schoolIDForm.MatchString(school) {
 			return nil, domain.Invalid("school", "请填写牵头学校的学校标识", fmt.Sprintf("school %q is not a school id", clipInput(school)))
+		}
+		if r := cmd.Registered; r != nil && r.Province != province {
+			return nil, domain.Invalid("school", fmt.Sprintf("%s登记在%s，不是本省学校，不能由本省代为申报", r.Name, r.ProvinceName()),
+				fmt.Sprintf("lead school %s is registered in %s, not %s", school, r.Province, province))
 		}
 	default:
 		return nil, domain.Invalid("role", "只有技工院校或省级人社部门可以申报", fmt.Sprintf("role %s may not apply", cmd.By.Role))
