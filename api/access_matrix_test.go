@@ -86,6 +86,9 @@ var accessMatrix = map[string]string{
 	"GET /api/v1/schools":                                                      "OOOOOOOOO", // the register of official names is read by all
 	"GET /api/v1/schools/{code}":                                               "OOOOOOOOO",
 	"PUT /api/v1/schools/{code}":                                               "OFFFFFFFF",
+	"GET /api/v1/imports/{sheet}/template.xlsx":                                "OOFFFFFFF",
+	"POST /api/v1/imports/{sheet}/dry-run":                                     "OFFFFFFFF",
+	"POST /api/v1/imports/{sheet}":                                             "OFFFFFFFF",
 	"POST /api/v1/selection-batches":                                           "OFFFFFFFF",
 	"GET /api/v1/selection-batches/{batch}":                                    "OOOOFFFFF", // every province reads the batch; the handler shows each only its own
 	"POST /api/v1/selection-batches/{batch}/provinces/{province}/recommend":    "FFONFFFFF",
@@ -226,7 +229,7 @@ func newMatrixFixture(e *env) matrixFixture {
 		user := map[string]string{"11": "bj", "12": "tj"}[side.province]
 		f.sides[i] = map[string]string{"round": "r1", "province": side.province, "batch": "b1", "id": id, "sha256": up.str("sha256"),
 			"stream": "user-" + user, "user": user, "objection": "o1", "expert": "e1", "token": "t-" + user, "$": "",
-			"code": side.province + "-001"}
+			"code": side.province + "-001", "sheet": "schools"}
 	}
 	ctx := context.Background()
 	appendBatch := func(key string, typ string, v any) {

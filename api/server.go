@@ -172,7 +172,7 @@ func (s *Server) routeTable() []Route {
 		{Pattern: "GET /api/v1/users", Action: policy.ActionRead, Resource: allUsers, handle: s.listUsers},
 		{Pattern: "POST /api/v1/users", Action: policy.ActionAdminister, Resource: allUsers, handle: s.registerUser},
 		{Pattern: "GET /api/v1/streams/{stream}/timeline", Action: policy.ActionRead, Resource: streamOf, handle: s.timeline},
-	}, s.intentRoutes(), s.schoolRoutes(), s.selectionRoutes(), s.selectionBatchRoutes(), s.publicRoutes(),
+	}, s.intentRoutes(), s.schoolRoutes(), s.importRoutes(), s.selectionRoutes(), s.selectionBatchRoutes(), s.publicRoutes(),
 		s.performanceRoutes(), s.inboxRoutes(), s.trackingRoutes(), s.auditRoutes(), s.auditPageRoutes(), s.webRoutes(), s.tokenRoutes(), s.codecRoutes(), s.progressRoutes())
 }
 
