@@ -168,8 +168,8 @@ func (a *App) planRow(ctx context.Context, sheet register.Sheet, rec any) (impor
 			return 0, rec, "", err
 		}
 		// The workbook does not carry the applications an expert declared a
-		// conflict with: keep them.
-		rec.ConflictApplications = current.ConflictApplications
+		// conflict with, nor their former employers: keep them.
+		rec.ConflictApplications, rec.FormerEmployers = current.ConflictApplications, current.FormerEmployers
 		_, changed, err := selection.UpdateExpert(current, rec)
 		if err != nil || !changed {
 			return outcomeUnchanged, rec, "", err

@@ -138,8 +138,8 @@ func SchoolFromRow(c Cells) (School, error) {
 }
 
 // ExpertFromRow reads and validates an expert row. The workbook does not carry
-// the applications an expert declared a conflict with; the caller keeps the
-// recorded ones. Errors: *domain.FieldError.
+// the applications an expert declared a conflict with nor their former
+// employers; the caller keeps the recorded ones. Errors: *domain.FieldError.
 func ExpertFromRow(c Cells) (selection.ExpertRegistered, error) {
 	e := selection.ExpertRegistered{ExpertID: c["expert_id"], Name: c["name"], Province: provinceCode(c["province"]),
 		Employer: c["employer"], Expertise: map[string]int{}, Alliances: splitList(c["alliances"]), ConflictSchools: splitList(c["conflict_schools"])}
