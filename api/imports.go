@@ -12,8 +12,8 @@ import (
 	"keytask/app"
 	"keytask/domain"
 	"keytask/domain/identity"
+	"keytask/domain/importrows"
 	"keytask/domain/policy"
-	"keytask/domain/register"
 	"keytask/events"
 	"keytask/imports"
 )
@@ -35,9 +35,9 @@ func (s *Server) importRoutes() []Route {
 }
 
 // sheetOf is the register the path names. Errors: 404 for another name.
-func sheetOf(r *http.Request) (register.Sheet, error) {
-	sheet := register.Sheet(r.PathValue("sheet"))
-	if !slices.Contains(register.Sheets, sheet) {
+func sheetOf(r *http.Request) (importrows.Sheet, error) {
+	sheet := importrows.Sheet(r.PathValue("sheet"))
+	if !slices.Contains(importrows.Sheets, sheet) {
 		return sheet, notFound("没有这种名录：可导入 schools（技工院校）、experts（专家）、users（用户）", "unknown sheet "+clipText(string(sheet)))
 	}
 	return sheet, nil

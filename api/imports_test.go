@@ -9,6 +9,7 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
+	"keytask/domain/importrows"
 	"keytask/domain/register"
 )
 
@@ -36,7 +37,7 @@ func schoolsWorkbook(t *testing.T, template []byte, rows [][]string) []byte {
 type importReport struct {
 	Report struct {
 		Added, Updated, Unchanged, Rows int
-		Errors                          []register.RowError
+		Errors                          []importrows.RowError
 	} `json:"report"`
 }
 
@@ -79,7 +80,7 @@ func TestImportRegisters(t *testing.T) {
 		res := upload("/api/v1/imports/schools/dry-run", "名录.xlsx", schoolsWorkbook(t, tmpl.Body.Bytes(), bad))
 		want(t, res, http.StatusOK, "")
 		r := report(res).Report
-		wantErrs := []register.RowError{{Row: 5, Column: "所在省份"}, {Row: 6, Column: "学校标识"}, {Row: 7, Column: "院校类别"}}
+		wantErrs := []importrows.RowError{{Row: 5, Column: "所在省份"}, {Row: 6, Column: "学校标识"}, {Row: 7, Column: "院校类别"}}
 		if len(r.Errors) != len(wantErrs) || r.Added != 3 {
 			t.Fatalf("report %+v", r)
 		}

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"keytask/domain/identity"
+	"keytask/domain/importrows"
 	"keytask/domain/register"
 	"keytask/domain/selection"
 	"keytask/events"
@@ -22,7 +23,7 @@ type UserRegistrar func(ctx context.Context, meta events.Metadata, user identity
 // ImportRegister imports the rows of a register's workbook.
 type ImportRegister struct {
 	Request
-	Sheet  register.Sheet
+	Sheet  importrows.Sheet
 	Rows   []imports.Row
 	DryRun bool // check every row and say what would change; write nothing
 	// RegisterUser registers a user of SheetUsers.
@@ -31,13 +32,13 @@ type ImportRegister struct {
 
 // ImportReport is what an import did, or with DryRun would do.
 type ImportReport struct {
-	Sheet     register.Sheet      `json:"sheet"`
-	DryRun    bool                `json:"dry_run"`
-	Rows      int                 `json:"rows"`
-	Added     int                 `json:"added"`
-	Updated   int                 `json:"updated"`
-	Unchanged int                 `json:"unchanged"`
-	Errors    []register.RowError `json:"errors"`
+	Sheet     importrows.Sheet      `json:"sheet"`
+	DryRun    bool                  `json:"dry_run"`
+	Rows      int                   `json:"rows"`
+	Added     int                   `json:"added"`
+	Updated   int                   `json:"updated"`
+	Unchanged int                   `json:"unchanged"`
+	Errors    []importrows.RowError `json:"errors"`
 }
 
 // importWorkers bounds the rows read and written at once: enough to overlap
@@ -68,18 +69,18 @@ type importRow struct {
 // row as (row, column, reason). Errors: *domain.FieldError for an unknown
 // sheet; otherwise only failures to read or write the log.
 func (a *App) ImportRegister(ctx context.Context, cmd ImportRegister) (ImportReport, error) {
-	report := ImportReport{Sheet: cmd.Sheet, DryRun: cmd.DryRun, Rows: len(cmd.Rows), Errors: []register.RowError{}}
-	if register.Columns(cmd.Sheet) == nil {
-		_, err := register.FromRow(cmd.Sheet, nil)
+	report := ImportReport{Sheet: cmd.Sheet, DryRun: cmd.DryRun, Rows: len(cmd.Rows), Errors: []importrows.RowError{}}
+	if importrows.Columns(cmd.Sheet) == nil {
+		_, err := importrows.FromRow(cmd.Sheet, nil)
 		return report, err
 	}
 	var valid []*importRow
 	firstLine := map[string]int{}
-	keyHeader := register.Header(cmd.Sheet, register.KeyField(cmd.Sheet))
+	keyHeader := importrows.Header(cmd.Sheet, importrows.KeyField(cmd.Sheet))
 	for _, row := range cmd.Rows {
-		rec, err := register.FromRow(cmd.Sheet, row.Cells)
+		rec, err := importrows.FromRow(cmd.Sheet, row.Cells)
 		if err != nil {
-			bad, err := register.RowErrorOf(cmd.Sheet, row.Line, err)
+			bad, err := importrows.RowErrorOf(cmd.Sheet, row.Line, err)
 			if err != nil {
 				return report, err
 			}
@@ -88,7 +89,7 @@ func (a *App) ImportRegister(ctx context.Context, cmd ImportRegister) (ImportRep
 		}
 		key := row.Cells.Key(cmd.Sheet)
 		if first, dup := firstLine[key]; dup {
-			report.Errors = append(report.Errors, register.RowError{Row: row.Line, Column: keyHeader,
+			report.Errors = append(report.Errors, importrows.RowError{Row: row.Line, Column: keyHeader,
 				Reason: fmt.Sprintf("与第%d行重复：同一标识在一个文件中只能出现一次", first)})
 			continue
 		}
@@ -106,7 +107,7 @@ func (a *App) ImportRegister(ctx context.Context, cmd ImportRegister) (ImportRep
 		row.outcome, row.record = outcome, rec
 		if reason != "" {
 			mu.Lock()
-			report.Errors = append(report.Errors, register.RowError{Row: row.line, Column: keyHeader, Reason: reason})
+			report.Errors = append(report.Errors, importrows.RowError{Row: row.line, Column: keyHeader, Reason: reason})
 			mu.Unlock()
 		}
 		return nil
@@ -145,7 +146,7 @@ func (r *ImportReport) count(rows []*importRow) {
 // planRow reads what the log holds of a row's record and says whether the
 // import adds, updates or leaves it; reason refuses the row. The record comes
 // back completed from the log where the workbook does not carry a field.
-func (a *App) planRow(ctx context.Context, sheet register.Sheet, rec any) (importOutcome, any, string, error) {
+func (a *App) planRow(ctx context.Context, sheet importrows.Sheet, rec any) (importOutcome, any, string, error) {
 	switch rec := rec.(type) {
 	case register.School:
 		current, found, err := LoadSchool(ctx, a.store, rec.Code)
@@ -266,8 +267,8 @@ feed:
 	return nil
 }
 
-func sortRowErrors(errs []register.RowError) {
-	slices.SortStableFunc(errs, func(a, b register.RowError) int { return a.Row - b.Row })
+func sortRowErrors(errs []importrows.RowError) {
+	slices.SortStableFunc(errs, func(a, b importrows.RowError) int { return a.Row - b.Row })
 }
 
 func decodeUserEvent(e events.Event) (identity.Event, bool, error) {

@@ -10,6 +10,7 @@ import (
 	"keytask/app"
 	"keytask/attachments"
 	"keytask/db/pgtest"
+	"keytask/domain/importrows"
 	"keytask/domain/register"
 	"keytask/events"
 	"keytask/imports"
@@ -54,10 +55,10 @@ func BenchmarkImportNationalRegister(b *testing.B) {
 		schools, experts := nationalRegisters(run)
 		start := time.Now()
 		for _, f := range []struct {
-			sheet register.Sheet
+			sheet importrows.Sheet
 			csv   string
 			want  int
-		}{{register.SheetSchools, schools, 2500}, {register.SheetExperts, experts, 1000}} {
+		}{{importrows.SheetSchools, schools, 2500}, {importrows.SheetExperts, experts, 1000}} {
 			rows, err := imports.Read("register.csv", strings.NewReader(f.csv), f.sheet)
 			if err != nil {
 				b.Fatal(err)
@@ -71,9 +72,9 @@ func BenchmarkImportNationalRegister(b *testing.B) {
 
 		start = time.Now()
 		for _, f := range []struct {
-			sheet register.Sheet
+			sheet importrows.Sheet
 			csv   string
-		}{{register.SheetSchools, schools}, {register.SheetExperts, experts}} {
+		}{{importrows.SheetSchools, schools}, {importrows.SheetExperts, experts}} {
 			rows, err := imports.Read("register.csv", strings.NewReader(f.csv), f.sheet)
 			if err != nil {
 				b.Fatal(err)

@@ -1,6 +1,6 @@
 // Package imports reads the ministry's registers (schools, experts, users)
 // from .xlsx workbooks and .csv files, and writes the template of each: one
-// header row naming the columns of register.Columns, one row per record. The
+// header row naming the columns of importrows.Columns, one row per record. The
 // rules for each row live in domain/register; this package only reads cells.
 package imports
 
@@ -16,7 +16,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"keytask/domain"
-	"keytask/domain/register"
+	"keytask/domain/importrows"
 )
 
 // MaxRows bounds the records of one file: a national register is a few
@@ -27,13 +27,13 @@ const MaxRows = 20_000
 // and its cells by field.
 type Row struct {
 	Line  int
-	Cells register.Cells
+	Cells importrows.Cells
 }
 
 // Read reads the rows of a register from a file named name (.xlsx or .csv).
 // Blank rows are skipped. Errors: *domain.FieldError for field "file" naming
 // what is wrong with the file as a whole (its format, a missing column).
-func Read(name string, r io.Reader, sheet register.Sheet) ([]Row, error) {
+func Read(name string, r io.Reader, sheet importrows.Sheet) ([]Row, error) {
 	var (
 		records [][]string
 		err     error
@@ -58,7 +58,7 @@ func Read(name string, r io.Reader, sheet register.Sheet) ([]Row, error) {
 	}
 	var rows []Row
 	for i, rec := range records[1:] {
-		cells := register.Cells{}
+		cells := importrows.Cells{}
 		blank := true
 		for j, text := range rec {
 			if j < len(fields) && fields[j] != "" {
@@ -80,9 +80,9 @@ func Read(name string, r io.Reader, sheet register.Sheet) ([]Row, error) {
 
 // header maps each column of the header row to its field ("" for a column
 // the register does not know, which is ignored).
-func header(names []string, sheet register.Sheet) ([]string, error) {
+func header(names []string, sheet importrows.Sheet) ([]string, error) {
 	byHeader := map[string]string{}
-	for _, c := range register.Columns(sheet) {
+	for _, c := range importrows.Columns(sheet) {
 		byHeader[c.Header] = c.Field
 	}
 	fields := make([]string, len(names))
@@ -96,7 +96,7 @@ func header(names []string, sheet register.Sheet) ([]string, error) {
 			fields[i], seen[f] = f, true
 		}
 	}
-	for _, c := range register.Columns(sheet) {
+	for _, c := range importrows.Columns(sheet) {
 		if c.Required && !seen[c.Field] {
 			return nil, domain.Invalid("file", "第1行表头缺少“"+c.Header+"”列，请使用导入模板", "missing column "+c.Field)
 		}
@@ -139,8 +139,8 @@ func readCSV(r io.Reader) ([][]string, error) {
 // Template returns the .xlsx template of a register: its header row on the
 // first sheet, whose cells are text so that codes such as 01 keep their
 // zeros, and the columns' instructions on a second.
-func Template(sheet register.Sheet) ([]byte, error) {
-	cols := register.Columns(sheet)
+func Template(sheet importrows.Sheet) ([]byte, error) {
+	cols := importrows.Columns(sheet)
 	if cols == nil {
 		return nil, fmt.Errorf("template: unknown sheet %q", sheet)
 	}

@@ -1,4 +1,8 @@
-package register
+// Package importrows holds the rules for importing the ministry's registers
+// (schools, experts, users) from a workbook row by row: the template's
+// columns, and each row read into a validated record or a *domain.FieldError
+// that names its column.
+package importrows
 
 import (
 	"errors"
@@ -10,6 +14,7 @@ import (
 
 	"keytask/domain"
 	"keytask/domain/identity"
+	"keytask/domain/register"
 	"keytask/domain/selection"
 )
 
@@ -61,7 +66,7 @@ func Columns(s Sheet) []Column {
 			{Header: "学校标识", Field: "code", Required: true, Example: "SCH-11-001", Note: "学校的唯一标识，与学校用户的所属单位相同；字母、数字、“.”、“_”、“-”，最长64位"},
 			{Header: "院校全称", Field: "name", Required: true, Example: "北京市工贸技师学院", Note: "学校的正式名称，最长100个字"},
 			{Header: "所在省份", Field: "province", Required: true, Example: "11", Note: "两位省级行政区划代码（如 11）或省份全称（如 北京市）"},
-			{Header: "院校类别", Field: "kind", Required: true, Example: string(KindTechnicianCollege), Note: "技师学院、高级技工学校、技工学校 之一"},
+			{Header: "院校类别", Field: "kind", Required: true, Example: string(register.KindTechnicianCollege), Note: "技师学院、高级技工学校、技工学校 之一"},
 		}
 	case SheetExperts:
 		cols := []Column{
@@ -133,8 +138,8 @@ func KeyField(s Sheet) string {
 }
 
 // SchoolFromRow reads and validates a school row. Errors: *domain.FieldError.
-func SchoolFromRow(c Cells) (School, error) {
-	return Normalize(School{Code: c["code"], Name: c["name"], Province: provinceCode(c["province"]), Kind: Kind(c["kind"])})
+func SchoolFromRow(c Cells) (register.School, error) {
+	return register.Normalize(register.School{Code: c["code"], Name: c["name"], Province: provinceCode(c["province"]), Kind: register.Kind(c["kind"])})
 }
 
 // ExpertFromRow reads and validates an expert row. The workbook does not carry
@@ -175,7 +180,7 @@ func UserFromRow(c Cells) (identity.Principal, error) {
 	return p, p.Validate()
 }
 
-// FromRow validates a row of sheet s and returns its record: a School, a
+// FromRow validates a row of sheet s and returns its record: a register.School, a
 // selection.ExpertRegistered or an identity.Principal. Errors: *domain.FieldError.
 func FromRow(s Sheet, c Cells) (any, error) {
 	switch s {
@@ -186,7 +191,7 @@ func FromRow(s Sheet, c Cells) (any, error) {
 	case SheetUsers:
 		return UserFromRow(c)
 	}
-	return nil, domain.Invalid("sheet", "未知的名录类型", fmt.Sprintf("unknown sheet %q", clip(string(s))))
+	return nil, domain.Invalid("sheet", "未知的名录类型", fmt.Sprintf("unknown sheet %q", s))
 }
 
 // RowErrorOf turns a row's *domain.FieldError into a RowError naming the

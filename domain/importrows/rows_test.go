@@ -1,28 +1,29 @@
-package register_test
+package importrows_test
 
 import (
 	"testing"
 
 	"keytask/domain/identity"
+	"keytask/domain/importrows"
 	"keytask/domain/register"
 )
 
 func TestSchoolFromRow(t *testing.T) {
-	got, err := register.SchoolFromRow(register.Cells{"code": "SCH-11-001", "name": "北京市工贸技师学院", "province": "北京市", "kind": "技师学院"})
-	if err != nil || got != school {
+	got, err := importrows.SchoolFromRow(importrows.Cells{"code": "SCH-11-001", "name": "北京市工贸技师学院", "province": "北京市", "kind": "技师学院"})
+	if err != nil || got != (register.School{Code: "SCH-11-001", Name: "北京市工贸技师学院", Province: "11", Kind: register.KindTechnicianCollege}) {
 		t.Fatalf("got %+v, %v: a province's name reads as its code", got, err)
 	}
-	_, err = register.SchoolFromRow(register.Cells{"code": "SCH-11-001", "name": "某校", "province": "11", "kind": "中专"})
-	bad, err := register.RowErrorOf(register.SheetSchools, 7, err)
+	_, err = importrows.SchoolFromRow(importrows.Cells{"code": "SCH-11-001", "name": "某校", "province": "11", "kind": "中专"})
+	bad, err := importrows.RowErrorOf(importrows.SheetSchools, 7, err)
 	if err != nil || bad.Row != 7 || bad.Column != "院校类别" || bad.Reason == "" {
 		t.Fatalf("row error %+v, %v", bad, err)
 	}
 }
 
 func TestExpertFromRow(t *testing.T) {
-	row := register.Cells{"expert_id": "zhang", "name": "张三", "province": "11", "load": "20.0", "expertise.YZYX": "3", "expertise.JPKC": "",
+	row := importrows.Cells{"expert_id": "zhang", "name": "张三", "province": "11", "load": "20.0", "expertise.YZYX": "3", "expertise.JPKC": "",
 		"conflict_schools": "SCH-11-002；SCH-11-001、SCH-11-002"}
-	got, err := register.ExpertFromRow(row)
+	got, err := importrows.ExpertFromRow(row)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,13 +41,13 @@ func TestExpertFromRow(t *testing.T) {
 		{"ErrName", "name", "", "姓名"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := register.Cells{}
+			r := importrows.Cells{}
 			for k, v := range row {
 				r[k] = v
 			}
 			r[c.field] = c.value
-			_, err := register.ExpertFromRow(r)
-			bad, err := register.RowErrorOf(register.SheetExperts, 3, err)
+			_, err := importrows.ExpertFromRow(r)
+			bad, err := importrows.RowErrorOf(importrows.SheetExperts, 3, err)
 			if err != nil || bad.Column != c.column || bad.Reason == "" {
 				t.Fatalf("row error %+v, %v", bad, err)
 			}
@@ -55,24 +56,24 @@ func TestExpertFromRow(t *testing.T) {
 }
 
 func TestUserFromRow(t *testing.T) {
-	got, err := register.UserFromRow(register.Cells{"user_id": "bj", "name": "北京市人社局", "role": "省级人社厅", "organisation": "北京市"})
+	got, err := importrows.UserFromRow(importrows.Cells{"user_id": "bj", "name": "北京市人社局", "role": "省级人社厅", "organisation": "北京市"})
 	if err != nil || got.Role != identity.RoleProvince || got.Organisation != "11" {
 		t.Fatalf("got %+v, %v", got, err)
 	}
-	_, err = register.UserFromRow(register.Cells{"user_id": "s1", "name": "某校", "role": "校长", "organisation": "SCH-1"})
-	bad, err := register.RowErrorOf(register.SheetUsers, 2, err)
+	_, err = importrows.UserFromRow(importrows.Cells{"user_id": "s1", "name": "某校", "role": "校长", "organisation": "SCH-1"})
+	bad, err := importrows.RowErrorOf(importrows.SheetUsers, 2, err)
 	if err != nil || bad.Column != "角色" {
 		t.Fatalf("row error %+v, %v", bad, err)
 	}
 }
 
 func TestColumnsNameEveryField(t *testing.T) {
-	for _, s := range register.Sheets {
-		if register.Header(s, register.KeyField(s)) == "" || s.Title() == "" {
+	for _, s := range importrows.Sheets {
+		if importrows.Header(s, importrows.KeyField(s)) == "" || s.Title() == "" {
 			t.Errorf("%s: no key column or title", s)
 		}
 		seen := map[string]bool{}
-		for _, c := range register.Columns(s) {
+		for _, c := range importrows.Columns(s) {
 			if seen[c.Header] || c.Header == "" || c.Field == "" {
 				t.Errorf("%s: column %+v repeated or unnamed", s, c)
 			}
