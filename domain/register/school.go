@@ -1,8 +1,7 @@
-// Package register holds the rules of the registers the ministry keeps: the
-// register of schools (技工院校名录), whose code is the school id a school user
-// acts for, and the rules for importing registers of schools, experts and users
-// from a workbook row by row. Rules are pure: input in, a normalised record or
-// a *domain.FieldError naming the field out.
+// Package register holds the rules of the register of schools (技工院校名录)
+// that the ministry keeps, whose code is the school id a school user acts for
+// (domain/importrows reads it from a workbook). Rules are pure: input in, a
+// normalised record or a *domain.FieldError naming the field out.
 package register
 
 import (
