@@ -3,12 +3,14 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 
+	"keytask/domain"
 	"keytask/domain/assign"
 	"keytask/domain/scoring"
 	"keytask/domain/selection"
@@ -291,13 +293,23 @@ type RankSelectionRequest struct {
 	Quota            int            `json:"quota"`
 	OutlierThreshold int            `json:"outlier_threshold"`
 	Applications     []string       `json:"applications"`
+	PassTotal        int            `json:"pass_total,omitempty"`
+	PassCriteria     []int          `json:"pass_criteria,omitempty"`
+	ConsensusSpread  int            `json:"consensus_spread,omitempty"`
 }
+
+// ConsensusRequiredErrorType is the application error type of a ranking
+// refused while a panel that disagrees has recorded no consensus; its message
+// names the applications, for the ministry.
+const ConsensusRequiredErrorType = "ConsensusRequired"
 
 // RankSelectionResult is the proposal in brief; the full ranking is in the log.
 type RankSelectionResult struct {
 	Selected []string     `json:"selected"`
 	Cut      *scoring.Cut `json:"cut,omitempty"`
 	Outliers []string     `json:"outliers,omitempty"`
+	Reserve  []string     `json:"reserve,omitempty"` // see selection.RankingProposed
+	Vacant   int          `json:"vacant,omitempty"`
 	Version  int64        `json:"version"`
 }
 
@@ -308,20 +320,28 @@ func (a *Activities) RankSelection(ctx context.Context, req RankSelectionRequest
 	if err != nil {
 		return RankSelectionResult{}, err
 	}
-	latest := map[string]map[string][]int{} // application → expert → marks
+	latest := map[string]map[string][]int{}   // application → expert → marks
+	agreed := map[string]*scoring.Consensus{} // application → the consensus on its latest scores
 	for _, e := range evs {
-		if e.Type != selection.TypeScoresSubmitted {
-			continue
-		}
-		s, err := events.DecodeAs[selection.ScoresSubmitted](eventtypes.Registry, e)
-		if err != nil {
-			return RankSelectionResult{}, err
-		}
-		for _, sc := range s.Scores {
-			if latest[sc.Application] == nil {
-				latest[sc.Application] = map[string][]int{}
+		switch e.Type {
+		case selection.TypeScoresSubmitted:
+			s, err := events.DecodeAs[selection.ScoresSubmitted](eventtypes.Registry, e)
+			if err != nil {
+				return RankSelectionResult{}, err
 			}
-			latest[sc.Application][s.Expert] = sc.Criteria
+			for _, sc := range s.Scores {
+				if latest[sc.Application] == nil {
+					latest[sc.Application] = map[string][]int{}
+				}
+				latest[sc.Application][s.Expert] = sc.Criteria
+				delete(agreed, sc.Application) // agreed on scores that changed
+			}
+		case selection.TypeConsensusRecorded:
+			c, err := events.DecodeAs[selection.ConsensusRecorded](eventtypes.Registry, e)
+			if err != nil {
+				return RankSelectionResult{}, err
+			}
+			agreed[c.Application] = &scoring.Consensus{Criteria: c.Criteria, Rationale: c.Rationale}
 		}
 	}
 	submitted, err := a.firstSubmissions(ctx, req.Applications)
@@ -330,25 +350,33 @@ func (a *Activities) RankSelection(ctx context.Context, req RankSelectionRequest
 	}
 	apps := make([]scoring.Application, len(req.Applications))
 	for i, id := range req.Applications {
-		apps[i] = scoring.Application{ID: id, Submitted: submitted[id]}
+		apps[i] = scoring.Application{ID: id, Submitted: submitted[id], Consensus: agreed[id]}
 		for _, ex := range slices.Sorted(mapKeys(latest[id])) {
 			apps[i].Reviews = append(apps[i].Reviews, scoring.Review{Expert: ex, Scores: scoring.Scores{Criteria: latest[id][ex]}})
 		}
 	}
-	ranking, err := scoring.Rank(req.Rubric, apps, scoring.Options{Quota: req.Quota, OutlierThreshold: req.OutlierThreshold})
+	ranking, err := scoring.Rank(req.Rubric, apps, scoring.Options{Quota: req.Quota, OutlierThreshold: req.OutlierThreshold,
+		PassTotal: req.PassTotal, PassCriteria: req.PassCriteria, ConsensusSpread: req.ConsensusSpread})
+	var ce *domain.ConflictError
+	if errors.As(err, &ce) && ce.Field == "consensus" {
+		return RankSelectionResult{}, temporal.NewNonRetryableApplicationError(ce.Message, ConsensusRequiredErrorType, err)
+	}
 	if err != nil {
 		return RankSelectionResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadRanking", err)
 	}
-	out := RankSelectionResult{Cut: ranking.Cut}
+	out := RankSelectionResult{Cut: ranking.Cut, Vacant: ranking.Vacant}
 	for _, r := range ranking.Entries {
-		if r.Selected {
+		switch {
+		case r.Selected:
 			out.Selected = append(out.Selected, r.Application)
+		case !r.BelowPass && len(out.Reserve) < req.Quota:
+			out.Reserve = append(out.Reserve, r.Application)
 		}
 		if r.Outlier {
 			out.Outliers = append(out.Outliers, r.Application)
 		}
 	}
-	spec, err := req.spec(0, selection.TypeRankingProposed, selection.RankingProposed{Round: req.Round, Selected: out.Selected, Ranking: ranking})
+	spec, err := req.spec(0, selection.TypeRankingProposed, selection.RankingProposed{Round: req.Round, Selected: out.Selected, Ranking: ranking, Reserve: out.Reserve})
 	if err != nil {
 		return RankSelectionResult{}, err
 	}

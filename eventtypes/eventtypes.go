@@ -77,6 +77,9 @@ func build() *events.Registry {
 	events.Register[selection.ExpertsReplaced](r, selection.TypeExpertsReplaced, 1)
 	events.Register[selection.ScoringReminderDue](r, selection.TypeScoringReminderDue, 1)
 	events.Register[selection.ExpertsSilent](r, selection.TypeExpertsSilent, 1)
+	events.Register[selection.ConsensusRecorded](r, selection.TypeConsensusRecorded, 1)
+	events.Register[selection.RankingOverruled](r, selection.TypeRankingOverruled, 1)
+	events.Register[selection.SuccessorNoticed](r, selection.TypeSuccessorNoticed, 1)
 
 	// performance
 	events.Register[performance.CollectionOpened](r, performance.TypeCollectionOpened, 1)

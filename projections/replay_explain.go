@@ -53,6 +53,12 @@ type Explanation struct {
 	// Cut is how the quota line fell, when this application is on either side of it.
 	Cut        *scoring.Cut         `json:"cut,omitempty"`
 	Objections []ExplainedObjection `json:"objections"`
+	// Overrules are the ministry's decisions against the confirmed ranking
+	// for this application, each with its reason, in order.
+	Overrules []ExplainedOverrule `json:"overrules"`
+	// MovedUp is set when the application moved up onto the notice (递补)
+	// after another was struck out.
+	MovedUp *selection.SuccessorNoticed `json:"moved_up,omitempty"`
 	// Sources are the log positions of the events this explanation rests on.
 	Sources []int64 `json:"sources"`
 }
@@ -64,6 +70,14 @@ type ExplainedExpert struct {
 	Criteria []int  `json:"criteria,omitempty"` // the expert's latest marks, in the rubric's order
 	Total    string `json:"total,omitempty"`    // the weighted total the ranking used, exact
 	Scored   bool   `json:"scored"`
+}
+
+// ExplainedOverrule is one ministry decision against the ranking.
+type ExplainedOverrule struct {
+	Decision string    `json:"decision"` // include or exclude
+	Reason   string    `json:"reason"`
+	At       time.Time `json:"at"`
+	By       string    `json:"by"`
 }
 
 // ExplainedObjection is one objection against the application. The objector's
@@ -99,6 +113,8 @@ func Explain(ctx context.Context, store *events.Store, batchID, application stri
 		sources   = map[int64]bool{}
 		objIndex  = map[string]int{}
 		qualified []selection.QualificationDecision
+		overrules = map[int][]ExplainedOverrule{} // by ranking round
+		overruleP = map[int][]int64{}
 	)
 	use := func(e events.Event) { sources[e.Position] = true }
 	for _, e := range evs {
@@ -145,6 +161,20 @@ func Explain(ctx context.Context, store *events.Store, batchID, application stri
 		case selection.RankingConfirmed:
 			confirmed = v.Round
 			use(e)
+		case selection.RankingOverruled:
+			if v.Application == application {
+				overrules[v.Round] = append(overrules[v.Round], ExplainedOverrule{Decision: v.Decision, Reason: v.Reason, At: e.RecordedAt, By: e.Metadata.ActorID})
+				overruleP[v.Round] = append(overruleP[v.Round], e.Position)
+			}
+		case selection.SuccessorNoticed:
+			if v.Application == application {
+				x.MovedUp = &v
+				use(e)
+			}
+		case selection.StageReopened:
+			if v.From == selection.StageNotice && x.MovedUp != nil {
+				x.MovedUp = nil // the notice it moved up onto was withdrawn
+			}
 		case selection.ObjectionFiled:
 			if v.Application != application {
 				continue
@@ -187,6 +217,13 @@ func Explain(ctx context.Context, store *events.Store, batchID, application stri
 		return x, fmt.Errorf("%s in batch %s: %w", application, batchID, ErrNotRanked)
 	}
 	sources[proposalP[confirmed]] = true
+	x.Overrules = overrules[confirmed]
+	for _, pos := range overruleP[confirmed] {
+		sources[pos] = true
+	}
+	if x.Overrules == nil {
+		x.Overrules = []ExplainedOverrule{}
+	}
 	x.RankingRound, x.Rules = confirmed, p.Ranking.Rules
 	if x.Ranking.DecidedBy != "" {
 		x.TieBreak = x.Ranking.DecidedBy.Zh() + "：" + x.Ranking.Why

@@ -230,6 +230,22 @@ func (SelectionBatches) apply(ctx context.Context, tx pgx.Tx, e events.Event, ba
 			}
 			return exec(`UPDATE selection_batches SET proposed_round = $2, proposed = $3 WHERE batch_id = $1`, batchID, v.Round, list)
 		})
+	case selection.TypeRankingOverruled:
+		err = applyPayload(e, func(v selection.RankingOverruled) error {
+			list, err := json.Marshal(nonNil(v.Selected))
+			if err != nil {
+				return err
+			}
+			return exec(`UPDATE selection_batches SET proposed = $2 WHERE batch_id = $1`, batchID, list)
+		})
+	case selection.TypeConsensusRecorded:
+		// A consensus changes the proposal's validity, as scores do.
+		err = exec(`UPDATE selection_batches SET proposed = NULL, proposed_round = 0 WHERE batch_id = $1`, batchID)
+	case selection.TypeSuccessorNoticed:
+		err = applyPayload(e, func(v selection.SuccessorNoticed) error {
+			return exec(`UPDATE selection_batches SET notice_list = coalesce(notice_list, '[]'::jsonb) || jsonb_build_array($2::text),
+					deadline = greatest(deadline, $3), overdue = overdue AND deadline >= $3 WHERE batch_id = $1`, batchID, v.Application, v.End)
+		})
 	case selection.TypeRankingConfirmed:
 		err = applyPayload(e, func(v selection.RankingConfirmed) error {
 			list, err := json.Marshal(nonNil(v.Selected))

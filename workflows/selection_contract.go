@@ -50,10 +50,22 @@ import (
 //	AssignExperts(AssignCommand) → AssignResult   ministry; runs the solver in an activity
 //	SubmitScores(ScoresCommand)                   expert; all their marks in one update
 //	ProposeRanking(RankCommand) → RankResult      ministry; ranks in an activity
+//	RecordConsensus(ConsensusCommand)             expert on the panel, or ministry
+//	OverruleRanking(OverruleCommand)              ministry; include or exclude, with a reason
 //	ConfirmRanking(ConfirmRankingCommand)         ministry
 //	FileObjection(ObjectionCommand) → string      public; the objection id
-//	AdjudicateObjection(AdjudicateCommand)        ministry
+//	AdjudicateObjection(AdjudicateCommand)        ministry; upheld or dismissed, with a reason
 //	PublishSelection(PublishCommand)              ministry
+//
+// Thresholds and consensus. ProposeRanking ranks with the batch's pass
+// scores (an application below one is never selected, so a quota place may
+// stay empty) and refuses, from its activity, while a panel whose totals
+// spread beyond the batch's ConsensusSpread has recorded no consensus
+// (RecordConsensus). The ministry may then overrule the proposal for one
+// application at a time, with a reason (OverruleRanking), before confirming.
+// Upholding an objection during the notice strikes the application out and
+// moves the next-ranked eligible one up (SuccessorNoticed), on public notice
+// for the batch's working days; publication waits for that notice to end.
 //
 // Deadlines. Each stage has a deadline (the recommendation's from the
 // parameters, later ones from the stage's period, the notice's from the
@@ -85,6 +97,8 @@ const (
 	UpdateSubmitScores          = "SubmitScores"
 	UpdateProposeRanking        = "ProposeRanking"
 	UpdateConfirmRanking        = "ConfirmRanking"
+	UpdateRecordConsensus       = "RecordConsensus"
+	UpdateOverruleRanking       = "OverruleRanking"
 	UpdateFileObjection         = "FileObjection"
 	UpdateAdjudicateObjection   = "AdjudicateObjection"
 	UpdatePublishSelection      = "PublishSelection"
@@ -240,6 +254,27 @@ type RankResult struct {
 	Selected []string     `json:"selected"`
 	Cut      *scoring.Cut `json:"cut,omitempty"`
 	Outliers []string     `json:"outliers,omitempty"` // applications whose experts disagree
+	Vacant   int          `json:"vacant,omitempty"`   // quota places no application at the pass scores fills
+}
+
+// ConsensusCommand records a panel's agreed marks for one application, one
+// per rubric criterion, with the rationale. Expert is the panel member
+// recording it; empty when the ministry records the panel's agreement.
+type ConsensusCommand struct {
+	Application string          `json:"application"`
+	Criteria    []int           `json:"criteria"`
+	Rationale   string          `json:"rationale"`
+	Expert      string          `json:"expert,omitempty"`
+	Actor       events.Metadata `json:"actor"`
+}
+
+// OverruleCommand overrules the current proposal for one application:
+// Decision selection.OverruleInclude or selection.OverruleExclude.
+type OverruleCommand struct {
+	Application string          `json:"application"`
+	Decision    string          `json:"decision"`
+	Reason      string          `json:"reason"`
+	Actor       events.Metadata `json:"actor"`
 }
 
 type ConfirmRankingCommand struct {

@@ -190,6 +190,25 @@ func (b *selectionBatch) recordEvent(ctx workflow.Context, _, step, typ string, 
 	return b.Version, nil
 }
 
+// recordAdjudication is recordEvent for an objection's adjudication: when it
+// strikes an application off the notice, the next-ranked one moves up and
+// goes on notice in the same command (递补).
+func (b *selectionBatch) recordAdjudication(ctx workflow.Context, key, step, typ string, e any, md events.Metadata) (int64, error) {
+	v, err := b.recordEvent(ctx, key, step, typ, e, md)
+	if err != nil {
+		return v, err
+	}
+	adj, ok := e.(selection.ObjectionAdjudicated)
+	if !ok || adj.Outcome != selection.Upheld {
+		return v, nil
+	}
+	next, found, err := b.State.MoveUp(b.cal, adj.Application, adj.ObjectionID, b.clock.Now(ctx))
+	if err != nil || !found {
+		return v, err
+	}
+	return b.recordEvent(ctx, key, "successor", selection.TypeSuccessorNoticed, next, md)
+}
+
 // recordStage is recordEvent for an event that moves the stage.
 func (b *selectionBatch) recordStage(ctx workflow.Context, key, step, typ string, e any, md events.Metadata) (int64, error) {
 	v, err := b.recordEvent(ctx, key, step, typ, e, md)
@@ -207,6 +226,8 @@ func (c ExtendStageCommand) by() (string, events.Metadata)    { return wholeWork
 func (c ScoresCommand) by() (string, events.Metadata)         { return wholeWorkflow, c.Actor }
 func (c ConfirmRankingCommand) by() (string, events.Metadata) { return wholeWorkflow, c.Actor }
 func (c AdjudicateCommand) by() (string, events.Metadata)     { return wholeWorkflow, c.Actor }
+func (c ConsensusCommand) by() (string, events.Metadata)      { return wholeWorkflow, c.Actor }
+func (c OverruleCommand) by() (string, events.Metadata)       { return wholeWorkflow, c.Actor }
 
 // register installs the query and the commands; each holds the whole batch.
 func (b *selectionBatch) register(ctx workflow.Context) error {
@@ -257,7 +278,15 @@ func (b *selectionBatch) register(ctx workflow.Context) error {
 		command[ObjectionCommand, objection, string]{
 			name: UpdateFileObjection, decide: b.decideObjection, record: b.fileObjection, again: objectionID,
 		},
-		keyed(UpdateAdjudicateObjection, "adjudicate", selection.TypeObjectionAdjudicated, b.recordEvent, AdjudicateCommand.by,
+		keyed(UpdateRecordConsensus, "consensus", selection.TypeConsensusRecorded, b.recordEvent, ConsensusCommand.by,
+			func(c ConsensusCommand, _ time.Time) (selection.ConsensusRecorded, error) {
+				return s.RecordConsensus(c.Expert, c.Application, c.Criteria, c.Rationale)
+			}, noResult),
+		keyed(UpdateOverruleRanking, "overrule", selection.TypeRankingOverruled, b.recordEvent, OverruleCommand.by,
+			func(c OverruleCommand, _ time.Time) (selection.RankingOverruled, error) {
+				return s.Overrule(c.Application, c.Decision, c.Reason)
+			}, noResult),
+		keyed(UpdateAdjudicateObjection, "adjudicate", selection.TypeObjectionAdjudicated, b.recordAdjudication, AdjudicateCommand.by,
 			func(c AdjudicateCommand, _ time.Time) (selection.ObjectionAdjudicated, error) {
 				return s.Adjudicate(c.ObjectionID, c.Outcome, c.Reason)
 			}, noResult),
@@ -462,18 +491,23 @@ func infeasible(err error) error {
 
 func (b *selectionBatch) proposeRanking(ctx workflow.Context, c RankCommand, _ none, _ time.Time) (RankResult, error) {
 	round := b.State.Proposed + b.Steps // unique per proposal
+	o := b.State.RankOptions()
 	req := activities.RankSelectionRequest{SelectionStep: b.batchStep(ctx, "rank", c.Actor), Round: round,
-		Rubric: b.State.Rubric, Quota: b.State.Quota, OutlierThreshold: b.State.OutlierThreshold, Applications: b.State.Ranked()}
+		Rubric: b.State.Rubric, Quota: b.State.Quota, OutlierThreshold: b.State.OutlierThreshold, Applications: b.State.Ranked(),
+		PassTotal: o.PassTotal, PassCriteria: o.PassCriteria, ConsensusSpread: o.ConsensusSpread}
 	var a *activities.Activities
 	var res activities.RankSelectionResult
 	opts := appendOptions()
 	opts.StartToCloseTimeout = 5 * time.Minute
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.RankSelection, req).Get(ctx, &res); err != nil {
+		if ae := asApplicationError(err); ae != nil && ae.Type() == activities.ConsensusRequiredErrorType {
+			return RankResult{}, RejectionError(domain.Conflict("consensus", ae.Message(), ae.Error()))
+		}
 		return RankResult{}, err
 	}
 	b.Version = res.Version
-	out := RankResult{Round: round, Selected: res.Selected, Cut: res.Cut, Outliers: res.Outliers}
-	return out, b.State.Apply(selection.RankingProposed{Round: round, Selected: res.Selected})
+	out := RankResult{Round: round, Selected: res.Selected, Cut: res.Cut, Outliers: res.Outliers, Vacant: res.Vacant}
+	return out, b.State.Apply(selection.RankingProposed{Round: round, Selected: res.Selected, Reserve: res.Reserve})
 }
 
 // publication is what publishing records: the notice and the projects.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"keytask/domain"
@@ -22,6 +23,16 @@ type Application struct {
 	ID        string    `json:"id"`
 	Submitted time.Time `json:"submitted"` // when the school submitted it; tie-break rule 4
 	Reviews   []Review  `json:"reviews"`
+	// Consensus is the panel's agreed marks, recorded after its members
+	// disagreed; when set it is the application's score, and the reviews are
+	// kept beside it.
+	Consensus *Consensus `json:"consensus,omitempty"`
+}
+
+// Consensus is a panel's agreed marks (合议评分) with its written rationale.
+type Consensus struct {
+	Criteria  []int  `json:"criteria"`
+	Rationale string `json:"rationale"`
 }
 
 // ExpertTotal is one expert's weighted total for an application.
@@ -45,6 +56,15 @@ type Summary struct {
 	Outlier   bool   `json:"outlier"`
 	OutlierZh string `json:"outlier_zh,omitempty"` // why Outlier, in Simplified Chinese
 	OutlierEn string `json:"outlier_en,omitempty"`
+	// Consensus is set when the panel's agreed marks replaced the mean: then
+	// Mean, Median, Criteria and Lead are the consensus's.
+	Consensus *AgreedScore `json:"consensus,omitempty"`
+}
+
+// AgreedScore is a consensus as the ranking used it.
+type AgreedScore struct {
+	Total     Points `json:"total"`
+	Rationale string `json:"rationale"`
 }
 
 // Summarize takes an application's reviews together under rubric r, flagging
@@ -131,6 +151,23 @@ func (c *compiled) summarize(a Application, threshold int) (Summary, error) {
 		s.OutlierEn = fmt.Sprintf("experts disagree: highest %s (%s) and lowest %s (%s) differ by %s, above the threshold of %d",
 			newPoints(hi.n, c.den), hi.expert, newPoints(lo.n, c.den), lo.expert, s.Spread, threshold)
 	}
+	if a.Consensus != nil {
+		if strings.TrimSpace(a.Consensus.Rationale) == "" {
+			return Summary{}, domain.Invalid("consensus.rationale", fmt.Sprintf("申报 %s 的合议评分须附书面理由", a.ID), "consensus without a rationale")
+		}
+		n, err := c.total(Scores{Criteria: a.Consensus.Criteria})
+		if err != nil {
+			return Summary{}, prefixed("consensus.", err)
+		}
+		t := newPoints(n, c.den)
+		s.Mean, s.Median = t, t
+		s.Criteria = s.Criteria[:0]
+		for _, v := range a.Consensus.Criteria {
+			s.Criteria = append(s.Criteria, newPoints(int64(v), 1))
+		}
+		s.Lead = s.Criteria[c.lead]
+		s.Consensus = &AgreedScore{Total: t, Rationale: a.Consensus.Rationale}
+	}
 	return s, nil
 }
 
@@ -193,6 +230,15 @@ type RuleText struct {
 type Options struct {
 	Quota            int `json:"quota"`             // how many applications the batch selects
 	OutlierThreshold int `json:"outlier_threshold"` // points of disagreement that flag an application
+	// PassTotal is the overall pass score out of 100 and PassCriteria the
+	// pass mark per criterion in the rubric's order (0 = none): an
+	// application below either is never selected, however many places are
+	// free.
+	PassTotal    int   `json:"pass_total,omitempty"`
+	PassCriteria []int `json:"pass_criteria,omitempty"`
+	// ConsensusSpread, when positive, is the spread of the experts' totals
+	// above which the panel must record a consensus before ranking.
+	ConsensusSpread int `json:"consensus_spread,omitempty"`
 }
 
 // Ranked is one application's place in a ranking.
@@ -205,6 +251,11 @@ type Ranked struct {
 	Why       string `json:"why"`    // in Simplified Chinese
 	WhyEn     string `json:"why_en"` // in English
 	Selected  bool   `json:"selected"`
+	// BelowPass is set when the application misses a pass score; PassZh and
+	// PassEn say which.
+	BelowPass bool   `json:"below_pass,omitempty"`
+	PassZh    string `json:"pass_zh,omitempty"`
+	PassEn    string `json:"pass_en,omitempty"`
 }
 
 // Cut records how the quota line fell.
@@ -220,17 +271,25 @@ type Cut struct {
 //
 // Ties at the cut line are decided by the same rules as every other tie, and
 // the rule that decided is recorded in Cut: the ranking never leaves places
-// pending (待定). The ministry can still overrule it, with the record in hand.
+// pending (待定). The ministry may still overrule it for an application, only
+// with a reason (selection.RankingOverruled), which the result's explanation
+// shows beside the ranking.
 type Ranking struct {
 	TaskType string     `json:"task_type"`
 	Quota    int        `json:"quota"`
 	Rules    []RuleText `json:"rules"` // the rules applied, in order: the ranking explains itself
 	Entries  []Ranked   `json:"entries"`
 	Cut      *Cut       `json:"cut,omitempty"` // nil when the quota selects all or none
+	// Vacant counts the quota's places left empty because too few
+	// applications reached the pass scores.
+	Vacant   int    `json:"vacant,omitempty"`
+	VacantZh string `json:"vacant_zh,omitempty"`
 }
 
 // Rank summarises each application under rubric r and ranks them by Rules,
-// selecting the first o.Quota. It returns a *domain.FieldError naming the
+// selecting the first o.Quota that reach the pass scores. It refuses with a
+// *domain.ConflictError (field consensus) while a panel disagrees beyond
+// o.ConsensusSpread without a recorded consensus. It returns a *domain.FieldError naming the
 // field: rubric.criteria[i]..., quota, outlier_threshold, or
 // applications[i].id, .submitted, .reviews[j].expert,
 // .reviews[j].scores.criteria[k].
@@ -243,6 +302,9 @@ func Rank(r Rubric, apps []Application, o Options) (Ranking, error) {
 		return Ranking{}, domain.Invalid("quota", "入选名额不能为负数", fmt.Sprintf("quota %d is negative", o.Quota))
 	}
 	if err := checkThreshold(o.OutlierThreshold); err != nil {
+		return Ranking{}, err
+	}
+	if err := checkPass(r, o); err != nil {
 		return Ranking{}, err
 	}
 	rk := Ranking{TaskType: r.TaskType, Quota: o.Quota}
@@ -269,14 +331,22 @@ func Rank(r Rubric, apps []Application, o Options) (Ranking, error) {
 		}
 		rk.Entries = append(rk.Entries, Ranked{Summary: s})
 	}
+	if err := consensusMissing(rk.Entries, o.ConsensusSpread); err != nil {
+		return Ranking{}, err
+	}
 	slices.SortFunc(rk.Entries, func(x, y Ranked) int {
 		_, order := decide(&x.Summary, &y.Summary)
 		return order
 	})
+	eligible := 0
 	for i := range rk.Entries {
 		e := &rk.Entries[i]
 		e.Rank = i + 1
-		e.Selected = i < o.Quota
+		e.BelowPass, e.PassZh, e.PassEn = belowPass(r, o, &e.Summary)
+		if !e.BelowPass {
+			e.Selected = eligible < o.Quota
+			eligible++
+		}
 		if i == 0 {
 			e.Why = fmt.Sprintf("第 1 名：平均分 %s", e.Mean)
 			e.WhyEn = fmt.Sprintf("first: mean %s", e.Mean)
@@ -286,7 +356,23 @@ func Rank(r Rubric, apps []Application, o Options) (Ranking, error) {
 		e.DecidedBy, _ = decide(&above.Summary, &e.Summary)
 		e.Why, e.WhyEn = because(&above.Summary, &e.Summary, e.DecidedBy, leadName)
 	}
-	if q := o.Quota; q > 0 && q < len(rk.Entries) {
+	if eligible < o.Quota {
+		rk.Vacant = o.Quota - eligible
+		rk.VacantZh = fmt.Sprintf("入选名额 %d 项，达到及格分数线的申报仅 %d 项，%d 个名额空缺：低于及格分数线的申报不入选", o.Quota, eligible, rk.Vacant)
+	}
+	// The cut line falls between the last selected and the first eligible
+	// application left out; those below a pass score are out by their scores.
+	var selected []int
+	firstOut := -1
+	for i, e := range rk.Entries {
+		switch {
+		case e.Selected:
+			selected = append(selected, i)
+		case !e.BelowPass && firstOut < 0:
+			firstOut = i
+		}
+	}
+	if q := o.Quota; q > 0 && len(selected) == q && firstOut >= 0 && !passed(o) {
 		in, out := &rk.Entries[q-1], &rk.Entries[q]
 		zh, en := because(&in.Summary, &out.Summary, out.DecidedBy, leadName)
 		rk.Cut = &Cut{LastIn: in.Application, FirstOut: out.Application, DecidedBy: out.DecidedBy}
@@ -296,8 +382,88 @@ func Rank(r Rubric, apps []Application, o Options) (Ranking, error) {
 			rk.Cut.Zh += "。分数线上的并列按排序规则决定，不设待定"
 			rk.Cut.En += ". A tie at the cut line is decided by the ranking rules; nothing is left pending"
 		}
+	} else if q > 0 && len(selected) == q && firstOut >= 0 {
+		in, out := &rk.Entries[selected[q-1]], &rk.Entries[firstOut]
+		rk.Cut = &Cut{LastIn: in.Application, FirstOut: out.Application, DecidedBy: RuleMean}
+		if d, _ := decide(&in.Summary, &out.Summary); d != "" {
+			rk.Cut.DecidedBy = d
+		}
+		zh, en := because(&in.Summary, &out.Summary, rk.Cut.DecidedBy, leadName)
+		rk.Cut.Zh = fmt.Sprintf("入选名额 %d 项：达到及格分数线的申报中，第 %d 名 %s 入选，第 %d 名 %s 未入选。%s", q, in.Rank, in.Application, out.Rank, out.Application, zh)
+		rk.Cut.En = fmt.Sprintf("quota %d: among applications at or above the pass scores, #%d %s is selected, #%d %s is not. %s", q, in.Rank, in.Application, out.Rank, out.Application, en)
 	}
 	return rk, nil
+}
+
+// passed reports whether o sets any pass score.
+func passed(o Options) bool {
+	if o.PassTotal > 0 {
+		return true
+	}
+	return slices.ContainsFunc(o.PassCriteria, func(v int) bool { return v > 0 })
+}
+
+func checkPass(r Rubric, o Options) error {
+	if o.PassTotal < 0 || o.PassTotal > 100 {
+		return domain.Invalid("pass_total", "总分及格线须在 0 到 100 分之间", fmt.Sprintf("pass total %d outside 0..100", o.PassTotal))
+	}
+	if o.PassCriteria != nil && len(o.PassCriteria) != len(r.Criteria) {
+		return domain.Invalid("pass_criteria", fmt.Sprintf("评分项及格线数量应为 %d", len(r.Criteria)),
+			fmt.Sprintf("%d pass marks for %d criteria", len(o.PassCriteria), len(r.Criteria)))
+	}
+	for i, v := range o.PassCriteria {
+		if v < 0 || v > r.Criteria[i].Max {
+			return domain.Invalid(fmt.Sprintf("pass_criteria[%d]", i), fmt.Sprintf("“%s”及格线须在 0 到该项满分 %d 之间", r.Criteria[i].Name, r.Criteria[i].Max),
+				fmt.Sprintf("pass mark %d for %s outside 0..%d", v, r.Criteria[i].Key, r.Criteria[i].Max))
+		}
+	}
+	if o.ConsensusSpread < 0 || o.ConsensusSpread > 100 {
+		return domain.Invalid("consensus_spread", "须合议的评分差异须在 0 到 100 分之间", fmt.Sprintf("consensus spread %d outside 0..100", o.ConsensusSpread))
+	}
+	return nil
+}
+
+// belowPass says whether s misses a pass score of o, and which, in both
+// languages; the first miss is named.
+func belowPass(r Rubric, o Options, s *Summary) (bool, string, string) {
+	if o.PassTotal > 0 && s.Mean.Cmp(newPoints(int64(o.PassTotal), 1)) < 0 {
+		return true, fmt.Sprintf("得分 %s 低于总分及格线 %d 分，不入选", s.Mean, o.PassTotal),
+			fmt.Sprintf("score %s below the pass total %d: not selected", s.Mean, o.PassTotal)
+	}
+	for i, v := range o.PassCriteria {
+		if v > 0 && i < len(s.Criteria) && s.Criteria[i].Cmp(newPoints(int64(v), 1)) < 0 {
+			return true, fmt.Sprintf("“%s”得分 %s 低于该项及格线 %d 分，不入选", r.Criteria[i].Name, s.Criteria[i], v),
+				fmt.Sprintf("mark %s on %q below its pass mark %d: not selected", s.Criteria[i], r.Criteria[i].Key, v)
+		}
+	}
+	return false, "", ""
+}
+
+// consensusMissing refuses a ranking while a panel disagrees by more than
+// spread points (when positive) and has recorded no consensus.
+func consensusMissing(entries []Ranked, spread int) error {
+	if spread <= 0 {
+		return nil
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.Consensus == nil && e.Spread.Cmp(newPoints(int64(spread), 1)) > 0 {
+			ids = append(ids, e.Application)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	slices.Sort(ids)
+	shown := ids
+	if len(shown) > 10 {
+		shown = shown[:10]
+	}
+	msg := fmt.Sprintf("以下申报的专家评分差异超过 %d 分，须由评审组记录合议评分及理由后方可排序：%s", spread, strings.Join(shown, "、"))
+	if len(ids) > len(shown) {
+		msg += fmt.Sprintf(" 等 %d 项", len(ids))
+	}
+	return domain.Conflict("consensus", msg, fmt.Sprintf("%d applications need a consensus (spread above %d): %s", len(ids), spread, strings.Join(shown, ", ")))
 }
 
 // decide returns the first rule that tells a and b apart and the order it puts

@@ -85,6 +85,7 @@ type AppState struct {
 	Signed      uint64    `json:"n,omitempty"` // bit i: Experts[i] signed the no-conflict declaration
 	Declined    uint64    `json:"d,omitempty"` // bit i: Experts[i] declined
 	Barred      []int     `json:"b,omitempty"` // experts who left the panel (replaced), never put back
+	Consensus   bool      `json:"k,omitempty"` // the panel's consensus stands for the latest scores
 }
 
 // ObjectionState is one objection's place in adjudication.
@@ -115,6 +116,12 @@ type BatchState struct {
 	// batches opened before them keep the rules they began with.
 	Panels   bool `json:"pn,omitempty"`
 	Reminded int  `json:"rm,omitempty"` // scoring reminders sent for the current deadline
+	// Reserve is the proposal's next-ranked applications at or above the
+	// pass scores, in order, bounded by the quota: who moves up (递补).
+	Reserve []string `json:"reserve,omitempty"`
+	// Successors maps each application that moved up onto the notice to the
+	// end of its own notice period.
+	Successors map[string]time.Time `json:"successors,omitempty"`
 
 	expertIndex map[string]int
 }
@@ -183,6 +190,21 @@ func OpenBatch(o SelectionBatchOpened, now time.Time) (SelectionBatchOpened, Bat
 		}
 		return o, BatchState{}, err
 	}
+	if o.PassTotal < 0 || o.PassTotal > 100 {
+		return fail("pass_total", "总分及格线须在 0 到 100 分之间", fmt.Sprintf("pass total %d", o.PassTotal))
+	}
+	for _, k := range slices.Sorted(maps.Keys(o.PassScores)) {
+		i := slices.IndexFunc(o.Rubric.Criteria, func(c scoring.Criterion) bool { return c.Key == k })
+		if i < 0 {
+			return fail("pass_scores."+k, fmt.Sprintf("评分细则中没有评分项“%s”", k), "pass mark for unknown criterion "+k)
+		}
+		if v, c := o.PassScores[k], o.Rubric.Criteria[i]; v < 0 || v > c.Max {
+			return fail("pass_scores."+k, fmt.Sprintf("“%s”及格线须在 0 到该项满分 %d 之间", c.Name, c.Max), fmt.Sprintf("pass mark %d for %s", v, k))
+		}
+	}
+	if o.ConsensusSpread < 0 || o.ConsensusSpread > 100 {
+		return fail("consensus_spread", "须合议的评分差异须在 0 到 100 分之间", fmt.Sprintf("consensus spread %d", o.ConsensusSpread))
+	}
 	if o.PerApplication == 0 {
 		o.PerApplication = assign.DefaultPerApplication
 	}
@@ -200,6 +222,7 @@ func OpenBatch(o SelectionBatchOpened, now time.Time) (SelectionBatchOpened, Bat
 	o.IntendedQuotas = maps.Clone(o.IntendedQuotas)
 	o.QuotaOverrides = slices.Clone(o.QuotaOverrides)
 	o.Units = maps.Clone(o.Units)
+	o.PassScores = maps.Clone(o.PassScores)
 	s := BatchState{
 		SelectionBatchOpened: o,
 		Stage:                StageRecommendation,
@@ -620,6 +643,135 @@ func (s BatchState) MayRank() error {
 	return nil
 }
 
+// RankOptions are the batch's ranking parameters: quota, outlier flag, pass
+// scores in the rubric's order and the spread that needs a consensus.
+func (s BatchState) RankOptions() scoring.Options {
+	o := scoring.Options{Quota: s.Quota, OutlierThreshold: s.OutlierThreshold, PassTotal: s.PassTotal, ConsensusSpread: s.ConsensusSpread}
+	if len(s.PassScores) > 0 {
+		o.PassCriteria = make([]int, len(s.Rubric.Criteria))
+		for i, c := range s.Rubric.Criteria {
+			o.PassCriteria[i] = s.PassScores[c.Key]
+		}
+	}
+	return o
+}
+
+// RecordConsensus decides on an application's panel recording its agreed
+// marks with a rationale: during expert review, before the list is
+// confirmed, once every expert of the panel has scored. expert is the panel
+// member recording it, or "" for the ministry recording the panel's
+// agreement.
+func (s BatchState) RecordConsensus(expert, application string, criteria []int, rationale string) (ConsensusRecorded, error) {
+	a, ok := s.Apps[application]
+	if !ok || a.Outcome != Passed || a.Removed {
+		return ConsensusRecorded{}, domain.Invalid("application", fmt.Sprintf("申报“%s”不在本批次评审范围内", application), "no such ranked application "+application)
+	}
+	if expert != "" {
+		if ei, known := s.expertIdx(expert); !known || !slices.Contains(a.Experts, ei) {
+			return ConsensusRecorded{}, domain.Invalid("application", fmt.Sprintf("您不是申报“%s”的评审组成员", application),
+				fmt.Sprintf("%s is not on the panel of %s", expert, application))
+		}
+	}
+	if _, err := s.Rubric.Total(scoring.Scores{Criteria: criteria}); err != nil {
+		if fe, ok := err.(*domain.FieldError); ok {
+			return ConsensusRecorded{}, domain.Invalid(strings.TrimPrefix(fe.Field, "scores."), fe.Message, fe.Detail)
+		}
+		return ConsensusRecorded{}, err
+	}
+	rationale, err := text("rationale", rationale, "合议评分须附书面理由")
+	if err != nil {
+		return ConsensusRecorded{}, err
+	}
+	if err := s.inStage(StageExpertReview, "记录合议评分"); err != nil {
+		return ConsensusRecorded{}, err
+	}
+	switch {
+	case s.Confirmed != nil:
+		return ConsensusRecorded{}, conflict("拟遴选名单已确认，不能再记录合议评分", "consensus refused: ranking confirmed")
+	case len(a.Experts) == 0 || popcount(a.Scored) < len(a.Experts):
+		return ConsensusRecorded{}, conflict(fmt.Sprintf("申报 %s 尚有专家未评分，全部评分后方可合议", application),
+			"consensus refused: %s not fully scored", application)
+	}
+	return ConsensusRecorded{Application: application, Criteria: slices.Clone(criteria), Rationale: rationale, Expert: expert}, nil
+}
+
+// Overrule decides on the ministry overruling the current proposal for one
+// application, with a reason: including one the ranking left out (while a
+// place is free) or excluding one it selected. The place an exclusion frees
+// stays empty unless the ministry includes another.
+func (s BatchState) Overrule(application, decision, reason string) (RankingOverruled, error) {
+	a, ok := s.Apps[application]
+	if !ok || a.Outcome != Passed || a.Removed {
+		return RankingOverruled{}, domain.Invalid("application", fmt.Sprintf("申报“%s”不在本批次排序范围内", application), "not ranked "+application)
+	}
+	if decision != OverruleInclude && decision != OverruleExclude {
+		return RankingOverruled{}, domain.Invalid("decision", "调整决定须为列入或移出", fmt.Sprintf("decision %q", decision))
+	}
+	reason, err := text("reason", reason, "调整排序结果须填写理由")
+	if err != nil {
+		return RankingOverruled{}, err
+	}
+	if err := s.inStage(StageExpertReview, "调整排序结果"); err != nil {
+		return RankingOverruled{}, err
+	}
+	switch {
+	case s.Confirmed != nil:
+		return RankingOverruled{}, conflict("拟遴选名单已确认，不能再调整", "overrule refused: confirmed")
+	case s.Proposed == 0:
+		return RankingOverruled{}, conflict("尚未生成排序结果（或其后评分已变更），请先排序", "overrule refused: no current proposal")
+	}
+	in := slices.Contains(s.Proposal, application)
+	list := slices.Clone(s.Proposal)
+	switch {
+	case decision == OverruleInclude && in:
+		return RankingOverruled{}, conflict(fmt.Sprintf("申报 %s 已在拟遴选名单中", application), "overrule refused: %s already selected", application)
+	case decision == OverruleInclude && len(list) >= s.Quota:
+		return RankingOverruled{}, conflict(fmt.Sprintf("拟遴选名单已满（%d 项），请先移出一项", s.Quota), "overrule refused: list full")
+	case decision == OverruleExclude && !in:
+		return RankingOverruled{}, conflict(fmt.Sprintf("申报 %s 不在拟遴选名单中", application), "overrule refused: %s not selected", application)
+	case decision == OverruleInclude:
+		list = append(list, application)
+	default:
+		list = slices.DeleteFunc(list, func(id string) bool { return id == application })
+	}
+	if list == nil {
+		list = []string{}
+	}
+	return RankingOverruled{Round: s.Proposed, Application: application, Decision: decision, Reason: reason, Selected: list}, nil
+}
+
+// MoveUp decides who moves up (递补) when the objection upheld against
+// removed struck it off the notice: the first of the reserve still eligible
+// and not on notice, put on notice for the batch's working days from now on
+// cal. ok is false when the reserve is exhausted or removed was not on the
+// notice list.
+func (s BatchState) MoveUp(cal *calendar.Calendar, removed, objection string, now time.Time) (SuccessorNoticed, bool, error) {
+	if s.Stage != StageNotice || s.Notice == nil || !slices.Contains(s.Notice.List, removed) {
+		return SuccessorNoticed{}, false, nil
+	}
+	for _, id := range s.Reserve {
+		a, ok := s.Apps[id]
+		if !ok || a.Outcome != Passed || a.Removed || slices.Contains(s.Notice.List, id) {
+			continue
+		}
+		n, err := cal.Notice(now, s.NoticeDays)
+		if err != nil {
+			return SuccessorNoticed{}, false, err
+		}
+		return SuccessorNoticed{Application: id, Replaces: removed, ObjectionID: objection, Start: now, End: n.End, WorkingDays: s.NoticeDays}, true, nil
+	}
+	return SuccessorNoticed{}, false, nil
+}
+
+// noticeEnd is when objections against application stop being accepted: its
+// own notice's end if it moved up, the batch's otherwise.
+func (s BatchState) noticeEnd(application string) time.Time {
+	if end, ok := s.Successors[application]; ok {
+		return end
+	}
+	return s.Notice.End
+}
+
 // ConfirmRanking decides on the ministry confirming the proposal of round.
 func (s BatchState) ConfirmRanking(round int) (RankingConfirmed, error) {
 	if err := s.inStage(StageExpertReview, "确认拟遴选名单"); err != nil {
@@ -659,13 +811,17 @@ func (s BatchState) FileObjection(o ObjectionFiled, now time.Time) (ObjectionFil
 	if err := s.inStage(StageNotice, "提出异议"); err != nil {
 		return ObjectionFiled{}, err
 	}
-	if !now.Before(s.Notice.End) {
-		return ObjectionFiled{}, conflict(fmt.Sprintf("公示期已于 %s 结束，不再受理异议", formatTime(s.Notice.End)),
-			"objection refused: notice ended %s", s.Notice.End)
-	}
 	if a, ok := s.Apps[o.Application]; !ok || a.Removed || !slices.Contains(s.Notice.List, o.Application) {
+		if !now.Before(s.Notice.End) {
+			return ObjectionFiled{}, conflict(fmt.Sprintf("公示期已于 %s 结束，不再受理异议", formatTime(s.Notice.End)),
+				"objection refused: notice ended %s", s.Notice.End)
+		}
 		return ObjectionFiled{}, domain.Invalid("application", fmt.Sprintf("申报“%s”不在公示名单中", o.Application),
 			"objection against "+o.Application+" not on the list")
+	}
+	if end := s.noticeEnd(o.Application); !now.Before(end) {
+		return ObjectionFiled{}, conflict(fmt.Sprintf("公示期已于 %s 结束，不再受理异议", formatTime(end)),
+			"objection refused: notice ended %s", end)
 	}
 	return o, nil
 }
@@ -686,7 +842,7 @@ func (s BatchState) Refiled(o ObjectionFiled) (bool, error) {
 }
 
 // Adjudicate decides an objection: upheld removes its application from the
-// list; dismissal needs a reason.
+// list (and the next-ranked moves up, see MoveUp); either needs a reason.
 func (s BatchState) Adjudicate(objection string, outcome Adjudication, reason string) (ObjectionAdjudicated, error) {
 	ob, ok := s.Objections[objection]
 	if !ok {
@@ -695,6 +851,9 @@ func (s BatchState) Adjudicate(objection string, outcome Adjudication, reason st
 	reason = strings.TrimSpace(reason)
 	switch outcome {
 	case Upheld:
+		if _, err := text("reason", reason, "认定异议成立须填写理由"); err != nil {
+			return ObjectionAdjudicated{}, err
+		}
 	case Dismissed:
 		if _, err := text("reason", reason, "驳回异议须填写理由"); err != nil {
 			return ObjectionAdjudicated{}, err
@@ -727,6 +886,12 @@ func (s BatchState) Publish(now time.Time) (SelectionBatchPublished, []ProjectCr
 	if now.Before(s.Notice.End) {
 		return SelectionBatchPublished{}, nil, conflict(fmt.Sprintf("公示期至 %s 结束，期满后方可公布", formatTime(s.Notice.End)),
 			"publish refused: notice ends %s", s.Notice.End)
+	}
+	for _, id := range slices.Sorted(maps.Keys(s.Successors)) {
+		if end := s.Successors[id]; now.Before(end) && !s.Apps[id].Removed {
+			return SelectionBatchPublished{}, nil, conflict(fmt.Sprintf("递补申报 %s 的公示期至 %s 结束，期满后方可公布", id, formatTime(end)),
+				"publish refused: successor %s on notice until %s", id, end)
+		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.Objections)) {
 		if s.Objections[id].Outcome == "" {
@@ -808,9 +973,9 @@ func (s *BatchState) Apply(event any) error {
 		s.Stage, s.Deadline, s.Overdue, s.Reminded = e.To, e.Deadline, false, 0
 		switch e.From {
 		case StageExpertReview:
-			s.Proposal, s.Proposed, s.Confirmed = nil, 0, nil
+			s.Proposal, s.Proposed, s.Confirmed, s.Reserve = nil, 0, nil, nil
 		case StageNotice:
-			s.Notice, s.Confirmed = nil, nil
+			s.Notice, s.Confirmed, s.Successors = nil, nil, nil
 		}
 	case StageDeadlineExtended:
 		s.Deadline, s.Overdue, s.Reminded = e.Deadline, false, 0
@@ -848,12 +1013,36 @@ func (s *BatchState) Apply(event any) error {
 			if j := slices.Index(a.Experts, ei); j >= 0 {
 				a.Scored |= 1 << j
 			}
+			a.Consensus = false // agreed on scores that changed
 			s.Apps[sc.Application] = a
 		}
 		// A proposal made before these scores no longer reflects them.
-		s.Proposal, s.Proposed = nil, 0
+		s.Proposal, s.Proposed, s.Reserve = nil, 0, nil
+	case ConsensusRecorded:
+		a := s.Apps[e.Application]
+		a.Consensus = true
+		s.Apps[e.Application] = a
+		s.Proposal, s.Proposed, s.Reserve = nil, 0, nil
 	case RankingProposed:
-		s.Proposed, s.Proposal = e.Round, slices.Clone(e.Selected)
+		s.Proposed, s.Proposal, s.Reserve = e.Round, slices.Clone(e.Selected), slices.Clone(e.Reserve)
+	case RankingOverruled:
+		s.Proposal = slices.Clone(e.Selected)
+		s.Reserve = slices.DeleteFunc(slices.Clone(s.Reserve), func(id string) bool { return id == e.Application })
+	case SuccessorNoticed:
+		if s.Notice == nil {
+			return fmt.Errorf("apply to batch %s: successor %q without a notice", s.BatchID, e.Application)
+		}
+		n := *s.Notice
+		n.List = append(slices.Clone(n.List), e.Application)
+		s.Notice = &n
+		if s.Successors == nil {
+			s.Successors = map[string]time.Time{}
+		}
+		s.Successors[e.Application] = e.End
+		s.Reserve = slices.DeleteFunc(slices.Clone(s.Reserve), func(id string) bool { return id == e.Application })
+		if e.End.After(s.Deadline) {
+			s.Deadline, s.Overdue = e.End, false
+		}
 	case RankingConfirmed:
 		s.Confirmed = slices.Clone(e.Selected)
 		if s.Confirmed == nil {

@@ -51,6 +51,9 @@ const (
 	TypeObjectionFiled          = "ObjectionFiled"
 	TypeObjectionAdjudicated    = "ObjectionAdjudicated"
 	TypeSelectionBatchPublished = "SelectionBatchPublished"
+	TypeConsensusRecorded       = "ConsensusRecorded"
+	TypeRankingOverruled        = "RankingOverruled"
+	TypeSuccessorNoticed        = "SuccessorNoticed"
 	TypeProjectCreated          = "ProjectCreated" // ProjectStream(ProjectID(batch, application))
 )
 
@@ -141,6 +144,15 @@ type SelectionBatchOpened struct {
 	IntendedQuotas map[string]int      `json:"intended_quotas,omitempty"`
 	QuotaOverrides []QuotaOverride     `json:"quota_overrides,omitempty"`
 	Units          map[string][]string `json:"units,omitempty"`
+	// PassTotal is the overall pass score out of 100 and PassScores the pass
+	// mark per rubric criterion key (及格分数线); an application below either
+	// is never selected. Zero or absent means none.
+	PassTotal  int            `json:"pass_total,omitempty"`
+	PassScores map[string]int `json:"pass_scores,omitempty"`
+	// ConsensusSpread, when positive, is how many points the experts' totals
+	// for one application may spread before the panel must record a
+	// consensus (合议) with its rationale; ranking waits for it.
+	ConsensusSpread int `json:"consensus_spread,omitempty"`
 }
 
 // ProvinceQuotaRaised: the ministry lets a province recommend more than its
@@ -265,6 +277,51 @@ type RankingProposed struct {
 	Round    int             `json:"round"`
 	Selected []string        `json:"selected"` // the entries above the cut, in ranking order
 	Ranking  scoring.Ranking `json:"ranking"`
+	// Reserve lists, in ranking order, the applications at or above the pass
+	// scores left out of the quota (at most as many as the quota): who moves
+	// up (递补) when a selected one is struck out.
+	Reserve []string `json:"reserve,omitempty"`
+}
+
+// ConsensusRecorded: an application's panel agreed on marks, one per rubric
+// criterion, with a written rationale, after its experts' totals spread
+// beyond the batch's limit. It becomes the application's score; the experts'
+// own scores stay in the log beside it. A later score for the application
+// sets it aside until the panel agrees again.
+type ConsensusRecorded struct {
+	Application string `json:"application"`
+	Criteria    []int  `json:"criteria"`
+	Rationale   string `json:"rationale"`
+	Expert      string `json:"expert,omitempty"` // the panel member who recorded it; empty when the ministry did
+}
+
+// Overrule decisions.
+const (
+	OverruleInclude = "include" // put on the list against the ranking
+	OverruleExclude = "exclude" // take off the list against the ranking
+)
+
+// RankingOverruled: the ministry overruled the proposed ranking for one
+// application, with a reason that the result's explanation shows.
+type RankingOverruled struct {
+	Round       int      `json:"round"`
+	Application string   `json:"application"`
+	Decision    string   `json:"decision"` // OverruleInclude or OverruleExclude
+	Reason      string   `json:"reason"`
+	Selected    []string `json:"selected"` // the list after the overrule
+}
+
+// SuccessorNoticed: an application on notice was struck out (an objection
+// upheld) and the next-ranked one at or above the pass scores moves up (递补);
+// it goes on public notice for the batch's notice period from Start, and
+// objections against it are accepted until End.
+type SuccessorNoticed struct {
+	Application string    `json:"application"`
+	Replaces    string    `json:"replaces"`
+	ObjectionID string    `json:"objection_id"`
+	Start       time.Time `json:"start"`
+	End         time.Time `json:"end"`
+	WorkingDays int       `json:"working_days"`
 }
 
 // RankingConfirmed: the ministry confirmed the proposed list.
