@@ -637,8 +637,14 @@ func publication(ctx context.Context, r *Round) (string, error) {
 			return err
 		}
 		res := r.results[b.ID]
-		if want := res.Selected - res.Upheld; len(v.Published) != want {
-			return fmt.Errorf("%d published, want %d (%d selected, %d objections upheld)", len(v.Published), want, res.Selected, res.Upheld)
+		// An upheld objection moves the next-ranked application up onto the
+		// notice (递补), when one at or above the pass scores is left.
+		movedUp := 0
+		if v.Notice != nil {
+			movedUp = len(v.Notice.List) - res.Selected
+		}
+		if want := res.Selected - res.Upheld + movedUp; len(v.Published) != want {
+			return fmt.Errorf("%d published, want %d (%d selected, %d objections upheld, %d moved up)", len(v.Published), want, res.Selected, res.Upheld, movedUp)
 		}
 		if _, err := r.c.must(ctx, "GET", "/public/publications/"+b.ID, "", nil, []int{http.StatusOK}); err != nil {
 			return err

@@ -238,4 +238,3 @@ func (bt *batchTest) events(stream string) []events.Event {
 	}
 	return evs
 }
-

@@ -106,7 +106,7 @@ func TestHappyPath(t *testing.T) {
 	apply(t, &s, o, err)
 	_, _, err = s.Publish(s.Notice.End)
 	refused(t, err, true, "") // objections pending
-	a, err := s.Adjudicate("o1", selection.Upheld, "")
+	a, err := s.Adjudicate("o1", selection.Upheld, "经核查属实")
 	apply(t, &s, a, err)
 	a, err = s.Adjudicate("o2", selection.Dismissed, "经核查材料属实")
 	apply(t, &s, a, err)
@@ -438,9 +438,9 @@ func TestNotice(t *testing.T) {
 	refused(t, err, false, "outcome")
 	_, err = s.Advance(selection.StageNotice, selection.StagePublished, s.Notice.End)
 	refused(t, err, true, "")
-	a, err := s.Adjudicate("o1", selection.Upheld, "")
+	a, err := s.Adjudicate("o1", selection.Upheld, "经核查属实")
 	apply(t, &s, a, err)
-	_, err = s.Adjudicate("o1", selection.Upheld, "")
+	_, err = s.Adjudicate("o1", selection.Upheld, "再次")
 	refused(t, err, true, "")
 	_, err = s.FileObjection(selection.ObjectionFiled{ObjectionID: "o2", Application: "a1", Name: "张三", Contact: "1", Text: "x"}, now)
 	refused(t, err, false, "application") // removed from the list
