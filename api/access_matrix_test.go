@@ -100,6 +100,8 @@ var accessMatrix = map[string]string{
 	"POST /api/v1/selection-batches/{batch}/assign":                            "OFFFFFFFF",
 	"POST /api/v1/selection-batches/{batch}/rank":                              "OFFFFFFFF",
 	"POST /api/v1/selection-batches/{batch}/confirm":                           "OFFFFFFFF",
+	"POST /api/v1/selection-batches/{batch}/overrule":                          "OFFFFFFFF",
+	"POST /api/v1/selection-batches/{batch}/applications/{id}/consensus":       "OFFFFFONF",
 	"POST /api/v1/selection-batches/{batch}/objections/{objection}/adjudicate": "OFFFFFFFF",
 	"POST /api/v1/selection-batches/{batch}/publish":                           "OFFFFFFFF",
 	"POST /api/v1/selection-batches/{batch}/scores":                            "OFFFFFOOF",

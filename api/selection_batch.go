@@ -55,6 +55,9 @@ func (s *Server) selectionBatchRoutes() []Route {
 		{Pattern: "POST " + batch + "/assign", Action: admin, Resource: nat, handle: cmd(workflows.UpdateAssignExperts, emptyArg[workflows.AssignCommand])},
 		{Pattern: "POST " + batch + "/rank", Action: admin, Resource: nat, handle: cmd(workflows.UpdateProposeRanking, emptyArg[workflows.RankCommand])},
 		{Pattern: "POST " + batch + "/confirm", Action: admin, Resource: nat, handle: cmd(workflows.UpdateConfirmRanking, decodeArg[workflows.ConfirmRankingCommand])},
+		{Pattern: "POST " + batch + "/overrule", Action: admin, Resource: nat, handle: cmd(workflows.UpdateOverruleRanking, decodeArg[workflows.OverruleCommand])},
+		{Pattern: "POST " + batch + "/applications/{id}/consensus", Action: write, Resource: s.applicationReview,
+			handle: cmd(workflows.UpdateRecordConsensus, consensusArg)},
 		{Pattern: "POST " + batch + "/objections/{objection}/adjudicate", Action: admin, Resource: nat,
 			handle: cmd(workflows.UpdateAdjudicateObjection, adjudicateArg)},
 		{Pattern: "POST " + batch + "/publish", Action: admin, Resource: nat, handle: cmd(workflows.UpdatePublishSelection, emptyArg[workflows.PublishCommand])},
@@ -101,6 +104,42 @@ func (s *Server) batchReviews(r *http.Request, _ identity.Principal) (policy.Res
 	return res, nil
 }
 
+// applicationReview is the review of the application in the path: assigned
+// to its panel, so only its experts (and the ministry) record its consensus.
+func (s *Server) applicationReview(r *http.Request, _ identity.Principal) (policy.Resource, error) {
+	res := policy.Resource{Kind: policy.KindReview, ID: r.PathValue("id")}
+	b, err := projections.GetSelectionBatch(r.Context(), s.pool, r.PathValue("batch"))
+	if errors.Is(err, projections.ErrSelectionBatchNotFound) {
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	for _, a := range b.Applications {
+		if a.ApplicationID == res.ID {
+			res.Assigned = a.Experts
+		}
+	}
+	return res, nil
+}
+
+// consensusArg is a panel's consensus; an expert records it as themselves,
+// the ministry on the panel's behalf.
+func consensusArg(r *http.Request) (any, error) {
+	var req struct {
+		Criteria  []int  `json:"criteria"`
+		Rationale string `json:"rationale"`
+	}
+	if err := decodeJSON(bodyWriter(r), r, &req); err != nil {
+		return nil, err
+	}
+	c := workflows.ConsensusCommand{Application: r.PathValue("id"), Criteria: req.Criteria, Rationale: req.Rationale, Actor: metadata(r.Context())}
+	if p := principal(r.Context()); p.Role == identity.RoleExpert {
+		c.Expert = p.UserID
+	}
+	return c, nil
+}
+
 type openSelectionBatchRequest struct {
 	BatchID              string                    `json:"batch_id"`
 	PlanBatchID          string                    `json:"plan_batch_id"`
@@ -116,6 +155,9 @@ type openSelectionBatchRequest struct {
 	Rubric               scoring.Rubric            `json:"rubric"`
 	OutlierThreshold     int                       `json:"outlier_threshold"`
 	Deadline             string                    `json:"deadline"` // of the recommendation stage
+	PassTotal            int                       `json:"pass_total"`
+	PassScores           map[string]int            `json:"pass_scores"`
+	ConsensusSpread      int                       `json:"consensus_spread"`
 }
 
 // openSelectionBatch starts a batch's workflow.
@@ -140,6 +182,7 @@ func (s *Server) openSelectionBatch(w http.ResponseWriter, r *http.Request) erro
 		ProvinceQuotas: req.ProvinceQuotas, PerApplication: req.PerApplication, NoticeDays: req.NoticeDays,
 		CorrectionWindow: time.Duration(req.CorrectionWindowDays) * 24 * time.Hour, Rubric: req.Rubric,
 		OutlierThreshold: req.OutlierThreshold, Deadline: deadline,
+		PassTotal: req.PassTotal, PassScores: req.PassScores, ConsensusSpread: req.ConsensusSpread,
 	}
 	if len(req.PeriodDays) > 0 {
 		o.Periods = map[selection.Stage]time.Duration{}
@@ -322,6 +365,9 @@ func stampActor(c any, md events.Metadata) any {
 		v.Actor = md
 		return *v
 	case *workflows.PublishCommand:
+		v.Actor = md
+		return *v
+	case *workflows.OverruleCommand:
 		v.Actor = md
 		return *v
 	}

@@ -22,7 +22,9 @@ import (
 var (
 	told = typesOf(intent.IntentReminderSent{}, performance.ReminderSent{}, performance.CollectionDeadlineExtended{},
 		performance.Escalated{}, performance.ReportReturned{}, tracking.InspectionScheduled{}, tracking.ProjectFlagged{},
-		tracking.ProjectRevoked{}, tracking.EvaluatorAssigned{}, tracking.ProjectAccepted{})
+		tracking.ProjectRevoked{}, tracking.EvaluatorAssigned{}, tracking.ProjectAccepted{},
+		selection.SelectionBatchOpened{}, selection.QualificationDecided{}, selection.ExpertsAssigned{},
+		selection.ObjectionFiled{}, selection.SuccessorNoticed{}, selection.SelectionBatchPublished{})
 	kept = typesOf(performance.ReportOpened{}, identity.EmailSet{}, selection.ProjectCreated{})
 )
 

@@ -289,6 +289,8 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 		{UserID: "s2a", Name: "二校甲", Role: identity.RoleSchool, Organisation: "S2"},
 		{UserID: "v1", Name: "评估甲", Role: identity.RoleEvaluator, Organisation: "某评估机构"},
 		{UserID: "v2", Name: "评估乙", Role: identity.RoleEvaluator, Organisation: "某评估机构"},
+		{UserID: "e1", Name: "专家甲", Role: identity.RoleExpert, Organisation: "专家库"},
+		{UserID: "e2", Name: "专家乙", Role: identity.RoleExpert, Organisation: "专家库"},
 	}
 	for _, u := range users {
 		a.add("user-"+u.UserID, identity.UserStream(u.UserID), identity.TypeUserRegistered, u)
@@ -347,6 +349,27 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 	a.add("revoked", selection.ProjectStream(project), tracking.TypeProjectRevoked, tracking.ProjectRevoked{
 		ProjectID: project, Reason: "整改不到位"})
 
+	// A selection batch, told stage by stage: provinces when it opens, the
+	// school whose application is returned, experts when assigned, the
+	// ministry when an objection is filed, the school that moves up, and
+	// every applicant when the result is published.
+	a.add("app2", selection.ApplicationStream("A2"), selection.TypeApplicationCreated, selection.ApplicationCreated{
+		ApplicationID: "A2", BatchID: "B1", TaskItem: "2.1", TaskType: "YZYX", School: "S2", Province: "12", Title: "二校申报"})
+	batch := selection.SelectionBatchStream("B1")
+	a.add("sel-opened", batch, selection.TypeSelectionBatchOpened, selection.SelectionBatchOpened{BatchID: "B1", TaskItem: "2.1", TaskType: "YZYX",
+		Quota: 1, ProvinceQuotas: map[string]int{"11": 1, "12": 1, "13": 0}, Deadline: deadline})
+	a.add("sel-rec-11", batch, selection.TypeApplicationsRecommended, selection.ApplicationsRecommended{Province: "11", Applications: []string{"A1"}})
+	a.add("sel-rec-12", batch, selection.TypeApplicationsRecommended, selection.ApplicationsRecommended{Province: "12", Applications: []string{"A2"}})
+	a.add("sel-qualified", batch, selection.TypeQualificationDecided, selection.QualificationDecided{Decisions: []selection.QualificationDecision{
+		{Application: "A1", Outcome: selection.Passed}, {Application: "A2", Outcome: selection.Returned, Reason: "缺少佐证材料", Until: deadline}}})
+	a.add("sel-assigned", batch, selection.TypeExpertsAssigned, selection.ExpertsAssigned{Round: 1, Assignments: []selection.ExpertAssignment{
+		{Application: "A1", Experts: []string{"e1", "e2"}}, {Application: "A2", Experts: []string{"e1"}}}})
+	a.add("sel-objection", batch, selection.TypeObjectionFiled, selection.ObjectionFiled{ObjectionID: "o1", Application: "A1",
+		Name: "王异议", Contact: "13700000000", Text: "材料不实"})
+	a.add("sel-moved-up", batch, selection.TypeSuccessorNoticed, selection.SuccessorNoticed{Application: "A2", Replaces: "A1", ObjectionID: "o1",
+		Start: deadline, End: deadline.Add(7 * 24 * time.Hour), WorkingDays: 5})
+	a.add("sel-published", batch, selection.TypeSelectionBatchPublished, selection.SelectionBatchPublished{List: []string{"A2"}})
+
 	// A user registered after every notice must receive none of them.
 	a.add("user-late", identity.UserStream("p11late"), identity.TypeUserRegistered,
 		identity.UserRegistered{UserID: "p11late", Name: "北京迟", Role: identity.RoleProvince, Organisation: "11"})
@@ -382,6 +405,16 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 	for _, l := range []string{"inspection", "flagged", "revoked"} {
 		inbox(l, "s1a", "s1b", "p11a", "p11b")
 	}
+
+	inbox("sel-opened", "p11a", "p11b", "p12a")
+	mailTo("sel-opened", "zhang@example.org")
+	mailTo("sel-opened", "li@example.org")
+	inbox("sel-qualified", "s2a")
+	inbox("sel-assigned", "e1", "e2")
+	inbox("sel-objection", "min")
+	inbox("sel-moved-up", "s2a")
+	inbox("sel-published", "s1a", "s1b", "s2a")
+	mailTo("sel-published", "s1a@school.example")
 
 	// The read models the notifier takes recipients from.
 	pr, err := projections.NewProjector(d.Pool, s, nil, testLogger(), projections.All()...)
@@ -558,10 +591,10 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Two reminders, the extension, the return, the inspection, the flag
-		// and the revocation.
-		if len(entries) != 7 || unread != 7 {
-			t.Fatalf("s1a has %d entries, %d unread; want 7 and 7", len(entries), unread)
+		// Two reminders, the extension, the return, the inspection, the flag,
+		// the revocation and the selection result.
+		if len(entries) != 8 || unread != 8 {
+			t.Fatalf("s1a has %d entries, %d unread; want 8 and 8", len(entries), unread)
 		}
 		if err := notifications.MarkRead(ctx, d.Pool, "s1a", entries[0].ID, time.Now()); err != nil {
 			t.Fatal(err)
@@ -570,8 +603,8 @@ func TestRedeliveryGivesOneNoticeEach(t *testing.T) {
 			t.Fatalf("marking another user's entry: %v, want ErrNoEntry", err)
 		}
 		_, unread, _ = notifications.Inbox(ctx, d.Pool, "s1a", true, 100)
-		if unread != 6 {
-			t.Fatalf("unread %d after marking one, want 6", unread)
+		if unread != 7 {
+			t.Fatalf("unread %d after marking one, want 7", unread)
 		}
 	})
 }

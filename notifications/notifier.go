@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"keytask/domain/identity"
+	"keytask/domain/selection"
 	"keytask/events"
 	"keytask/eventtypes"
 )
@@ -48,7 +49,7 @@ type Notifier struct {
 // Dependencies are the projections whose read models the notifier reads
 // recipients from. It waits until they have applied the event at hand, so
 // that who is told does not depend on which consumer ran first.
-var Dependencies = []string{"users", "intent_liaisons", "selection_applications"}
+var Dependencies = []string{"users", "intent_liaisons", "selection_applications", "selection_batches"}
 
 // Name implements projections.Projection.
 func (Notifier) Name() string { return Name }
@@ -188,14 +189,33 @@ func (n Notifier) Apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
 	if err := n.awaitDependencies(ctx, tx, e.Order); err != nil {
 		return err
 	}
-	f, err := lookup(ctx, tx, e, payload)
-	if err != nil {
-		return fmt.Errorf("notifications: %s %s: %w", e.Type, e.ID, err)
+	var notices []notice
+	if strings.HasPrefix(e.StreamID, selection.SelectionBatchStream("")) {
+		f, err := lookupSelection(ctx, tx, e, payload)
+		if err != nil {
+			return fmt.Errorf("notifications: %s %s: %w", e.Type, e.ID, err)
+		}
+		notices = renderSelection(e.ID.String(), strings.TrimPrefix(e.StreamID, selection.SelectionBatchStream("")), payload, f)
+	} else {
+		f, err := lookup(ctx, tx, e, payload)
+		if err != nil {
+			return fmt.Errorf("notifications: %s %s: %w", e.Type, e.ID, err)
+		}
+		if nt, ok := render(e.ID.String(), payload, f); ok {
+			notices = append(notices, nt)
+		}
 	}
-	nt, ok := render(e.ID.String(), payload, f)
-	if !ok {
-		return nil
+	for _, nt := range notices {
+		if err := n.deliver(ctx, tx, e, nt); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// deliver puts one notice in its recipients' inboxes and, where they gave
+// an address, in the mail outbox; both keyed so that it is delivered once.
+func (n Notifier) deliver(ctx context.Context, tx pgx.Tx, e events.Event, nt notice) error {
 	users, err := usersOf(ctx, tx, nt.to.roles, e.RecordedAt)
 	if err != nil {
 		return err
