@@ -106,6 +106,7 @@ var accessMatrix = map[string]string{
 	"POST /api/v1/selection-batches/{batch}/publish":                           "OFFFFFFFF",
 	"POST /api/v1/selection-batches/{batch}/scores":                            "OFFFFFOOF",
 	"GET /api/v1/applications/{id}/explanation":                                "OOONONFFF",
+	"GET /api/v1/applications/{id}/evaluation":                                 "OOONONFFF",
 	"GET /api/v1/audit/diff":                                                   "OOFFFFFFF",
 	"GET /api/v1/audit/history/{kind}/{id}":                                    "OOFFFFFFF",
 	"GET /api/v1/audit/replay":                                                 "OOFFFFFFF",
@@ -175,6 +176,7 @@ var accessMatrix = map[string]string{
 	"GET /web/audit/diff":                                                   "OOFFFFFFF",
 	"GET /web/audit/history":                                                "OOFFFFFFF",
 	"GET /web/applications/{id}/explanation":                                "OOONONFFF", // as the API decides
+	"GET /web/applications/{id}/evaluation":                                 "OOONONFFF", // as the API decides
 	"GET /web/performance/{year}":                                           "OOOOOOFFF", // the handler keeps each to its scope
 	"POST /web/performance/{year}/extend":                                   "OFFFFFFFF",
 	"GET /web/performance/{year}/reports/{project}":                         "OOONONFFF",

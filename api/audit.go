@@ -25,6 +25,7 @@ func (s *Server) auditRoutes() []Route {
 		// The applicant's school and province may read why, like the ministry and
 		// auditors; who objected is shown to the ministry alone.
 		{Pattern: "GET /api/v1/applications/{id}/explanation", Action: policy.ActionRead, Resource: s.applicationResource(false), handle: s.explanation},
+		{Pattern: "GET /api/v1/applications/{id}/evaluation", Action: policy.ActionRead, Resource: s.applicationResource(false), handle: s.evaluation},
 		{Pattern: "GET /api/v1/audit/history/{kind}/{id}", Action: policy.ActionRead, Resource: auditResource("history"), handle: s.auditHistory},
 	}
 }
@@ -250,6 +251,33 @@ func (s *Server) explainApplication(r *http.Request) (projections.Explanation, e
 		return x, notFound("该申报未进入专家遴选排名，没有可说明的遴选结果", err.Error())
 	}
 	return x, err
+}
+
+// evaluateApplication answers the application's evaluation summary: its
+// panel's marks without names, and the consensus rationale where there was
+// one, once the result is published. The API and the page both answer with it.
+func (s *Server) evaluateApplication(r *http.Request) (projections.Evaluation, error) {
+	a, err := s.loadApplication(r)
+	if err != nil {
+		return projections.Evaluation{}, err
+	}
+	ev, err := projections.Evaluate(r.Context(), s.store, a.BatchID, a.ID, principal(r.Context()))
+	switch {
+	case errors.Is(err, projections.ErrNotPublished):
+		return ev, notFound("该申报所在批次尚未公布遴选结果，评审情况摘要于公布后提供", err.Error())
+	case errors.Is(err, projections.ErrNotRanked):
+		return ev, notFound("该申报未进入专家评审，没有评审情况摘要", err.Error())
+	}
+	return ev, err
+}
+
+func (s *Server) evaluation(w http.ResponseWriter, r *http.Request) error {
+	ev, err := s.evaluateApplication(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ev)
+	return nil
 }
 
 // explanation answers explainApplication as JSON.

@@ -31,6 +31,7 @@ func (s *Server) auditPageRoutes() []Route {
 		{Pattern: "GET /web/audit/diff", Action: read, Resource: auditResource("diff"), page: true, handle: s.auditDiffPage},
 		{Pattern: "GET /web/audit/history", Action: read, Resource: auditResource("history"), page: true, handle: s.auditHistoryPage},
 		{Pattern: "GET /web/applications/{id}/explanation", Action: read, Resource: s.applicationResource(false), page: true, handle: s.explanationPage},
+		{Pattern: "GET /web/applications/{id}/evaluation", Action: read, Resource: s.applicationResource(false), page: true, handle: s.evaluationPage},
 	}
 }
 
@@ -324,6 +325,14 @@ func indentJSON(raw json.RawMessage) string {
 		return string(raw)
 	}
 	return b.String()
+}
+
+func (s *Server) evaluationPage(w http.ResponseWriter, r *http.Request) error {
+	ev, err := s.evaluateApplication(r)
+	if err != nil {
+		return err
+	}
+	return s.render(w, r, http.StatusOK, "evaluation.html", pageData{Title: "评审情况摘要", Data: ev, Print: true})
 }
 
 func (s *Server) explanationPage(w http.ResponseWriter, r *http.Request) error {

@@ -195,7 +195,7 @@ func (n Notifier) Apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
 		if err != nil {
 			return fmt.Errorf("notifications: %s %s: %w", e.Type, e.ID, err)
 		}
-		notices = renderSelection(e.ID.String(), strings.TrimPrefix(e.StreamID, selection.SelectionBatchStream("")), payload, f)
+		notices, _ = renderSelection(e.ID.String(), strings.TrimPrefix(e.StreamID, selection.SelectionBatchStream("")), payload, f)
 	} else {
 		f, err := lookup(ctx, tx, e, payload)
 		if err != nil {

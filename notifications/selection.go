@@ -75,9 +75,9 @@ func lookupSelection(ctx context.Context, tx pgx.Tx, e events.Event, payload any
 
 // renderSelection says what a selection batch's event tells whom: one notice
 // per province, school or expert concerned, each with its own key (the event
-// and the recipient), so that no one is told twice.
-func renderSelection(eventID, batchID string, payload any, f selectionFacts) []notice {
-	var out []notice
+// and the recipient), so that no one is told twice. ok reports whether the
+// event's type tells anyone at all, however many it tells this time.
+func renderSelection(eventID, batchID string, payload any, f selectionFacts) (out []notice, ok bool) {
 	school := func(app, kind, title, body string) {
 		a, ok := f.apps[app]
 		if !ok || a.school == "" {
@@ -92,6 +92,7 @@ func renderSelection(eventID, batchID string, payload any, f selectionFacts) []n
 		}
 		return app
 	}
+	ok = true
 	switch p := payload.(type) {
 	case selection.SelectionBatchOpened:
 		for _, prov := range slices.Sorted(maps.Keys(p.ProvinceQuotas)) {
@@ -145,6 +146,8 @@ func renderSelection(eventID, batchID string, payload any, f selectionFacts) []n
 					fmt.Sprintf("遴选批次 %s 结果已公布，您的申报%s未列入公布名单。可在平台查看评审情况摘要。", batchID, named(app)))
 			}
 		}
+	default:
+		ok = false
 	}
-	return out
+	return out, ok
 }

@@ -33,6 +33,7 @@ type Explanation struct {
 	Application string    `json:"application"`
 	TaskType    string    `json:"task_type"`
 	Quota       int       `json:"quota"`
+	Criteria    []string  `json:"criteria"` // the rubric's criteria, by name, in order
 	PublishedAt time.Time `json:"published_at"`
 	// Published reports whether the application is on the published list, at
 	// PublishedRank (1-based).
@@ -125,6 +126,9 @@ func Explain(ctx context.Context, store *events.Store, batchID, application stri
 		switch v := payload.(type) {
 		case selection.SelectionBatchOpened:
 			x.TaskType, x.Quota = v.TaskType, v.Quota
+			for _, c := range v.Rubric.Criteria {
+				x.Criteria = append(x.Criteria, c.Name)
+			}
 			use(e)
 		case selection.QualificationDecided:
 			for _, d := range v.Decisions {
