@@ -598,7 +598,7 @@ func TestSelectionBatchNational(t *testing.T) {
 
 	// The expected list, computed here from the events alone.
 	want := expectedPublication(t, s, batch)
-	if len(want) != quota-1 || slices.Contains(want, upheldApp) || !slices.Contains(want, dismissedApp) {
+	if len(want) != quota || slices.Contains(want, upheldApp) || !slices.Contains(want, dismissedApp) {
 		t.Fatalf("expected list %v (upheld %s, dismissed %s)", want, upheldApp, dismissedApp)
 	}
 	// The tie-break must have had work to do: tied applications on the list.
@@ -809,6 +809,21 @@ func expectedPublication(t *testing.T, s *site, batch string) []string {
 	for _, e := range entries[:min(opened.Quota, len(entries))] {
 		if !removed[e.id] {
 			out = append(out, e.id)
+		}
+	}
+	// Each one struck out is replaced by the next-ranked one left (递补),
+	// appended in the order they moved up.
+	next := min(opened.Quota, len(entries))
+	for _, e := range entries[:next] {
+		if !removed[e.id] {
+			continue
+		}
+		for next < len(entries) && removed[entries[next].id] {
+			next++
+		}
+		if next < len(entries) && next < 2*opened.Quota {
+			out = append(out, entries[next].id)
+			next++
 		}
 	}
 	return out

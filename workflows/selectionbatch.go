@@ -194,15 +194,17 @@ func (b *selectionBatch) recordEvent(ctx workflow.Context, _, step, typ string, 
 // strikes an application off the notice, the next-ranked one moves up and
 // goes on notice in the same command (递补).
 func (b *selectionBatch) recordAdjudication(ctx workflow.Context, key, step, typ string, e any, md events.Metadata) (int64, error) {
+	// Who moves up is decided before anything is recorded, so a refusal
+	// (a notice the holiday calendar cannot count) records nothing.
+	var next selection.SuccessorNoticed
+	found := false
+	if adj, ok := e.(selection.ObjectionAdjudicated); ok && adj.Outcome == selection.Upheld {
+		var err error
+		if next, found, err = b.State.MoveUp(b.cal, adj.Application, adj.ObjectionID, b.clock.Now(ctx)); err != nil {
+			return 0, RejectionError(err)
+		}
+	}
 	v, err := b.recordEvent(ctx, key, step, typ, e, md)
-	if err != nil {
-		return v, err
-	}
-	adj, ok := e.(selection.ObjectionAdjudicated)
-	if !ok || adj.Outcome != selection.Upheld {
-		return v, nil
-	}
-	next, found, err := b.State.MoveUp(b.cal, adj.Application, adj.ObjectionID, b.clock.Now(ctx))
 	if err != nil || !found {
 		return v, err
 	}
