@@ -127,6 +127,7 @@ var accessMatrix = map[string]string{
 	"GET /api/v1/progress":                                                     "OOOOFFFFF", // a province reads its own, the handler keeps it there
 	"GET /api/v1/progress.xlsx":                                                "OOOOFFFFF",
 	"GET /api/v1/projects":                                                     "OOOOOOFFO", // the handler keeps each to its scope
+	"GET /api/v1/projects/overdue":                                             "OOOOOOFFO", // the handler keeps each to its scope
 	"GET /api/v1/projects/{project}":                                           "OOONONFFN", // the evaluator is assigned to neither side
 	"GET /api/v1/projects/{project}/timeline":                                  "OOONONFFN",
 	"POST /api/v1/projects/{project}/evaluators":                               "OFFFFFFFF",
@@ -136,6 +137,9 @@ var accessMatrix = map[string]string{
 	"POST /api/v1/projects/{project}/flag":                                     "OFFFFFFFF",
 	"POST /api/v1/projects/{project}/rectified":                                "OFFFFFFFF",
 	"POST /api/v1/projects/{project}/revoke":                                   "OFFFFFFFF",
+	"POST /api/v1/development-projects":                                        "OFFFFFFFF",
+	"GET /api/v1/development-projects/{project}":                               "OOONONFFN",
+	"POST /api/v1/development-projects/{project}/milestones":                   "OFFFFFFFF",
 	"POST /api/v1/projects/{project}/accept":                                   "OFFFFFFFF",
 	"POST /api/v1/selection-batches/{batch}/applications/{id}/resubmit":        "FFFFONFFF",
 	"POST /logout":                                                          "OOOOOOOOO",

@@ -19,6 +19,9 @@ type planBatchRequest struct {
 	Name     string            `json:"name"`
 	Items    []intent.TaskItem `json:"items"`
 	ItemsCSV string            `json:"items_csv"`
+	// ConstructionEnd is the batch's last day of construction (YYYY-MM-DD);
+	// empty means the first batch's 2025-06-30.
+	ConstructionEnd string `json:"construction_end"`
 }
 
 // planItemsRequest adds items to a batch.
@@ -47,10 +50,12 @@ func taskItemViews(items []intent.TaskItem) []taskItemView {
 }
 
 type planBatchView struct {
-	BatchID  string         `json:"batch_id"`
-	Name     string         `json:"name"`
-	Items    []taskItemView `json:"items"`
-	Replayed bool           `json:"replayed,omitempty"`
+	BatchID string         `json:"batch_id"`
+	Name    string         `json:"name"`
+	Items   []taskItemView `json:"items"`
+	// ConstructionEnd is set when the batch was opened (not when items are added).
+	ConstructionEnd string `json:"construction_end,omitempty"`
+	Replayed        bool   `json:"replayed,omitempty"`
 }
 
 // requestItems returns the items of a request, parsing CSV text if that is
@@ -84,7 +89,7 @@ func (s *Server) openPlanBatch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	opened, again, err := s.app.OpenPlanBatch(r.Context(), app.OpenPlanBatch{Request: appRequest(r, key),
-		Batch: intent.PlanBatchOpened{BatchID: req.BatchID, Name: req.Name, Items: items}})
+		Batch: intent.PlanBatchOpened{BatchID: req.BatchID, Name: req.Name, Items: items, ConstructionEnd: req.ConstructionEnd}})
 	if err != nil {
 		return err
 	}
@@ -92,7 +97,8 @@ func (s *Server) openPlanBatch(w http.ResponseWriter, r *http.Request) error {
 	if again {
 		status = http.StatusOK
 	}
-	writeJSON(w, status, planBatchView{BatchID: opened.BatchID, Name: opened.Name, Items: taskItemViews(opened.Items), Replayed: again})
+	writeJSON(w, status, planBatchView{BatchID: opened.BatchID, Name: opened.Name, Items: taskItemViews(opened.Items),
+		ConstructionEnd: opened.ConstructionEnd, Replayed: again})
 	return nil
 }
 

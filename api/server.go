@@ -173,7 +173,7 @@ func (s *Server) routeTable() []Route {
 		{Pattern: "POST /api/v1/users", Action: policy.ActionAdminister, Resource: allUsers, handle: s.registerUser},
 		{Pattern: "GET /api/v1/streams/{stream}/timeline", Action: policy.ActionRead, Resource: streamOf, handle: s.timeline},
 	}, s.intentRoutes(), s.schoolRoutes(), s.importRoutes(), s.selectionRoutes(), s.selectionBatchRoutes(), s.publicRoutes(),
-		s.performanceRoutes(), s.inboxRoutes(), s.trackingRoutes(), s.auditRoutes(), s.auditPageRoutes(), s.webRoutes(), s.tokenRoutes(), s.codecRoutes(), s.progressRoutes())
+		s.performanceRoutes(), s.inboxRoutes(), s.trackingRoutes(), s.developmentRoutes(), s.auditRoutes(), s.auditPageRoutes(), s.webRoutes(), s.tokenRoutes(), s.codecRoutes(), s.progressRoutes())
 }
 
 // serve authenticates and authorises a request for rt, then runs its handler.

@@ -1,12 +1,18 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 
 	"keytask/app"
 	"keytask/domain"
@@ -15,6 +21,8 @@ import (
 	"keytask/domain/selection"
 	"keytask/domain/tracking"
 	"keytask/projections"
+	"keytask/temporalx"
+	"keytask/workflows"
 )
 
 func (s *Server) trackingRoutes() []Route {
@@ -26,6 +34,7 @@ func (s *Server) trackingRoutes() []Route {
 	)
 	return []Route{
 		{Pattern: "GET /api/v1/projects", Action: read, Resource: ownProjects, handle: s.listProjects},
+		{Pattern: "GET /api/v1/projects/overdue", Action: read, Resource: ownProjects, handle: s.overdueProjects},
 		{Pattern: "GET " + proj, Action: read, Resource: s.projectResource(policy.KindProject), handle: s.getProject},
 		{Pattern: "GET " + proj + "/timeline", Action: read, Resource: s.projectResource(policy.KindProject), handle: s.projectTimeline},
 		{Pattern: "POST " + proj + "/evaluators", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.assignEvaluator},
@@ -105,6 +114,45 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// overdueProjects lists the flagged projects whose rectification deadline has
+// passed, the longest overdue first: the ministry's view of the escalations
+// (a province sees its own, a school its own).
+func (s *Server) overdueProjects(w http.ResponseWriter, r *http.Request) error {
+	province, err := queryText(r, "province")
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	p := principal(r.Context())
+	f := projections.ProjectFilter{Province: province, OverdueAt: now}
+	switch p.Role {
+	case identity.RoleEvaluator:
+		f.Evaluator = p.UserID
+	case identity.RoleProvince:
+		f.Province = p.Organisation
+	case identity.RoleSchool:
+		f.School = p.Organisation
+	}
+	rows, err := projections.ListProjects(r.Context(), s.pool, f)
+	if err != nil {
+		return err
+	}
+	type overdue struct {
+		projections.ProjectRecord
+		DaysOverdue int `json:"days_overdue"` // whole days since the deadline
+	}
+	out := make([]overdue, 0, len(rows))
+	for _, pr := range rows {
+		if pr.RectifyBy == nil || policy.Decide(p, policy.ActionRead, projectOwner(policy.KindProject, pr.ProjectID, pr.Province, pr.School, pr.Evaluators)) != nil {
+			continue
+		}
+		out = append(out, overdue{pr, int(now.Sub(*pr.RectifyBy) / (24 * time.Hour))})
+	}
+	slices.SortStableFunc(out, func(a, b overdue) int { return a.RectifyBy.Compare(*b.RectifyBy) })
+	writeJSON(w, http.StatusOK, map[string]any{"projects": out, "as_of": now.UTC()})
+	return nil
+}
+
 func (s *Server) getProject(w http.ResponseWriter, r *http.Request) error {
 	d, err := projections.GetProject(r.Context(), s.pool, r.PathValue("project"))
 	if errors.Is(err, projections.ErrProjectNotFound) {
@@ -159,6 +207,16 @@ func (s *Server) projectTimeline(w http.ResponseWriter, r *http.Request) error {
 // already in the stream and answers it again without deciding anew.
 func (s *Server) trackingCommand(w http.ResponseWriter, r *http.Request, body any,
 	decide func(p tracking.Project, now time.Time) (typ string, payload any, changed bool, err error)) error {
+	return s.trackingCommandThen(w, r, body, decide, nil)
+}
+
+// trackingCommandThen is trackingCommand with a step after the event is
+// recorded (or found recorded) and before the answer, such as starting the
+// timer a flag needs; an error of the step is the answer, and the client's
+// retry with the same key replays the event and runs the step again.
+func (s *Server) trackingCommandThen(w http.ResponseWriter, r *http.Request, body any,
+	decide func(p tracking.Project, now time.Time) (typ string, payload any, changed bool, err error),
+	then func(r *http.Request, t app.Tracked) error) error {
 	key, err := idempotencyKey(r)
 	if err != nil {
 		return err
@@ -169,6 +227,9 @@ func (s *Server) trackingCommand(w http.ResponseWriter, r *http.Request, body an
 		}
 	}
 	t, err := s.app.TrackProject(r.Context(), app.TrackProject{Request: appRequest(r, key), ProjectID: r.PathValue("project"), Decide: decide})
+	if err == nil && then != nil && (t.Changed || t.Replayed) {
+		err = then(r, t)
+	}
 	switch {
 	case err != nil:
 		return err
@@ -261,14 +322,58 @@ func (s *Server) flagProject(w http.ResponseWriter, r *http.Request) error {
 		Reason    string `json:"reason"`
 		RectifyBy string `json:"rectify_by"`
 	}
-	return s.trackingCommand(w, r, &req, func(p tracking.Project, now time.Time) (string, any, bool, error) {
+	return s.trackingCommandThen(w, r, &req, func(p tracking.Project, now time.Time) (string, any, bool, error) {
 		by, err := parseWhen("rectify_by", "整改期限", req.RectifyBy, true)
 		if err != nil {
 			return "", nil, false, err
 		}
 		e, err := tracking.Flag(p, req.Reason, by, now)
 		return tracking.TypeProjectFlagged, e, true, err
-	})
+	}, s.startRectificationTimer)
+}
+
+// startRectificationTimer starts the timer of a recorded flag: reminders
+// before its deadline and the escalation to the ministry when it passes
+// unrectified. The timer's id names the flag, so a replayed request finds the
+// running timer and starts nothing twice.
+func (s *Server) startRectificationTimer(r *http.Request, t app.Tracked) error {
+	if t.Event != tracking.TypeProjectFlagged {
+		return nil
+	}
+	var flag tracking.ProjectFlagged
+	switch d := t.Data.(type) {
+	case tracking.ProjectFlagged:
+		flag = d
+	case json.RawMessage:
+		if err := json.Unmarshal(d, &flag); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("flag of %s recorded as %T", t.ProjectID, t.Data)
+	}
+	if s.tc == nil {
+		// A server without Temporal (a test of the pages) records the flag;
+		// its timer is started where workflows run.
+		s.log.Warn("no Temporal client: rectification timer not started", "project", t.ProjectID)
+		return nil
+	}
+	wid := workflows.RectificationWorkflowID(t.ProjectID, t.Version)
+	_, err := s.tc.ExecuteWorkflow(r.Context(), client.StartWorkflowOptions{
+		ID:                                       wid,
+		TaskQueue:                                temporalx.TaskQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	}, workflows.RectificationWorkflowName, workflows.RectificationParams{ProjectID: t.ProjectID, FlagVersion: t.Version,
+		RectifyBy: flag.RectifyBy, Actor: metadata(r.Context())})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return nil
+	}
+	if err != nil {
+		return unavailable("start rectification timer " + wid + ": " + err.Error())
+	}
+	return nil
 }
 
 func (s *Server) confirmRectification(w http.ResponseWriter, r *http.Request) error {

@@ -18,6 +18,31 @@ func (a *App) Project(ctx context.Context, id string) (tracking.Project, error) 
 	return p, err
 }
 
+// FoldProject folds a project's stream: its ProjectCreated and its tracking
+// events, with Version counting every event (a flag's version names it).
+func FoldProject(recorded []events.Event) (tracking.Project, error) {
+	var p tracking.Project
+	for _, e := range recorded {
+		if e.Type == selection.TypeProjectCreated {
+			c, err := events.DecodeAs[selection.ProjectCreated](eventtypes.Registry, e)
+			if err != nil {
+				return p, err
+			}
+			p.Created(c.ProjectID, c.BatchID, c.TaskItem, c.TaskType, c.Application, c.Province)
+		} else {
+			payload, ok, err := events.DecodeIf[tracking.Event](eventtypes.Registry, e)
+			if err != nil {
+				return p, err
+			}
+			if ok {
+				p.Apply(payload)
+			}
+		}
+		p.Version = e.StreamVersion
+	}
+	return p, nil
+}
+
 func (a *App) project(ctx context.Context, id string) (tracking.Project, []events.Event, error) {
 	var p tracking.Project
 	if id == "" || len(id) > 200 || strings.ContainsAny(id, " /") {
@@ -27,24 +52,10 @@ func (a *App) project(ctx context.Context, id string) (tracking.Project, []event
 	if err != nil {
 		return p, nil, err
 	}
-	for _, e := range recorded {
-		if e.Type == selection.TypeProjectCreated {
-			c, err := events.DecodeAs[selection.ProjectCreated](eventtypes.Registry, e)
-			if err != nil {
-				return p, nil, err
-			}
-			p.Created(c.ProjectID, c.BatchID, c.TaskItem, c.TaskType, c.Application, c.Province)
-			continue
-		}
-		payload, ok, err := events.DecodeIf[tracking.Event](eventtypes.Registry, e)
-		if err != nil {
-			return p, nil, err
-		}
-		if ok {
-			p.Apply(payload)
-		}
+	p, err = FoldProject(recorded)
+	if err != nil {
+		return p, nil, err
 	}
-	p.Version = int64(len(recorded))
 	if !p.Exists() {
 		return p, nil, notFound("项目不存在", "no project "+id)
 	}
@@ -60,6 +71,9 @@ func (a *App) project(ctx context.Context, id string) (tracking.Project, []event
 			}
 			p.School = c.School
 		}
+	}
+	if p.Deadline, err = a.ConstructionDeadline(ctx, p.BatchID); err != nil {
+		return p, nil, err
 	}
 	return p, recorded, nil
 }

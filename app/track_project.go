@@ -26,7 +26,8 @@ type Tracked struct {
 	Event     string
 	Data      any // the payload; the recorded JSON when Replayed
 	Changed   bool
-	Replayed  bool // the key's event was in the stream already
+	Replayed  bool  // the key's event was in the stream already
+	Version   int64 // the event's version in the project's stream (0 when nothing changed)
 }
 
 // TrackProject decides the command on the project and records its event. A
@@ -41,7 +42,7 @@ func (a *App) TrackProject(ctx context.Context, cmd TrackProject) (Tracked, erro
 	if cmd.Key != "" {
 		for _, e := range recorded {
 			if e.ID == EventID(cmd.Meta, cmd.Key, e.Type) {
-				return Tracked{ProjectID: p.ID, Event: e.Type, Data: e.Data, Replayed: true}, nil
+				return Tracked{ProjectID: p.ID, Event: e.Type, Data: e.Data, Replayed: true, Version: e.StreamVersion}, nil
 			}
 		}
 	}
@@ -58,5 +59,6 @@ func (a *App) TrackProject(ctx context.Context, cmd TrackProject) (Tracked, erro
 		return out, err
 	}
 	id := EventID(cmd.Meta, cmd.Key, typ, p.ID, strconv.FormatInt(p.Version, 10), string(content))
+	out.Version = p.Version + 1
 	return out, a.appendOne(ctx, selection.ProjectStream(p.ID), p.Version, id, typ, payload, cmd.Meta)
 }

@@ -7,6 +7,7 @@
 package eventtypes
 
 import (
+	"keytask/domain/development"
 	"keytask/domain/identity"
 	"keytask/domain/intent"
 	"keytask/domain/performance"
@@ -107,5 +108,11 @@ func build() *events.Registry {
 	events.Register[tracking.EvaluationSubmitted](r, tracking.TypeEvaluationSubmitted, 1)
 	events.Register[tracking.ProjectFlagged](r, tracking.TypeProjectFlagged, 1)
 	events.Register[tracking.RectificationConfirmed](r, tracking.TypeRectificationConfirmed, 1)
+	events.Register[tracking.RectificationReminded](r, tracking.TypeRectificationReminded, 1)
+	events.Register[tracking.RectificationOverdue](r, tracking.TypeRectificationOverdue, 1)
+
+	// development
+	events.Register[development.ProjectAssigned](r, development.TypeProjectAssigned, 1)
+	events.Register[development.MilestoneRecorded](r, development.TypeMilestoneRecorded, 1)
 	return r
 }

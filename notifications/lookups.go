@@ -22,7 +22,8 @@ import (
 var (
 	told = typesOf(intent.IntentReminderSent{}, performance.ReminderSent{}, performance.CollectionDeadlineExtended{},
 		performance.Escalated{}, performance.ReportReturned{}, tracking.InspectionScheduled{}, tracking.ProjectFlagged{},
-		tracking.ProjectRevoked{}, tracking.EvaluatorAssigned{}, tracking.ProjectAccepted{},
+		tracking.ProjectRevoked{}, tracking.EvaluatorAssigned{}, tracking.ProjectAccepted{}, tracking.RectificationReminded{},
+		tracking.RectificationOverdue{},
 		selection.SelectionBatchOpened{}, selection.QualificationDecided{}, selection.ExpertsAssigned{},
 		selection.ObjectionFiled{}, selection.SuccessorNoticed{}, selection.SelectionBatchPublished{})
 	kept = typesOf(performance.ReportOpened{}, identity.EmailSet{}, selection.ProjectCreated{})
@@ -86,6 +87,10 @@ func lookup(ctx context.Context, tx pgx.Tx, e events.Event, payload any) (facts,
 	case tracking.ProjectAccepted:
 		project = p.ProjectID
 	case tracking.ProjectRevoked:
+		project = p.ProjectID
+	case tracking.RectificationReminded:
+		project = p.ProjectID
+	case tracking.RectificationOverdue:
 		project = p.ProjectID
 	default:
 		return f, nil

@@ -110,6 +110,20 @@ func render(eventID string, payload any, f facts) (nt notice, ok bool) {
 		return projectNotice(eventID, f.project, "project_flagged", "项目整改通知",
 			fmt.Sprintf("项目 %s 需要整改，原因：%s。整改期限：%s。", p.ProjectID, p.Reason, day(p.RectifyBy))), true
 
+	case tracking.RectificationReminded:
+		return projectNotice(eventID, f.project, "rectification_reminder", "项目整改期限提醒",
+			fmt.Sprintf("项目 %s 的整改期限为%s，距截止还有%s，尚未确认整改完成，请抓紧整改并报送整改情况。",
+				p.ProjectID, day(p.RectifyBy.Add(-time.Second)), duration(p.Offset))), true
+
+	case tracking.RectificationOverdue:
+		// The escalation goes to the ministry, which decides what follows;
+		// the school and province learn that it was escalated.
+		nt := projectNotice(eventID, f.project, "rectification_overdue", "项目整改逾期",
+			fmt.Sprintf("项目 %s（%s）整改期限%s已过，尚未确认整改完成，已报部处理。整改原因：%s。",
+				p.ProjectID, provinceName(f.project.province), day(p.RectifyBy.Add(-time.Second)), p.Reason))
+		nt.to.roles = append(nt.to.roles, roleOrg{identity.RoleMinistry, identity.MinistryOrganisation})
+		return nt, true
+
 	case tracking.EvaluatorAssigned:
 		return notice{kind: "evaluator_assigned", title: "第三方评估任务", dedup: eventID,
 			body: fmt.Sprintf("您已被指派评估项目 %s，可查阅该项目并提交评估意见。", p.ProjectID),

@@ -245,6 +245,9 @@ type ProjectFilter struct {
 	School    string
 	Evaluator string // only projects this evaluator is assigned to
 	Status    tracking.Status
+	// OverdueAt keeps only the flagged projects whose rectification deadline
+	// passed before it; zero does not filter.
+	OverdueAt time.Time
 }
 
 const projectColumns = `p.project_id, p.batch_id, p.task_item, p.task_type, p.application, p.title, p.school, p.province, p.rank,
@@ -265,7 +268,8 @@ func ListProjects(ctx context.Context, q Querier, f ProjectFilter) ([]ProjectRec
 	rows, err := q.Query(ctx, `SELECT `+projectColumns+` FROM projects p
 		WHERE ($1 = '' OR p.province = $1) AND ($2 = '' OR p.school = $2) AND ($3 = '' OR p.status = $3)
 			AND ($4 = '' OR EXISTS (SELECT 1 FROM project_evaluators v WHERE v.project_id = p.project_id AND v.evaluator = $4))
-		ORDER BY p.project_id COLLATE "C"`, f.Province, f.School, string(f.Status), f.Evaluator)
+			AND ($5::timestamptz IS NULL OR (p.status = 'flagged' AND p.rectify_by < $5))
+		ORDER BY p.project_id COLLATE "C"`, f.Province, f.School, string(f.Status), f.Evaluator, overdueAt(f.OverdueAt))
 	if err != nil {
 		return nil, fmt.Errorf("list projects: %w", err)
 	}
@@ -274,6 +278,13 @@ func ListProjects(ctx context.Context, q Querier, f ProjectFilter) ([]ProjectRec
 		return nil, fmt.Errorf("list projects: %w", err)
 	}
 	return out, nil
+}
+
+func overdueAt(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 // GetProject returns one project with its inspections and evaluations.

@@ -72,6 +72,7 @@ func RegisterWith(r worker.Registry, a *activities.Activities, o Options) {
 	r.RegisterWorkflowWithOptions(IntentRoundWorkflow, workflow.RegisterOptions{Name: IntentRoundWorkflowName})
 	r.RegisterWorkflowWithOptions(selectionBatchWorkflow(o.Clock, o.Calendar), workflow.RegisterOptions{Name: SelectionBatchWorkflowName})
 	r.RegisterWorkflowWithOptions(performanceCollectionWorkflow(o.CollectionUpdatesPerRun), workflow.RegisterOptions{Name: PerformanceCollectionWorkflowName})
+	r.RegisterWorkflowWithOptions(RectificationWorkflow, workflow.RegisterOptions{Name: RectificationWorkflowName})
 }
 
 // EventID derives an event id from the workflow's id and a step name that is

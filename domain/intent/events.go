@@ -53,6 +53,10 @@ type PlanBatchOpened struct {
 	BatchID string     `json:"batch_id"`
 	Name    string     `json:"name"`
 	Items   []TaskItem `json:"items"`
+	// ConstructionEnd is the last day (YYYY-MM-DD, Asia/Shanghai) by which the
+	// batch's projects must finish construction and pass acceptance. Batches
+	// opened before it was recorded read as DefaultConstructionEnd.
+	ConstructionEnd string `json:"construction_end,omitempty"`
 }
 
 // PlanItemsAdded: later items join an open batch.

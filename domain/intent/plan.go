@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"keytask/domain"
@@ -61,6 +62,43 @@ func ValidateRoundID(id string) error {
 	return nil
 }
 
+// DefaultConstructionEnd is the last day of construction of the 2022 first
+// batch ("确保2025年6月前完成全部建设任务"): the construction end of a batch
+// opened without one, and of every batch recorded before batches kept their own.
+const DefaultConstructionEnd = "2025-06-30"
+
+// ConstructionDeadline is the instant construction of the batch's projects
+// ends: the end (24:00) of its last day in Asia/Shanghai.
+func (b PlanBatchOpened) ConstructionDeadline() time.Time {
+	return ConstructionDeadlineOf(b.ConstructionEnd)
+}
+
+// ConstructionDeadlineOf is the end of the day end (YYYY-MM-DD) in
+// Asia/Shanghai; an empty or malformed end is DefaultConstructionEnd.
+func ConstructionDeadlineOf(end string) time.Time {
+	d, err := time.ParseInLocation(time.DateOnly, end, shanghai)
+	if err != nil {
+		d, _ = time.ParseInLocation(time.DateOnly, DefaultConstructionEnd, shanghai)
+	}
+	return d.AddDate(0, 0, 1)
+}
+
+// checkConstructionEnd returns end in its canonical form, the default for none.
+func checkConstructionEnd(end string) (string, error) {
+	end = strings.TrimSpace(end)
+	if end == "" {
+		return DefaultConstructionEnd, nil
+	}
+	d, err := time.ParseInLocation(time.DateOnly, end, shanghai)
+	if err != nil {
+		return "", domain.Invalid("construction_end", "建设截止日期格式应为 2025-06-30", fmt.Sprintf("construction_end %q is not a date", shorten(end)))
+	}
+	if y := d.Year(); y < 2000 || y > 2100 {
+		return "", domain.Invalid("construction_end", "建设截止日期应在2000年至2100年之间", fmt.Sprintf("construction_end %s out of range", end))
+	}
+	return d.Format(time.DateOnly), nil
+}
+
 // OpenPlanBatch decides on the ministry opening a plan batch with its first task
 // items; existing tells whether the batch's stream already has events. It
 // returns the event to record, with surrounding white space trimmed. Errors:
@@ -84,6 +122,9 @@ func OpenPlanBatch(existing bool, cmd PlanBatchOpened) (PlanBatchOpened, error) 
 	}
 	items, err := checkItems(nil, cmd.Items)
 	if err != nil {
+		return PlanBatchOpened{}, err
+	}
+	if cmd.ConstructionEnd, err = checkConstructionEnd(cmd.ConstructionEnd); err != nil {
 		return PlanBatchOpened{}, err
 	}
 	if existing {

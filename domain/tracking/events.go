@@ -18,6 +18,8 @@ const (
 	TypeEvaluationSubmitted    = "ProjectEvaluationSubmitted"
 	TypeProjectFlagged         = "ProjectFlagged"
 	TypeRectificationConfirmed = "ProjectRectificationConfirmed"
+	TypeRectificationReminded  = "ProjectRectificationReminded"
+	TypeRectificationOverdue   = "ProjectRectificationOverdue"
 )
 
 // Event is the data of a tracking event; readers of the log keep a project's
@@ -32,6 +34,8 @@ func (InspectionRecorded) trackingEvent()     {}
 func (EvaluationSubmitted) trackingEvent()    {}
 func (ProjectFlagged) trackingEvent()         {}
 func (RectificationConfirmed) trackingEvent() {}
+func (RectificationReminded) trackingEvent()  {}
+func (RectificationOverdue) trackingEvent()   {}
 
 // ProjectRevoked: the ministry revoked the project; it is no longer tracked
 // and no longer reports performance.
@@ -95,6 +99,27 @@ type RectificationConfirmed struct {
 	Note      string `json:"note"`
 }
 
+// RectificationReminded: the rectification deadline of the flag recorded at
+// FlagVersion of the project's stream is Offset away and the project is
+// still flagged; its school and province are reminded.
+type RectificationReminded struct {
+	ProjectID   string        `json:"project_id"`
+	FlagVersion int64         `json:"flag_version"`
+	RectifyBy   time.Time     `json:"rectify_by"`
+	Offset      time.Duration `json:"offset"`
+}
+
+// RectificationOverdue: the rectification deadline of the flag recorded at
+// FlagVersion passed while the project was still flagged; the matter is
+// escalated to the ministry. The project stays flagged until the ministry
+// confirms the rectification or revokes it.
+type RectificationOverdue struct {
+	ProjectID   string    `json:"project_id"`
+	FlagVersion int64     `json:"flag_version"`
+	Reason      string    `json:"reason"` // the flag's
+	RectifyBy   time.Time `json:"rectify_by"`
+}
+
 // Conclusion is the verdict of an inspection or evaluation.
 type Conclusion string
 
@@ -129,6 +154,8 @@ var eventLabels = map[string]string{
 	TypeEvaluationSubmitted:    "提交第三方评估意见",
 	TypeProjectFlagged:         "责令整改",
 	TypeRectificationConfirmed: "确认整改完成",
+	TypeRectificationReminded:  "整改期限提醒",
+	TypeRectificationOverdue:   "整改逾期，报部处理",
 	TypeProjectRevoked:         "撤销项目",
 	TypeProjectAccepted:        "通过验收",
 }

@@ -20,7 +20,9 @@ var shanghai = func() *time.Location {
 }()
 
 // ConstructionDeadline is the end of 30 June 2025 in Asia/Shanghai: "确保2025年6月前
-// 完成全部建设任务". Final acceptance must take place by then.
+// 完成全部建设任务", the first batch's. A project's own deadline is its plan
+// batch's (Project.Deadline); this one stands for a project whose selection
+// batch names no plan batch.
 var ConstructionDeadline = time.Date(2025, 7, 1, 0, 0, 0, 0, shanghai)
 
 // Status of a tracked project.
@@ -60,12 +62,29 @@ type Project struct {
 	Application string
 	Province    string
 	School      string // from the application; set by the caller, not by the stream
+	// Deadline is the end of construction from the project's plan batch, set
+	// by the caller; zero means ConstructionDeadline.
+	Deadline    time.Time
 	Status      Status
 	Evaluators  []string
 	Inspections []Inspection
 	Evaluations []string // evaluation ids
 	Flag        *ProjectFlagged
-	Version     int64 // events of the stream: the expected version of the next append
+	// FlagVersion is the stream version of Flag's event: the flag a
+	// rectification timer was started for.
+	FlagVersion int64
+	// Overdue is set when Flag's deadline passed unrectified.
+	Overdue bool
+	Version int64 // events of the stream: the expected version of the next append
+}
+
+// ConstructionDeadline is the instant by which the project must pass final
+// acceptance: its plan batch's, or the first batch's when it has none.
+func (p Project) ConstructionDeadline() time.Time {
+	if p.Deadline.IsZero() {
+		return ConstructionDeadline
+	}
+	return p.Deadline
 }
 
 // Exists reports whether the project's ProjectCreated was folded.
@@ -91,7 +110,8 @@ func (p *Project) Created(id, batch, item, taskType, application, province strin
 	p.Status = StatusActive
 }
 
-// Apply folds one tracking event's data into p.
+// Apply folds one tracking event's data into p. The caller counts the
+// stream's events in Version as it folds them (Fold does both).
 func (p *Project) Apply(payload Event) {
 	switch e := payload.(type) {
 	case EvaluatorAssigned:
@@ -111,15 +131,28 @@ func (p *Project) Apply(payload Event) {
 	case EvaluationSubmitted:
 		p.Evaluations = append(p.Evaluations, e.EvaluationID)
 	case ProjectFlagged:
-		p.Status, p.Flag = StatusFlagged, &e
+		p.Status, p.Flag, p.FlagVersion, p.Overdue = StatusFlagged, &e, p.Version+1, false
 	case RectificationConfirmed:
-		p.Status, p.Flag = StatusActive, nil
+		p.Status, p.Flag, p.FlagVersion, p.Overdue = StatusActive, nil, 0, false
+	case RectificationOverdue:
+		p.Overdue = p.Flag != nil && e.FlagVersion == p.FlagVersion
 	case ProjectRevoked:
 		p.Status = StatusRevoked
 	case ProjectAccepted:
 		p.Status = StatusAccepted
 	}
 }
+
+// RectificationPending reports whether the flag recorded at flagVersion is
+// still the project's open flag: not rectified, not replaced, the project
+// neither revoked nor accepted. A rectification timer acts only then.
+func (p Project) RectificationPending(flagVersion int64) bool {
+	return p.Status == StatusFlagged && p.Flag != nil && p.FlagVersion == flagVersion
+}
+
+// RectificationOffsets are when, before a rectification deadline, the school
+// and province are reminded.
+var RectificationOffsets = []time.Duration{7 * 24 * time.Hour, 24 * time.Hour}
 
 const maxText = 2000
 
@@ -278,7 +311,7 @@ func Revoke(p Project, reason string) (ProjectRevoked, error) {
 }
 
 // Accept records final acceptance (验收) at acceptedAt, which must not be in
-// the future nor after the construction deadline. A flagged project must be
+// the future nor after the project's construction deadline. A flagged project must be
 // rectified first.
 func Accept(p Project, acceptedAt time.Time, conclusion string, now time.Time) (ProjectAccepted, error) {
 	var e ProjectAccepted
@@ -293,8 +326,10 @@ func Accept(p Project, acceptedAt time.Time, conclusion string, now time.Time) (
 		return e, domain.Invalid("accepted_at", "请填写验收时间", "accepted_at is required")
 	case acceptedAt.After(now):
 		return e, domain.Invalid("accepted_at", "验收时间不能晚于当前时间", "accepted_at is in the future")
-	case !acceptedAt.Before(ConstructionDeadline):
-		return e, domain.Invalid("accepted_at", "验收须在建设期限（2025年6月30日）内完成", "accepted_at is after the construction deadline")
+	case !acceptedAt.Before(p.ConstructionDeadline()):
+		last := p.ConstructionDeadline().In(shanghai).AddDate(0, 0, -1)
+		return e, domain.Invalid("accepted_at", fmt.Sprintf("验收须在建设期限（%s）内完成", last.Format("2006年1月2日")),
+			fmt.Sprintf("accepted_at is after the construction deadline %s", p.ConstructionDeadline().Format(time.RFC3339)))
 	}
 	conclusion, err := text("conclusion", "验收结论", conclusion, true)
 	if err != nil {

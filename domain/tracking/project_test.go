@@ -3,6 +3,7 @@ package tracking_test
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,4 +154,23 @@ func TestRevoke(t *testing.T) {
 	field(t, err, "project", true)
 	_, err = tracking.ScheduleInspection(tracking.Project{}, now, "", now)
 	field(t, err, "project", true)
+}
+
+// Acceptance is bounded by the project's own plan batch deadline; a project
+// without one has the first batch's.
+func TestAcceptWithinPlanBatchDeadline(t *testing.T) {
+	p := newProject()
+	after := time.Date(2025, 8, 1, 10, 0, 0, 0, sh)
+	_, err := tracking.Accept(p, after, "通过", after.AddDate(0, 0, 1))
+	field(t, err, "accepted_at", false)
+	p.Deadline = time.Date(2029, 1, 1, 0, 0, 0, 0, sh)
+	if _, err := tracking.Accept(p, after, "通过", after.AddDate(0, 0, 1)); err != nil {
+		t.Fatalf("acceptance within the batch's own deadline: %v", err)
+	}
+	late := time.Date(2029, 1, 1, 0, 0, 0, 0, sh)
+	_, err = tracking.Accept(p, late, "通过", late.AddDate(0, 0, 1))
+	var fe *domain.FieldError
+	if !errors.As(err, &fe) || fe.Field != "accepted_at" || !strings.Contains(fe.Message, "2028年12月31日") {
+		t.Fatalf("late acceptance: %v", err)
+	}
 }
