@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"keytask/api"
+	"keytask/domain/development"
 	"keytask/domain/identity"
 	"keytask/domain/performance"
 	"keytask/domain/policy"
@@ -138,8 +139,8 @@ var accessMatrix = map[string]string{
 	"POST /api/v1/projects/{project}/rectified":                                "OFFFFFFFF",
 	"POST /api/v1/projects/{project}/revoke":                                   "OFFFFFFFF",
 	"POST /api/v1/development-projects":                                        "OFFFFFFFF",
-	"GET /api/v1/development-projects/{project}":                               "OOONONFFN",
-	"POST /api/v1/development-projects/{project}/milestones":                   "OFFFFFFFF",
+	"GET /api/v1/development-projects/{devproject}":                            "OOONONFFN",
+	"POST /api/v1/development-projects/{devproject}/milestones":                "OFFFFFFFF",
 	"POST /api/v1/projects/{project}/accept":                                   "OFFFFFFFF",
 	"POST /api/v1/selection-batches/{batch}/applications/{id}/resubmit":        "FFFFONFFF",
 	"POST /logout":                                                          "OOOOOOOOO",
@@ -272,6 +273,10 @@ func newMatrixFixture(e *env) matrixFixture {
 			Year: 2024, ProjectID: project, BatchID: "b1", TaskItem: "2.1", TaskType: "YZYX", Application: app,
 			School: side.school, Province: side.province})
 		f.sides[i]["project"] = project
+		dev := fmt.Sprintf("JXBZ-%s-1", side.province)
+		appendTo(development.ProjectStream(dev), development.TypeProjectAssigned, development.ProjectAssigned{ProjectID: dev, TaskItem: "4",
+			TaskType: development.TaskStandard, Title: "教学标准", Province: side.province, LeadUnit: side.school, LeadUnitName: side.school})
+		f.sides[i]["devproject"] = dev
 		f.sides[i]["year"] = "2024"
 		f.sides[i]["inspection"] = "i1"
 		f.sides[i]["kind"] = "application"

@@ -14,7 +14,7 @@ import (
 // assigns a project and records its milestones; the undertaking province and
 // the lead unit read it.
 func (s *Server) developmentRoutes() []Route {
-	const dev = "/api/v1/development-projects/{project}"
+	const dev = "/api/v1/development-projects/{devproject}"
 	return []Route{
 		{Pattern: "POST /api/v1/development-projects", Action: policy.ActionAdminister,
 			Resource: func(*http.Request, identity.Principal) (policy.Resource, error) {
@@ -28,7 +28,7 @@ func (s *Server) developmentRoutes() []Route {
 // developmentResource describes the project in the path from its stream: its
 // province's, and its lead unit's as the school.
 func (s *Server) developmentResource(r *http.Request, _ identity.Principal) (policy.Resource, error) {
-	p, err := s.app.DevelopmentProject(r.Context(), r.PathValue("project"))
+	p, err := s.app.DevelopmentProject(r.Context(), r.PathValue("devproject"))
 	if err != nil {
 		return policy.Resource{}, err
 	}
@@ -118,7 +118,7 @@ func (s *Server) assignDevelopmentProject(w http.ResponseWriter, r *http.Request
 }
 
 func (s *Server) getDevelopmentProject(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.app.DevelopmentProject(r.Context(), r.PathValue("project"))
+	p, err := s.app.DevelopmentProject(r.Context(), r.PathValue("devproject"))
 	if err != nil {
 		return err
 	}
@@ -145,11 +145,11 @@ func (s *Server) recordDevelopmentMilestone(w http.ResponseWriter, r *http.Reque
 		return err
 	}
 	_, again, err := s.app.RecordDevelopmentMilestone(r.Context(), app.RecordDevelopmentMilestone{Request: appRequest(r, key),
-		ProjectID: r.PathValue("project"), Milestone: development.Milestone(req.Milestone), Date: date, Note: req.Note, Reference: req.Reference})
+		ProjectID: r.PathValue("devproject"), Milestone: development.Milestone(req.Milestone), Date: date, Note: req.Note, Reference: req.Reference})
 	if err != nil {
 		return err
 	}
-	p, err := s.app.DevelopmentProject(r.Context(), r.PathValue("project"))
+	p, err := s.app.DevelopmentProject(r.Context(), r.PathValue("devproject"))
 	if err != nil {
 		return err
 	}
