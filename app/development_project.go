@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"time"
 
@@ -42,8 +41,7 @@ func (a *App) developmentProject(ctx context.Context, id string) (development.Pr
 }
 
 // registeredUnits looks the schools up in the register, from their streams
-// (rule 11): the latest record of each, absent when the school never
-// registered.
+// (rule 11); a code with no school is absent.
 func (a *App) registeredUnits(ctx context.Context, codes ...string) (map[string]development.Unit, error) {
 	out := map[string]development.Unit{}
 	for _, code := range codes {
@@ -54,27 +52,16 @@ func (a *App) registeredUnits(ctx context.Context, codes ...string) (map[string]
 		if _, done := out[code]; done {
 			continue
 		}
-		recorded, err := a.store.ReadStream(ctx, SchoolStream(code), events.ReadOptions{})
+		s, found, err := LoadSchool(ctx, a.store, code)
 		if err != nil {
 			return nil, err
 		}
-		for _, e := range recorded {
-			var s struct {
-				Code     string `json:"code"`
-				Name     string `json:"name"`
-				Province string `json:"province"`
-			}
-			if json.Unmarshal(e.Data, &s) == nil && s.Name != "" {
-				out[code] = development.Unit{Code: code, Name: s.Name, Province: s.Province}
-			}
+		if found {
+			out[code] = development.Unit{Code: code, Name: s.Name, Province: s.Province}
 		}
 	}
 	return out, nil
 }
-
-// SchoolStream is the register's stream of the school with code: its
-// SchoolRegistered and later SchoolUpdated records.
-func SchoolStream(code string) string { return "school-" + code }
 
 // AssignDevelopmentProject is the ministry assigning a development project.
 type AssignDevelopmentProject struct {
