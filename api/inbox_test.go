@@ -19,8 +19,10 @@ import (
 func (e *env) projectNotices() {
 	e.t.Helper()
 	ctx := context.Background()
+	// The notifier waits for every read model it looks names up in
+	// (notifications.Dependencies), so each is rebuilt before it.
 	for _, p := range []projections.Projection{projections.Users{}, projections.IntentLiaisons{},
-		projections.SelectionApplications{}, notifications.Notifier{}} {
+		projections.SelectionApplications{}, projections.SelectionBatches{}, notifications.Notifier{}} {
 		if _, err := projections.Rebuild(ctx, e.d.Pool, e.store, p, nil); err != nil {
 			e.t.Fatal(err)
 		}
