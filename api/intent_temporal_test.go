@@ -130,7 +130,7 @@ func TestIntentRoundWithTemporal(t *testing.T) {
 	})
 
 	good := `{"lines":[{"item":"1","undertake":true,"quantity":2,"funds":{"school":"0.0001","provincial":"120.5"}},
-		{"item":"2.1","undertake":true,"quantity":10,"funds":{"industry":1234.5678}},{"item":"4","undertake":true,"funds":{"sponsor":"3"}}],"total":"1358.0679"}`
+		{"item":"2.1","undertake":true,"quantity":10,"funds":{"industry":1234.5678}},{"item":"4","undertake":true,"quantity":1,"funds":{"sponsor":"3"}}],"total":"1358.0679"}`
 	t.Run("DraftRefusalsRecordNothing", func(t *testing.T) {
 		want(t, e.do("PUT", form("11")+"/draft", bj, `{"lines":[{"item":"1","undertake":true,"quantity":2,"funds":{"school":"abc"}}]}`),
 			http.StatusUnprocessableEntity, "lines[0].funds.school")

@@ -226,7 +226,7 @@ func recordRound(t *testing.T, e *env) (bj intent.Form) {
 	if err := json.Unmarshal([]byte(`{"lines":[
 		{"item":"1","undertake":true,"quantity":2,"funds":{"school":"0.0001","provincial":"99999999.9999"}},
 		{"item":"2.1","undertake":true,"quantity":15,"funds":{"school":1234.5678,"industry":"12.3","municipal":"0.5"}},
-		{"item":"4","undertake":true,"funds":{"sponsor":"7"}}]}`), &in); err != nil {
+		{"item":"4","undertake":true,"quantity":2,"funds":{"sponsor":"7"}}]}`), &in); err != nil {
 		t.Fatal(err)
 	}
 	bj, err = intent.Validate(items, in)

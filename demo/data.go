@@ -373,9 +373,10 @@ func (d *Data) IntentForm(province string) intent.FormInput {
 			continue
 		}
 		line := intent.LineInput{Item: it.Item, Undertake: json.RawMessage(`true`), Funds: map[string]json.RawMessage{}}
-		if it.Kind == intent.KindSelection {
-			line.Quantity = json.RawMessage(fmt.Sprint(q))
+		if it.Kind != intent.KindSelection {
+			q = 1 + rng.IntN(3) // standards or textbooks to write
 		}
+		line.Quantity = json.RawMessage(fmt.Sprint(q))
 		for _, s := range intent.Sources {
 			if rng.IntN(3) == 0 {
 				continue

@@ -250,7 +250,7 @@ func drillForm(n int) intent.FormInput {
 	return intent.FormInput{Lines: []intent.LineInput{
 		{Item: "1", Undertake: json.RawMessage("true"), Quantity: json.RawMessage(fmt.Sprint(1 + n)),
 			Funds: map[string]json.RawMessage{"school": json.RawMessage(`"12.5"`)}},
-		{Item: "4", Undertake: json.RawMessage("true"), Funds: map[string]json.RawMessage{"provincial": json.RawMessage("3")}},
+		{Item: "4", Undertake: json.RawMessage("true"), Quantity: json.RawMessage("1"), Funds: map[string]json.RawMessage{"provincial": json.RawMessage("3")}},
 	}}
 }
 

@@ -83,7 +83,7 @@ type taskRow struct {
 	No     string // the parent number shown in 序号; "" on a row that the cell above spans
 	Span   int    // rows the 序号 cell spans; 0 on a spanned row
 	Task   string // "2.1 遴选优质技工院校" for a sub-item, the name alone otherwise
-	Target string // "全国约300所" for a selection task, "" otherwise
+	Target string // "全国约300所" for a selection task, "单位：项标准" for a development task with a unit
 }
 
 // taskRows lays the items out; consecutive items with the same parent number
@@ -107,6 +107,8 @@ func taskRows(items []intent.TaskItem) []taskRow {
 			}
 			if it.Kind == intent.KindSelection && it.Target > 0 {
 				r.Target = fmt.Sprintf("全国约%d%s", it.Target, it.Unit)
+			} else if it.Unit != "" {
+				r.Target = "单位：" + it.Unit
 			}
 			if k == i {
 				r.No, r.Span = parent, j-i

@@ -21,7 +21,7 @@ var items = []intent.TaskItem{
 	{Item: "1", Code: "SZJD", Name: "遴选技工教育思想政治理论课师资研修基地", Target: 30, Unit: "个", Kind: intent.KindSelection},
 	{Item: "2.1", Code: "YZYX", Name: "遴选优质技工院校", Target: 300, Unit: "所", Kind: intent.KindSelection},
 	{Item: "2.2", Code: "YZZY", Name: "遴选优质专业", Target: 500, Unit: "个", Kind: intent.KindSelection},
-	{Item: "4", Code: "JXBZ", Name: "开发《技工院校XX专业教学标准》", Kind: intent.KindDevelopment},
+	{Item: "4", Code: "JXBZ", Name: "开发《技工院校XX专业教学标准》", Unit: "项标准", Kind: intent.KindDevelopment},
 }
 
 // Amounts that a float64 detour would betray: 0.0001 万元 (one yuan), the largest
@@ -51,7 +51,7 @@ func view(t *testing.T) projections.FormView {
 			t.Fatal(err)
 		}
 		l := projections.FormLine{TaskItem: it, Undertake: funds[i] != (intent.Funds{}), Funds: funds[i], Total: total}
-		if l.Undertake && it.Kind == intent.KindSelection {
+		if l.Undertake {
 			l.Quantity = int64(i + 2)
 		}
 		v.Lines = append(v.Lines, l)
@@ -241,8 +241,9 @@ func TestSummaryXLSX(t *testing.T) {
 	for i, it := range s.Items {
 		row := exports.SummaryFirstRow + i
 		wantInt(t, f, sh, cellName(t, exports.SummaryProvinceCol, row), strconv.Itoa(it.Provinces))
+		// 承接数量 on every row, development tasks included.
+		wantInt(t, f, sh, cellName(t, exports.SummaryQuantityCol, row), strconv.FormatInt(it.Quantity, 10))
 		if it.Kind == intent.KindSelection {
-			wantInt(t, f, sh, cellName(t, exports.SummaryQuantityCol, row), strconv.FormatInt(it.Quantity, 10))
 			wantInt(t, f, sh, cellName(t, exports.SummaryCoverageCol, row), it.CoveragePercent())
 		}
 		for j, src := range intent.Sources {

@@ -66,8 +66,8 @@ func WriteFormHTML(w io.Writer, v projections.FormView) error {
 	for i, r := range taskRows(items) {
 		l := v.Lines[i]
 		row := printRow{taskRow: r, Undertake: yesNo(l.Undertake), Total: l.Total.WanFixed()}
-		if l.Kind == intent.KindSelection && l.Undertake {
-			row.Quantity = strconv.FormatInt(l.Quantity, 10)
+		if l.Undertake {
+			row.Quantity = strconv.FormatInt(l.Quantity, 10) + l.Unit
 		}
 		for _, s := range intent.Sources {
 			row.Funds = append(row.Funds, l.Funds.Get(s).WanFixed())

@@ -193,7 +193,7 @@ func WriteFormXLSX(w io.Writer, v projections.FormView) error {
 		}
 		b.str(2, row, task, b.text)
 		b.str(3, row, yesNo(l.Undertake), b.center)
-		if l.Kind == intent.KindSelection && l.Undertake {
+		if l.Undertake {
 			b.num(4, row, l.Quantity, b.integer)
 		} else {
 			b.blank(4, row, b.integer)
@@ -273,13 +273,12 @@ func WriteSummaryXLSX(w io.Writer, s projections.Summary) error {
 		b.str(3, row, KindLabel(it.Kind), b.center)
 		if it.Kind == intent.KindSelection {
 			b.num(4, row, it.Target, b.integer)
-			b.str(5, row, it.Unit, b.center)
-			b.num(SummaryQuantityCol, row, it.Quantity, b.integer)
 		} else {
 			b.blank(4, row, b.integer)
-			b.blank(5, row, b.center)
-			b.blank(SummaryQuantityCol, row, b.integer)
 		}
+		// Development tasks count too: the standards or textbooks undertaken.
+		b.str(5, row, it.Unit, b.center)
+		b.num(SummaryQuantityCol, row, it.Quantity, b.integer)
 		b.num(SummaryProvinceCol, row, int64(it.Provinces), b.integer)
 		if p := it.CoveragePercent(); p != "" {
 			// Exact decimal text, like money: the percentage is computed in integers.

@@ -193,7 +193,7 @@ func formCmd(province, body string) workflows.FormCommand {
 
 const goodForm = `{"lines":[
 	{"item":"2.1","undertake":true,"quantity":5,"funds":{"school":"300.5","provincial":1200},"total":"1500.5"},
-	{"item":"4","undertake":true,"funds":{"industry":0.0001}}],"total":1500.5001}`
+	{"item":"4","undertake":true,"quantity":2,"funds":{"industry":0.0001}}],"total":1500.5001}`
 
 // recorded is an event as the log holds it.
 type recorded struct {
@@ -365,7 +365,7 @@ func TestIntentRoundRefusals(t *testing.T) {
 	refuse(workflows.UpdateSubmitIntent, formCmd("44", `{"lines":[{"item":"2.1","undertake":true,"quantity":1,"funds":{"school":-1}}]}`), fieldErr, "lines[0].funds.school", "学校自筹金额须为非负数，单位万元，最多4位小数")
 	refuse(workflows.UpdateSubmitIntent, formCmd("44", `{"lines":[{"item":"2.1","undertake":true,"quantity":1,"funds":{"school":1.23456}}]}`), fieldErr, "lines[0].funds.school", "最多4位小数")
 	refuse(workflows.UpdateSubmitIntent, formCmd("44", `{"lines":[{"item":"2.1","quantity":3}]}`), fieldErr, "lines[0].quantity", "未承接")
-	refuse(workflows.UpdateSubmitIntent, formCmd("44", `{"lines":[{"item":"5","undertake":true,"quantity":3}]}`), fieldErr, "lines[0].quantity", "开发类")
+	refuse(workflows.UpdateSubmitIntent, formCmd("44", `{"lines":[{"item":"5","undertake":true}]}`), fieldErr, "lines[0].quantity", "须填写承接数量")
 	refuse(workflows.UpdateSubmitIntent, formCmd("44", `{"lines":[{"item":"1","undertake":true,"quantity":1,"funds":{"school":1},"total":2}]}`), fieldErr, "lines[0].total", "不一致")
 	refuse(workflows.UpdateSubmitIntent, formCmd("44", `{"lines":[{"item":"1","undertake":true,"quantity":1,"funds":{"school":1}}],"total":"0.5"}`), fieldErr, "total", "不一致")
 	refuse(workflows.UpdateSubmitIntent, formCmd("12", goodForm), fieldErr, "province", "天津市不在本轮")

@@ -30,7 +30,8 @@ const (
 )
 
 // Kind of a task item: a selection task has a national target counted in units;
-// a development task (such as writing teaching standards) has no count.
+// a development task (such as writing teaching standards) has no national
+// target, though a province undertakes a number of them (项标准, 种教材).
 type Kind string
 
 const (
@@ -44,7 +45,7 @@ type TaskItem struct {
 	Code   string `json:"code"`   // stable code, e.g. "YZYX"
 	Name   string `json:"name"`   // e.g. "遴选优质技工院校"
 	Target int64  `json:"target"` // national target ("左右"); 0 for development tasks
-	Unit   string `json:"unit"`   // e.g. "所"
+	Unit   string `json:"unit"`   // of 承接数量, e.g. "所"; "项标准" or "种教材" for development tasks
 	Kind   Kind   `json:"kind"`
 }
 
@@ -92,7 +93,7 @@ type IntentRoundOpened struct {
 type Line struct {
 	Item      string `json:"item"`
 	Undertake bool   `json:"undertake"`
-	Quantity  int64  `json:"quantity"` // 0 for development tasks and for lines not undertaken
+	Quantity  int64  `json:"quantity"` // 承接数量 in the item's unit; 0 for lines not undertaken
 	Funds     Funds  `json:"funds"`
 	Total     Yuan   `json:"total"` // computed by the server: the sum of Funds
 }

@@ -128,7 +128,7 @@ func FuzzParseQuantity(f *testing.F) {
 
 // fuzzCatalogue is a small catalogue with both kinds of task.
 var fuzzCatalogue = []intent.TaskItem{
-	{Item: "1.1", Code: "KFBZ", Name: "开发国家技能人才培养标准", Kind: intent.KindDevelopment},
+	{Item: "1.1", Code: "KFBZ", Name: "开发国家技能人才培养标准", Unit: "项标准", Kind: intent.KindDevelopment},
 	{Item: "2.1", Code: "YZYX", Name: "遴选优质技工院校", Target: 200, Unit: "所", Kind: intent.KindSelection},
 	{Item: "2.2", Code: "YZZY", Name: "遴选优质专业", Target: 500, Unit: "个", Kind: intent.KindSelection},
 }
@@ -145,7 +145,8 @@ func FuzzValidateForm(f *testing.F) {
 	for _, s := range []string{
 		`{"lines":[]}`,
 		`{"lines":[{"item":"2.1","undertake":true,"quantity":12,"funds":{"school":"120.5","provincial":100}}]}`,
-		`{"lines":[{"item":"1.1","undertake":true,"funds":{"sponsor":1}},{"item":"2.2","undertake":false}],"total":"1"}`,
+		`{"lines":[{"item":"1.1","undertake":true,"quantity":2,"funds":{"sponsor":1}},{"item":"2.2","undertake":false}],"total":"1"}`,
+		`{"lines":[{"item":"1.1","undertake":true,"funds":{"sponsor":1}}]}`,
 		`{"lines":[{"item":"2.1","undertake":true,"quantity":1,"funds":{"school":1},"total":2}]}`,
 		`{"lines":[{"item":"9.9"}]}`,
 		`{"lines":[{"item":"2.1"},{"item":"2.1"}]}`,
@@ -233,10 +234,9 @@ func checkForm(t *testing.T, body []byte, form intent.Form) {
 		switch {
 		case !l.Undertake && (l.Quantity != 0 || l.Total != 0):
 			t.Fatalf("Validate(%s): line %s not undertaken yet carries quantity %d, total %d", body, l.Item, l.Quantity, l.Total)
-		case it.Kind == intent.KindDevelopment && l.Quantity != 0:
-			t.Fatalf("Validate(%s): development line %s has quantity %d", body, l.Item, l.Quantity)
-		case l.Undertake && it.Kind == intent.KindSelection && (l.Quantity < 1 || l.Quantity > intent.MaxQuantity):
-			t.Fatalf("Validate(%s): selection line %s undertaken with quantity %d", body, l.Item, l.Quantity)
+		case l.Undertake && (l.Quantity < 1 || l.Quantity > intent.MaxQuantity):
+			// Every undertaken row carries 承接数量, development tasks included.
+			t.Fatalf("Validate(%s): %s line %s undertaken with quantity %d", body, it.Kind, l.Item, l.Quantity)
 		}
 		if totals, err = totals.Plus(l.Funds); err != nil {
 			t.Fatal(err)

@@ -235,15 +235,15 @@ func checkItem(i int, it TaskItem, itemAt, codeAt map[string]int) error {
 				fmt.Sprintf("%s: unit longer than %d characters", at, MaxUnitRunes))
 		}
 	case KindDevelopment:
-		// A development task is not counted, so a target or unit would be read as
-		// a count that the intent form then has no place for.
+		// A development task has no national target to count against; its unit
+		// (项标准, 种教材) names what a province's 承接数量 counts.
 		switch {
 		case it.Target != 0:
 			return domain.Invalid(at+".target", row+"：开发类任务没有目标数量，请留空或填 0",
 				fmt.Sprintf("%s: development task with target %d", at, it.Target))
-		case it.Unit != "":
-			return domain.Invalid(at+".unit", row+"：开发类任务没有计量单位，请留空",
-				fmt.Sprintf("%s: development task with unit %q", at, shorten(it.Unit)))
+		case utf8.RuneCountInString(it.Unit) > MaxUnitRunes:
+			return domain.Invalid(at+".unit", fmt.Sprintf("%s：计量单位不能超过%d个字", row, MaxUnitRunes),
+				fmt.Sprintf("%s: unit longer than %d characters", at, MaxUnitRunes))
 		}
 	case "":
 		return domain.Invalid(at+".kind", row+"：请填写任务类别：selection（遴选类）或 development（开发类）", at+": kind is required")

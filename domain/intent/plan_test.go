@@ -32,7 +32,7 @@ func TestParseTaskItemsCSV(t *testing.T) {
 		if items[1] != want {
 			t.Fatalf("items[1] = %+v, want %+v", items[1], want)
 		}
-		dev := intent.TaskItem{Item: "4", Code: "JXBZ", Name: "开发《技工院校XX专业教学标准》", Kind: intent.KindDevelopment}
+		dev := intent.TaskItem{Item: "4", Code: "JXBZ", Name: "开发《技工院校XX专业教学标准》", Unit: "项标准", Kind: intent.KindDevelopment}
 		if items[4] != dev {
 			t.Fatalf("items[4] = %+v, want %+v", items[4], dev)
 		}
@@ -128,7 +128,7 @@ func TestOpenPlanBatch(t *testing.T) {
 		{"ErrSelectionTarget", func(b *intent.PlanBatchOpened) { b.Items[0].Target = 0 }, "items[0].target"},
 		{"ErrSelectionUnit", func(b *intent.PlanBatchOpened) { b.Items[0].Unit = "" }, "items[0].unit"},
 		{"ErrDevelopmentTarget", func(b *intent.PlanBatchOpened) { b.Items[1].Target = 5 }, "items[1].target"},
-		{"ErrDevelopmentUnit", func(b *intent.PlanBatchOpened) { b.Items[1].Unit = "本" }, "items[1].unit"},
+		{"ErrDevelopmentUnitTooLong", func(b *intent.PlanBatchOpened) { b.Items[1].Unit = "本本本本本本本本本" }, "items[1].unit"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -154,8 +154,8 @@ func TestDraftSubmitReturnResubmit(t *testing.T) {
 
 func TestSubmitRefusesBadInput(t *testing.T) {
 	s := openRound(t, "44")
-	_, err := s.Submit("44", parseInput(t, `{"lines":[{"item":"4","undertake":true,"quantity":1}]}`), opened)
-	wantField(t, err, "lines[0].quantity", "开发类")
+	_, err := s.Submit("44", parseInput(t, `{"lines":[{"item":"4","undertake":true}]}`), opened)
+	wantField(t, err, "lines[0].quantity", "须填写承接数量")
 	_, err = s.SaveDraft("44", parseInput(t, `{"lines":[{"item":"9"}]}`), opened)
 	wantField(t, err, "lines[0].item", "")
 	_, err = s.Submit("", goodForm(t), opened)

@@ -129,12 +129,12 @@ func validateLine(at string, item TaskItem, li LineInput) (Line, error) {
 					fmt.Sprintf("%s: %s funds on a line not undertaken", at, s))
 			}
 		}
-	case item.Kind == KindDevelopment && qty > 0:
-		return Line{}, domain.Invalid(at+".quantity", who+"：开发类任务（项目）不填写承接数量",
-			fmt.Sprintf("%s: quantity %d on development task %s", at, qty, item.Item))
-	case undertake && item.Kind != KindDevelopment && qty == 0:
-		return Line{}, domain.Invalid(at+".quantity", who+"：承接遴选类任务（项目）须填写承接数量（正整数）",
-			fmt.Sprintf("%s: selection task %s undertaken without a quantity", at, item.Item))
+	case undertake && qty == 0:
+		// The notice's form has 承接数量 on every row: schools or majors to
+		// select, and for development tasks the standards or textbooks the
+		// province undertakes to write.
+		return Line{}, domain.Invalid(at+".quantity", who+"：承接的任务（项目）须填写承接数量（正整数"+unitNote(item)+"）",
+			fmt.Sprintf("%s: task %s undertaken without a quantity", at, item.Item))
 	}
 	line.Quantity = qty
 
@@ -147,6 +147,14 @@ func validateLine(at string, item TaskItem, li LineInput) (Line, error) {
 		return Line{}, err
 	}
 	return line, nil
+}
+
+// unitNote names an item's unit in a message ("，单位：项标准"), or nothing.
+func unitNote(item TaskItem) string {
+	if item.Unit == "" {
+		return ""
+	}
+	return "，单位：" + item.Unit
 }
 
 // checkClientTotal refuses a total the client sent that differs from the server's.

@@ -70,10 +70,8 @@ func genValidForm(t *rapid.T, items []intent.TaskItem) (intent.FormInput, []genL
 		label := fmt.Sprintf("line %d", i)
 		if rapid.Bool().Draw(t, label+" undertaken") {
 			l.in.Undertake = json.RawMessage("true")
-			if it.Kind == intent.KindSelection {
-				q := rapid.Int64Range(1, intent.MaxQuantity).Draw(t, label+" quantity")
-				l.in.Quantity = json.RawMessage(strconv.FormatInt(q, 10))
-			}
+			q := rapid.Int64Range(1, intent.MaxQuantity).Draw(t, label+" quantity")
+			l.in.Quantity = json.RawMessage(strconv.FormatInt(q, 10))
 			l.in.Funds = map[string]json.RawMessage{}
 			for _, s := range intent.Sources {
 				if rapid.Bool().Draw(t, label+" has "+string(s)) {

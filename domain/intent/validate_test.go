@@ -17,8 +17,8 @@ func batch1() []intent.TaskItem {
 		{Item: "2.1", Code: "YZYX", Name: "遴选优质技工院校", Target: 300, Unit: "所", Kind: intent.KindSelection},
 		{Item: "2.2", Code: "YZZY", Name: "遴选优质专业", Target: 500, Unit: "个", Kind: intent.KindSelection},
 		{Item: "3", Code: "LMJT", Name: "打造技工教育联盟（集团）", Target: 100, Unit: "个", Kind: intent.KindSelection},
-		{Item: "4", Code: "JXBZ", Name: "开发《技工院校XX专业教学标准》", Kind: intent.KindDevelopment},
-		{Item: "5", Code: "GHJC", Name: "开发全国技工教育规划教材", Kind: intent.KindDevelopment},
+		{Item: "4", Code: "JXBZ", Name: "开发《技工院校XX专业教学标准》", Unit: "项标准", Kind: intent.KindDevelopment},
+		{Item: "5", Code: "GHJC", Name: "开发全国技工教育规划教材", Unit: "种教材", Kind: intent.KindDevelopment},
 		{Item: "6", Code: "SZZY", Name: "遴选技工教育数字化资源建设与应用优秀院校", Target: 100, Unit: "所", Kind: intent.KindSelection},
 		{Item: "7", Code: "JPKC", Name: "遴选技工教育精品在线课程", Target: 500, Unit: "门", Kind: intent.KindSelection},
 	}
@@ -40,10 +40,10 @@ func TestValidateOK(t *testing.T) {
 	// client computed.
 	in := parseInput(t, `{"lines":[
 		{"item":"2.1","undertake":true,"quantity":3,"funds":{"school":0.1,"industry":"0.2","provincial":null,"municipal":""},"total":"0.3"},
-		{"item":"4","undertake":true,"funds":{"sponsor":"0.0001"}},
+		{"item":"4","undertake":true,"quantity":2,"funds":{"sponsor":"0.0001"}},
 		{"item":"7","undertake":true,"quantity":12,"funds":{"provincial":100000000},"total":100000000.0000},
 		{"item":"1","undertake":false,"quantity":0,"funds":{"school":0}},
-		{"item":"5","undertake":true,"quantity":0}
+		{"item":"5","undertake":true,"quantity":1}
 	],"total":"100000000.3001"}`)
 	form, err := intent.Validate(batch1(), in)
 	if err != nil {
@@ -61,8 +61,8 @@ func TestValidateOK(t *testing.T) {
 		"1":   {Item: "1"},
 		"2.1": {Item: "2.1", Undertake: true, Quantity: 3, Funds: intent.Funds{School: 1000, Industry: 2000}, Total: 3000},
 		"2.2": {Item: "2.2"},
-		"4":   {Item: "4", Undertake: true, Funds: intent.Funds{Sponsor: 1}, Total: 1},
-		"5":   {Item: "5", Undertake: true},
+		"4":   {Item: "4", Undertake: true, Quantity: 2, Funds: intent.Funds{Sponsor: 1}, Total: 1},
+		"5":   {Item: "5", Undertake: true, Quantity: 1},
 		"7":   {Item: "7", Undertake: true, Quantity: 12, Funds: intent.Funds{Provincial: intent.MaxYuan}, Total: intent.MaxYuan},
 	}
 	for _, l := range form.Lines {
@@ -143,7 +143,8 @@ func TestValidateRefuses(t *testing.T) {
 		{"QuantityNotUndertaken", `{"lines":[{"item":"2.2","undertake":false,"quantity":3}]}`, "lines[0].quantity", "未承接"},
 		{"UndertakeWithoutQuantity", `{"lines":[{"item":"6","undertake":true}]}`, "lines[0].quantity", "须填写承接数量"},
 		{"UndertakeZeroQuantity", `{"lines":[{"item":"6","undertake":true,"quantity":0}]}`, "lines[0].quantity", "须填写承接数量"},
-		{"QuantityForDevelopment", `{"lines":[{"item":"4","undertake":true,"quantity":2}]}`, "lines[0].quantity", "开发类任务（项目）不填写承接数量"},
+		{"DevelopmentWithoutQuantity", `{"lines":[{"item":"4","undertake":true}]}`, "lines[0].quantity", "须填写承接数量（正整数，单位：项标准）"},
+		{"DevelopmentZeroQuantity", `{"lines":[{"item":"5","undertake":true,"quantity":0}]}`, "lines[0].quantity", "单位：种教材"},
 		{"MoneyNotUndertaken", `{"lines":[{"item":"3","undertake":false,"funds":{"school":0,"municipal":5}}]}`, "lines[0].funds.municipal", "未承接的任务（项目）不能填写投入经费（地市县投入）"},
 		{"MoneyWithoutUndertaking", `{"lines":[{"item":"5","funds":{"industry":"1"}}]}`, "lines[0].funds.industry", "不能填写投入经费"},
 		{"LineTotalDiffers", `{"lines":[
@@ -152,9 +153,9 @@ func TestValidateRefuses(t *testing.T) {
 			"lines[3].total", "应为各项经费之和 3 万元，与填写的 3.0001 万元不一致"},
 		{"LineTotalNotNumber", `{"lines":[{"item":"1","undertake":true,"quantity":1,"total":"合计"}]}`, "lines[0].total", "投入经费汇总须为非负数"},
 		{"FormTotalFromFloat", `{"lines":[{"item":"1","undertake":true,"quantity":1,"funds":{"school":0.1}},
-			{"item":"4","undertake":true,"funds":{"school":0.2}}],"total":0.30000000000000004}`, "total", "最多4位小数"},
+			{"item":"4","undertake":true,"quantity":1,"funds":{"school":0.2}}],"total":0.30000000000000004}`, "total", "最多4位小数"},
 		{"FormTotalWrong", `{"lines":[{"item":"1","undertake":true,"quantity":1,"funds":{"school":0.1}},
-			{"item":"4","undertake":true,"funds":{"school":0.2}}],"total":0.4}`, "total", "本表投入经费汇总应为各项经费之和 0.3 万元，与填写的 0.4 万元不一致"},
+			{"item":"4","undertake":true,"quantity":1,"funds":{"school":0.2}}],"total":0.4}`, "total", "本表投入经费汇总应为各项经费之和 0.3 万元，与填写的 0.4 万元不一致"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
