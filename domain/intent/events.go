@@ -27,6 +27,8 @@ const (
 	TypeIntentRoundClosed        = "IntentRoundClosed"
 	TypeIntentRoundFiled         = "IntentRoundFiled"
 	TypeIntentFeedbackRecorded   = "IntentFeedbackRecorded"
+	TypeIntentLetterRecorded     = "IntentLetterRecorded"
+	TypeIntentLetterArrived      = "IntentLetterArrived"
 )
 
 // Kind of a task item: a selection task has a national target counted in units;
@@ -96,6 +98,9 @@ type Line struct {
 	Quantity  int64  `json:"quantity"` // 承接数量 in the item's unit; 0 for lines not undertaken
 	Funds     Funds  `json:"funds"`
 	Total     Yuan   `json:"total"` // computed by the server: the sum of Funds
+	// Units are the 实施单位: the province's schools that carry the row,
+	// named as the register had them when the form was saved.
+	Units []Unit `json:"units,omitempty"`
 }
 
 // Form is a validated intent form with its server-computed totals.
@@ -152,6 +157,8 @@ type IntentRoundClosed struct {
 // IntentRoundFiled: the ministry aggregated and filed the round (汇总备案).
 type IntentRoundFiled struct {
 	RoundID string `json:"round_id"`
+	// Early: filed before the deadline, every province having submitted.
+	Early bool `json:"early,omitempty"`
 }
 
 // IntentFeedbackRecorded: the ministry's feedback to one province after filing.

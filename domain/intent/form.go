@@ -24,6 +24,7 @@ type LineInput struct {
 	Quantity  json.RawMessage            `json:"quantity,omitempty"`  // a non-negative integer
 	Funds     map[string]json.RawMessage `json:"funds,omitempty"`     // source → 万元, number or string
 	Total     json.RawMessage            `json:"total,omitempty"`     // optional; must equal the server's sum
+	Units     json.RawMessage            `json:"units,omitempty"`     // 实施单位: school codes of the register
 }
 
 // MaxQuantity bounds 承接数量: national targets are in the hundreds, so a million

@@ -134,7 +134,7 @@ var fuzzCatalogue = []intent.TaskItem{
 }
 
 // formFieldPath is every field a form error may name.
-var formFieldPath = regexp.MustCompile(`^(total|lines\[\d+\]\.(item|undertake|quantity|total|funds\..*))$`)
+var formFieldPath = regexp.MustCompile(`^(total|lines\[\d+\]\.(item|undertake|quantity|total|units(\[\d+\])?|funds\..*))$`)
 
 // FuzzValidateForm feeds the intent form's JSON body through the decoder and the
 // validator. An accepted form lists the catalogue in order with the server's
@@ -156,6 +156,9 @@ func FuzzValidateForm(f *testing.F) {
 		`{"lines":[{"item":"1.1","undertake":false,"funds":{"school":1}}]}`,
 		`{"lines":[{"item":"1.1","undertake":true,"quantity":2}]}`,
 		`{"lines":[{"item":"","undertake":true}]}`,
+		`{"lines":[{"item":"2.1","undertake":true,"quantity":2,"units":["G001"," G002"]}]}`,
+		`{"lines":[{"item":"2.1","undertake":false,"units":["G001"]}]}`,
+		`{"lines":[{"item":"2.1","undertake":true,"quantity":2,"units":["G001","G001"]}]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -187,6 +190,13 @@ func FuzzValidateForm(f *testing.F) {
 				Funds: map[string]json.RawMessage{}}
 			for _, s := range intent.Sources {
 				li.Funds[string(s)] = json.RawMessage(l.Funds.Get(s).Wan())
+			}
+			if len(l.Units) > 0 {
+				codes := make([]string, len(l.Units))
+				for j, u := range l.Units {
+					codes[j] = u.Code
+				}
+				li.Units, _ = json.Marshal(codes)
 			}
 			again.Lines = append(again.Lines, li)
 		}
@@ -232,8 +242,8 @@ func checkForm(t *testing.T, body []byte, form intent.Form) {
 			}
 		}
 		switch {
-		case !l.Undertake && (l.Quantity != 0 || l.Total != 0):
-			t.Fatalf("Validate(%s): line %s not undertaken yet carries quantity %d, total %d", body, l.Item, l.Quantity, l.Total)
+		case !l.Undertake && (l.Quantity != 0 || l.Total != 0 || len(l.Units) != 0):
+			t.Fatalf("Validate(%s): line %s not undertaken yet carries quantity %d, total %d, units %v", body, l.Item, l.Quantity, l.Total, l.Units)
 		case l.Undertake && (l.Quantity < 1 || l.Quantity > intent.MaxQuantity):
 			// Every undertaken row carries 承接数量, development tasks included.
 			t.Fatalf("Validate(%s): %s line %s undertaken with quantity %d", body, it.Kind, l.Item, l.Quantity)

@@ -34,10 +34,11 @@ const (
 
 // ProvinceState is one province's part of a round.
 type ProvinceState struct {
-	Status    Status     `json:"status"`
-	Extension *time.Time `json:"extension,omitempty"` // may submit until then, past the round's deadline
-	Late      bool       `json:"late,omitempty"`      // its current submission came after the round's deadline
-	Feedbacks int        `json:"feedbacks,omitempty"` // feedback recorded after filing
+	Status    Status       `json:"status"`
+	Extension *time.Time   `json:"extension,omitempty"` // may submit until then, past the round's deadline
+	Late      bool         `json:"late,omitempty"`      // its current submission came after the round's deadline
+	Feedbacks int          `json:"feedbacks,omitempty"` // feedback recorded after filing
+	Letter    *LetterState `json:"letter,omitempty"`    // the 厅函 that sends the form
 }
 
 // RoundState is what the decisions of a round need to know. It is built by
@@ -141,7 +142,10 @@ func OpenRound(o IntentRoundOpened, now time.Time) (IntentRoundOpened, RoundStat
 // SaveDraft decides on saving a province's form without submitting it. A
 // submitted form must be returned by the ministry before it can change; after the
 // deadline only a province with a running extension may still save.
-func (s RoundState) SaveDraft(province string, in FormInput, now time.Time) (IntentDraftSaved, error) {
+//
+// schools are what the register holds for the codes the form names as 实施单位
+// (see CheckUnits and UnitCodes); the caller reads them from the log.
+func (s RoundState) SaveDraft(province string, in FormInput, schools map[string]School, now time.Time) (IntentDraftSaved, error) {
 	ps, err := s.province(province)
 	if err != nil {
 		return IntentDraftSaved{}, err
@@ -149,7 +153,7 @@ func (s RoundState) SaveDraft(province string, in FormInput, now time.Time) (Int
 	if err := s.mayEdit(province, ps, now, "保存"); err != nil {
 		return IntentDraftSaved{}, err
 	}
-	form, err := Validate(s.Items, in)
+	form, err := s.validate(province, in, schools)
 	if err != nil {
 		return IntentDraftSaved{}, err
 	}
@@ -158,8 +162,8 @@ func (s RoundState) SaveDraft(province string, in FormInput, now time.Time) (Int
 
 // Submit decides on a province's submission at now. Before the round's deadline
 // it is on time; after it, it is accepted only within the province's extension
-// and marked late.
-func (s RoundState) Submit(province string, in FormInput, now time.Time) (IntentSubmitted, error) {
+// and marked late. schools are as for SaveDraft.
+func (s RoundState) Submit(province string, in FormInput, schools map[string]School, now time.Time) (IntentSubmitted, error) {
 	ps, err := s.province(province)
 	if err != nil {
 		return IntentSubmitted{}, err
@@ -167,11 +171,21 @@ func (s RoundState) Submit(province string, in FormInput, now time.Time) (Intent
 	if err := s.mayEdit(province, ps, now, "提交"); err != nil {
 		return IntentSubmitted{}, err
 	}
-	form, err := Validate(s.Items, in)
+	form, err := s.validate(province, in, schools)
 	if err != nil {
 		return IntentSubmitted{}, err
 	}
 	return IntentSubmitted{RoundID: s.RoundID, Province: province, Form: form, Late: !now.Before(s.Deadline)}, nil
+}
+
+// validate checks a form against the round's catalogue and its 实施单位
+// against the register.
+func (s RoundState) validate(province string, in FormInput, schools map[string]School) (Form, error) {
+	form, err := Validate(s.Items, in)
+	if err != nil {
+		return Form{}, err
+	}
+	return CheckUnits(form, in, province, schools)
 }
 
 // mayEdit refuses a save or submission that the round's stage, the form's status
@@ -269,12 +283,32 @@ func (s RoundState) Close(now time.Time) (IntentRoundClosed, error) {
 
 // File decides on the ministry aggregating and filing the round (汇总备案). The
 // round must be closed, and no province may still be inside an extension without
-// having submitted: filing would cut it off.
+// having submitted: filing would cut it off. Before the deadline the round may
+// be filed once every province has submitted: nobody is left to wait for, and
+// the event says it was filed early.
 func (s RoundState) File(now time.Time) (IntentRoundFiled, error) {
 	switch s.Stage {
 	case StageOpen:
-		return IntentRoundFiled{}, domain.Conflict("", fmt.Sprintf("本轮承接意向填报尚未截止（截止时间 %s），不能汇总备案", formatTime(s.Deadline)),
-			fmt.Sprintf("file refused: round %s is still open", s.RoundID))
+		var missing []string
+		for _, p := range s.ProvinceCodes() {
+			if s.Provinces[p].Status != StatusSubmitted {
+				missing = append(missing, p)
+			}
+		}
+		if len(missing) == 0 {
+			return IntentRoundFiled{RoundID: s.RoundID, Early: true}, nil
+		}
+		names := make([]string, 0, 3)
+		for _, p := range missing[:min(3, len(missing))] {
+			names = append(names, identity.Provinces[p])
+		}
+		more := ""
+		if len(missing) > 3 {
+			more = "等"
+		}
+		return IntentRoundFiled{}, domain.Conflict("", fmt.Sprintf("截止时间（%s）前须各省均已提交方可汇总备案，尚有 %d 个省份未提交（%s%s）",
+			formatTime(s.Deadline), len(missing), strings.Join(names, "、"), more),
+			fmt.Sprintf("file refused: round %s is open and %d provinces have not submitted", s.RoundID, len(missing)))
 	case StageFiled:
 		return IntentRoundFiled{}, domain.Conflict("", "本轮承接意向已汇总备案", fmt.Sprintf("file refused: round %s is already filed", s.RoundID))
 	}
@@ -371,6 +405,14 @@ func (s *RoundState) Apply(event any) error {
 		return set(e.Province, func(ps *ProvinceState) { ps.Extension = &d })
 	case IntentFeedbackRecorded:
 		return set(e.Province, func(ps *ProvinceState) { ps.Feedbacks++ })
+	case IntentLetterRecorded:
+		return set(e.Province, func(ps *ProvinceState) { ps.Letter = &LetterState{No: e.LetterNo} })
+	case IntentLetterArrived:
+		return set(e.Province, func(ps *ProvinceState) {
+			if ps.Letter != nil {
+				ps.Letter.Arrived = true
+			}
+		})
 	case IntentRoundClosed:
 		s.Stage = StageClosed
 	case IntentRoundFiled:

@@ -2,6 +2,7 @@ package intent_test
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -115,20 +116,20 @@ func TestDraftSubmitReturnResubmit(t *testing.T) {
 	s := openRound(t, "44", "11")
 	now := opened.Add(time.Hour)
 
-	d, err := s.SaveDraft("44", goodForm(t), now)
+	d, err := s.SaveDraft("44", goodForm(t), nil, now)
 	apply(t, &s, d, err)
 	if s.Provinces["44"].Status != intent.StatusDraft || d.Form.Total != 12005000 {
 		t.Fatalf("after draft: %+v, total %d", s.Provinces["44"], d.Form.Total)
 	}
-	sub, err := s.Submit("44", goodForm(t), now)
+	sub, err := s.Submit("44", goodForm(t), nil, now)
 	apply(t, &s, sub, err)
 	if s.Provinces["44"].Status != intent.StatusSubmitted || sub.Late {
 		t.Fatalf("after submit: %+v", s.Provinces["44"])
 	}
 
-	_, err = s.SaveDraft("44", goodForm(t), now)
+	_, err = s.SaveDraft("44", goodForm(t), nil, now)
 	wantConflict(t, err, "须经部退回后方可修改")
-	_, err = s.Submit("44", goodForm(t), now)
+	_, err = s.Submit("44", goodForm(t), nil, now)
 	wantConflict(t, err, "须经部退回")
 
 	_, err = s.Return("44", "  ")
@@ -145,7 +146,7 @@ func TestDraftSubmitReturnResubmit(t *testing.T) {
 	_, err = s.Return("44", "again")
 	wantConflict(t, err, "尚未提交")
 
-	sub, err = s.Submit("44", goodForm(t), now.Add(time.Hour))
+	sub, err = s.Submit("44", goodForm(t), nil, now.Add(time.Hour))
 	apply(t, &s, sub, err)
 	if s.Provinces["44"].Status != intent.StatusSubmitted {
 		t.Fatal("resubmission not recorded")
@@ -154,15 +155,15 @@ func TestDraftSubmitReturnResubmit(t *testing.T) {
 
 func TestSubmitRefusesBadInput(t *testing.T) {
 	s := openRound(t, "44")
-	_, err := s.Submit("44", parseInput(t, `{"lines":[{"item":"4","undertake":true}]}`), opened)
+	_, err := s.Submit("44", parseInput(t, `{"lines":[{"item":"4","undertake":true}]}`), nil, opened)
 	wantField(t, err, "lines[0].quantity", "须填写承接数量")
-	_, err = s.SaveDraft("44", parseInput(t, `{"lines":[{"item":"9"}]}`), opened)
+	_, err = s.SaveDraft("44", parseInput(t, `{"lines":[{"item":"9"}]}`), nil, opened)
 	wantField(t, err, "lines[0].item", "")
-	_, err = s.Submit("", goodForm(t), opened)
+	_, err = s.Submit("", goodForm(t), nil, opened)
 	wantField(t, err, "province", "请指定省份")
-	_, err = s.Submit("99", goodForm(t), opened)
+	_, err = s.Submit("99", goodForm(t), nil, opened)
 	wantField(t, err, "province", "省份代码“99”不存在")
-	_, err = s.Submit("11", goodForm(t), opened)
+	_, err = s.Submit("11", goodForm(t), nil, opened)
 	wantField(t, err, "province", "北京市不在本轮")
 }
 
@@ -182,14 +183,14 @@ func TestDeadlineAndExtension(t *testing.T) {
 	ext, err := s.Extend("44", deadline.Add(72*time.Hour), before)
 	apply(t, &s, ext, err)
 
-	sub, err := s.Submit("65", goodForm(t), before)
+	sub, err := s.Submit("65", goodForm(t), nil, before)
 	apply(t, &s, sub, err)
 	if sub.Late {
 		t.Fatal("on-time submission marked late")
 	}
-	_, err = s.Submit("11", goodForm(t), deadline)
+	_, err = s.Submit("11", goodForm(t), nil, deadline)
 	wantConflict(t, err, "已过截止时间（2022-06-15 00:00），未获延期，不能提交")
-	_, err = s.SaveDraft("11", goodForm(t), after)
+	_, err = s.SaveDraft("11", goodForm(t), nil, after)
 	wantConflict(t, err, "未获延期，不能保存")
 
 	closed, err := s.Close(after)
@@ -203,9 +204,9 @@ func TestDeadlineAndExtension(t *testing.T) {
 	_, err = s.File(after)
 	wantConflict(t, err, "广东省获准延期至 2022-06-18 00:00，尚未提交")
 
-	d, err := s.SaveDraft("44", goodForm(t), after)
+	d, err := s.SaveDraft("44", goodForm(t), nil, after)
 	apply(t, &s, d, err)
-	sub, err = s.Submit("44", goodForm(t), after)
+	sub, err = s.Submit("44", goodForm(t), nil, after)
 	apply(t, &s, sub, err)
 	if !sub.Late || !s.Provinces["44"].Late {
 		t.Fatal("submission within an extension not marked late")
@@ -217,7 +218,7 @@ func TestDeadlineAndExtension(t *testing.T) {
 	if s.Provinces["44"].Late {
 		t.Fatal("a returned form keeps the late mark of a submission it no longer has")
 	}
-	_, err = s.Submit("44", goodForm(t), deadline.Add(72*time.Hour))
+	_, err = s.Submit("44", goodForm(t), nil, deadline.Add(72*time.Hour))
 	wantConflict(t, err, "已过延期截止时间（2022-06-18 00:00），不能提交")
 }
 
@@ -226,7 +227,7 @@ func TestCloseFileFeedback(t *testing.T) {
 	_, err := s.Close(deadline.Add(-time.Second))
 	wantConflict(t, err, "截止时间（2022-06-15 00:00）未到")
 	_, err = s.File(deadline.Add(-time.Second))
-	wantConflict(t, err, "尚未截止")
+	wantConflict(t, err, "尚有 2 个省份未提交（北京市、广东省）")
 	_, err = s.Feedback("44", "同意备案")
 	wantConflict(t, err, "汇总备案后方可反馈")
 
@@ -251,7 +252,7 @@ func TestCloseFileFeedback(t *testing.T) {
 	}
 
 	later := deadline.Add(48 * time.Hour)
-	_, err = s.Submit("11", goodForm(t), later)
+	_, err = s.Submit("11", goodForm(t), nil, later)
 	wantConflict(t, err, "已汇总备案，不能再提交")
 	_, err = s.Extend("11", later.Add(time.Hour), later)
 	wantConflict(t, err, "不能再延期")
@@ -262,9 +263,9 @@ func TestCloseFileFeedback(t *testing.T) {
 
 func TestReminders(t *testing.T) {
 	s := openRound(t, "44", "11", "65")
-	d, err := s.SaveDraft("11", goodForm(t), opened)
+	d, err := s.SaveDraft("11", goodForm(t), nil, opened)
 	apply(t, &s, d, err)
-	sub, err := s.Submit("44", goodForm(t), opened)
+	sub, err := s.Submit("44", goodForm(t), nil, opened)
 	apply(t, &s, sub, err)
 	got := s.Reminders(24 * time.Hour)
 	if len(got) != 2 || got[0].Province != "11" || got[1].Province != "65" || got[0].Offset != 24*time.Hour {
@@ -288,10 +289,10 @@ func TestPropertyRoundRules(t *testing.T) {
 			var err error
 			switch rapid.IntRange(0, 6).Draw(t, "command") {
 			case 0:
-				e, err = s.SaveDraft(p, goodForm(t), now)
+				e, err = s.SaveDraft(p, goodForm(t), nil, now)
 			case 1:
 				var sub intent.IntentSubmitted
-				sub, err = s.Submit(p, goodForm(t), now)
+				sub, err = s.Submit(p, goodForm(t), nil, now)
 				if err == nil {
 					ps := s.Provinces[p]
 					lateOK := now.Before(deadline) || (ps.Extension != nil && now.Before(*ps.Extension))
@@ -342,4 +343,138 @@ func TestPropertyRoundRules(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Once every province has submitted, the ministry may file before the
+// deadline; the event says so, and nothing can be saved afterwards.
+func TestFileEarlyOnceEveryProvinceSubmitted(t *testing.T) {
+	s := openRound(t, "44", "11")
+	sub, err := s.Submit("44", goodForm(t), nil, opened)
+	apply(t, &s, sub, err)
+	_, err = s.File(opened)
+	wantConflict(t, err, "尚有 1 个省份未提交（北京市）")
+	sub, err = s.Submit("11", goodForm(t), nil, opened)
+	apply(t, &s, sub, err)
+	filed, err := s.File(opened.Add(time.Hour))
+	apply(t, &s, filed, err)
+	if !filed.Early || s.Stage != intent.StageFiled {
+		t.Fatalf("filed %+v, stage %s; want an early filing", filed, s.Stage)
+	}
+	_, err = s.SaveDraft("44", goodForm(t), nil, opened.Add(2*time.Hour))
+	wantConflict(t, err, "已汇总备案")
+	if len(s.Reminders(24*time.Hour)) != 0 {
+		t.Fatal("reminders due in a round filed early")
+	}
+	if _, err := s.Close(deadline); err == nil {
+		t.Fatal("a round filed early closed at its deadline")
+	}
+}
+
+var register = map[string]intent.School{
+	"G001": {Code: "G001", Name: "广州市技师学院", Province: "44"},
+	"G002": {Code: "G002", Name: "广东省高级技工学校", Province: "44"},
+	"B001": {Code: "B001", Name: "北京市工业技师学院", Province: "11"},
+}
+
+// 实施单位 are the province's own registered schools, named from the register.
+func TestUnitsFromTheRegister(t *testing.T) {
+	s := openRound(t, "44")
+	in := parseInput(t, `{"lines":[{"item":"4","undertake":true,"quantity":2,"units":["G001"]},
+		{"item":"2.1","undertake":true,"quantity":2,"units":[" G002 ","G001"]}]}`)
+	d, err := s.SaveDraft("44", in, register, opened)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []intent.Unit
+	for _, l := range d.Form.Lines {
+		if l.Item == "2.1" {
+			got = l.Units
+		}
+	}
+	want := []intent.Unit{{Code: "G002", Name: "广东省高级技工学校"}, {Code: "G001", Name: "广州市技师学院"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("units of 2.1 = %+v, want %+v", got, want)
+	}
+	cases := []struct{ name, body, field, msg string }{
+		{"OtherProvince", `{"lines":[{"item":"2.1","undertake":true,"quantity":1,"units":["G001","B001"]}]}`,
+			"lines[0].units[1]", "实施单位“北京市工业技师学院”属于北京市，只能选择广东省的学校"},
+		{"NotRegistered", `{"lines":[{"item":"1","undertake":false},{"item":"2.1","undertake":true,"quantity":1,"units":["X9"]}]}`,
+			"lines[1].units[0]", "不在学校名录中"},
+		{"Repeated", `{"lines":[{"item":"2.1","undertake":true,"quantity":1,"units":["G001","G001"]}]}`,
+			"lines[0].units[1]", "与第1个重复"},
+		{"NotUndertaken", `{"lines":[{"item":"2.1","undertake":false,"units":["G001"]}]}`,
+			"lines[0].units", "未承接的任务（项目）不能填写实施单位"},
+		{"NotAList", `{"lines":[{"item":"2.1","undertake":true,"quantity":1,"units":"G001"}]}`,
+			"lines[0].units", "学校代码的列表"},
+		{"NotAString", `{"lines":[{"item":"2.1","undertake":true,"quantity":1,"units":[7]}]}`,
+			"lines[0].units[0]", "须为学校代码"},
+		{"Blank", `{"lines":[{"item":"2.1","undertake":true,"quantity":1,"units":[" "]}]}`,
+			"lines[0].units[0]", "未填写学校代码"},
+		{"Malformed", `{"lines":[{"item":"2.1","undertake":true,"quantity":1,"units":["a b"]}]}`,
+			"lines[0].units[0]", "格式不对"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := s.Submit("44", parseInput(t, c.body), register, opened)
+			wantField(t, err, c.field, c.msg)
+		})
+	}
+	// Without the register's answer no school can be named.
+	_, err = s.Submit("44", in, nil, opened)
+	wantField(t, err, "lines[1].units[0]", "不在学校名录中")
+	if codes := intent.UnitCodes(in); !reflect.DeepEqual(codes, []string{"G001", "G002"}) {
+		t.Fatalf("UnitCodes = %v", codes)
+	}
+}
+
+// A province records its 厅函 once its form is submitted; the ministry marks
+// it arrived, after which it cannot change.
+func TestLetter(t *testing.T) {
+	s := openRound(t, "44")
+	scan := intent.LetterScan{Name: "厅函.pdf", MediaType: "application/pdf", Size: 1234, SHA256: strings.Repeat("ab", 32)}
+	letter := intent.LetterInput{LetterNo: " 粤人社函〔2022〕123号 ", Date: "2022-06-10", Scan: scan}
+	at := time.Date(2022, 6, 11, 9, 0, 0, 0, cst)
+	_, err := s.RecordLetter("44", letter, at)
+	wantConflict(t, err, "提交后方可登记")
+	_, err = s.MarkLetterArrived("44")
+	wantConflict(t, err, "尚未登记")
+	sub, err := s.Submit("44", goodForm(t), nil, at)
+	apply(t, &s, sub, err)
+
+	bad := []struct {
+		name  string
+		edit  func(*intent.LetterInput)
+		field string
+		msg   string
+	}{
+		{"NoNumber", func(l *intent.LetterInput) { l.LetterNo = " " }, "letter_no", "请填写厅函文号"},
+		{"LongNumber", func(l *intent.LetterInput) { l.LetterNo = strings.Repeat("号", 65) }, "letter_no", "不能超过"},
+		{"NoDate", func(l *intent.LetterInput) { l.Date = "" }, "date", "请填写厅函日期"},
+		{"BadDate", func(l *intent.LetterInput) { l.Date = "2022-02-30" }, "date", "格式应为"},
+		{"SlashDate", func(l *intent.LetterInput) { l.Date = "2022/06/10" }, "date", "格式应为"},
+		{"FutureDate", func(l *intent.LetterInput) { l.Date = "2022-06-12" }, "date", "不能晚于今天"},
+		{"NoScan", func(l *intent.LetterInput) { l.Scan = intent.LetterScan{} }, "file", "扫描件"},
+	}
+	for _, c := range bad {
+		t.Run(c.name, func(t *testing.T) {
+			l := letter
+			c.edit(&l)
+			_, err := s.RecordLetter("44", l, at)
+			wantField(t, err, c.field, c.msg)
+		})
+	}
+	rec, err := s.RecordLetter("44", letter, at)
+	apply(t, &s, rec, err)
+	if rec.LetterNo != "粤人社函〔2022〕123号" || rec.Scan != scan || s.Provinces["44"].Letter == nil {
+		t.Fatalf("recorded %+v, state %+v", rec, s.Provinces["44"])
+	}
+	arr, err := s.MarkLetterArrived("44")
+	apply(t, &s, arr, err)
+	if arr.LetterNo != rec.LetterNo || !s.Provinces["44"].Letter.Arrived {
+		t.Fatalf("arrived %+v, state %+v", arr, s.Provinces["44"].Letter)
+	}
+	_, err = s.MarkLetterArrived("44")
+	wantConflict(t, err, "已登记收到")
+	_, err = s.RecordLetter("44", letter, at)
+	wantConflict(t, err, "不能更改")
 }

@@ -21,10 +21,13 @@ import (
 // path of the value at fault ("lines[2].funds.school", "lines[0].quantity",
 // "total"), with a message in Simplified Chinese. Fields are checked line by line
 // in input order, and within a line in the order item, undertake, quantity, funds
-// (in the order of Sources, then unknown keys sorted), total; the form's total
+// (in the order of Sources, then unknown keys sorted), units, total; the form's total
 // comes last. A client-sent total that differs from the server's sum is refused
 // rather than corrected, because it means the client showed the user something
 // else.
+//
+// Validate checks the shape of the 实施单位 (units) only: their schools are
+// held against the register by CheckUnits, which the round's decisions call.
 func Validate(items []TaskItem, in FormInput) (Form, error) {
 	index := make(map[string]int, len(items))
 	lines := make([]Line, len(items))
@@ -137,6 +140,16 @@ func validateLine(at string, item TaskItem, li LineInput) (Line, error) {
 			fmt.Sprintf("%s: task %s undertaken without a quantity", at, item.Item))
 	}
 	line.Quantity = qty
+
+	units, err := parseUnits(at, who, li.Units)
+	if err != nil {
+		return Line{}, err
+	}
+	if !undertake && len(units) > 0 {
+		return Line{}, domain.Invalid(at+".units", who+"：未承接的任务（项目）不能填写实施单位；如承接，请将“是否承接”选为是",
+			fmt.Sprintf("%s: units on a line not undertaken", at))
+	}
+	line.Units = units
 
 	total, err := line.Funds.Total()
 	if err != nil {

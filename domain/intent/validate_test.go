@@ -3,6 +3,7 @@ package intent_test
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -70,7 +71,7 @@ func TestValidateOK(t *testing.T) {
 		if !ok {
 			w = intent.Line{Item: l.Item}
 		}
-		if l != w {
+		if !reflect.DeepEqual(l, w) {
 			t.Errorf("line %s = %+v, want %+v", l.Item, l, w)
 		}
 	}
