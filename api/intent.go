@@ -54,6 +54,9 @@ func (s *Server) intentRoutes() []Route {
 		{Pattern: "GET " + form + "/form/history", Action: read, Resource: provinceForm, handle: s.intentFormHistory},
 		{Pattern: "GET " + form + "/form.xlsx", Action: read, Resource: provinceForm, handle: s.intentFormXLSX},
 		{Pattern: "GET " + form + "/form/print", Action: read, Resource: provinceForm, handle: s.intentFormPrint},
+		{Pattern: "POST " + form + "/letter", Action: write, Resource: provinceForm, handle: s.recordLetter},
+		{Pattern: "POST " + form + "/letter/arrived", Action: admin, Resource: provinceForm, handle: s.markLetterArrived},
+		{Pattern: "GET " + form + "/letter/scan", Action: read, Resource: provinceForm, handle: s.letterScan},
 	}
 }
 

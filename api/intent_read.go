@@ -48,27 +48,68 @@ type formDocView struct {
 }
 
 type lineDocView struct {
-	Item      string    `json:"item"`
-	Undertake bool      `json:"undertake"`
-	Quantity  int64     `json:"quantity"`
-	Funds     fundsView `json:"funds"`
-	Total     moneyView `json:"total"`
+	Item      string     `json:"item"`
+	Undertake bool       `json:"undertake"`
+	Quantity  int64      `json:"quantity"`
+	Funds     fundsView  `json:"funds"`
+	Total     moneyView  `json:"total"`
+	Units     []unitView `json:"units"`
+}
+
+// unitView is one 实施单位: a school of the register, by code and name.
+type unitView struct {
+	Code string `json:"code"`
+	Name string `json:"name"`
+}
+
+func unitViews(us []intent.Unit) []unitView {
+	out := make([]unitView, len(us))
+	for i, u := range us {
+		out[i] = unitView{Code: u.Code, Name: u.Name}
+	}
+	return out
+}
+
+// letterView is the 厅函 that sends a province's form.
+type letterView struct {
+	LetterNo   string     `json:"letter_no"`
+	Date       string     `json:"date"`
+	FileName   string     `json:"file_name"`
+	MediaType  string     `json:"media_type"`
+	Size       int64      `json:"size"`
+	SHA256     string     `json:"sha256"`
+	ScanURL    string     `json:"scan_url"`
+	RecordedAt time.Time  `json:"recorded_at"`
+	RecordedBy string     `json:"recorded_by"`
+	Arrived    bool       `json:"arrived"`
+	ArrivedAt  *time.Time `json:"arrived_at,omitempty"`
+}
+
+func letterViewOf(round, province string, l *projections.Letter) *letterView {
+	if l == nil {
+		return nil
+	}
+	return &letterView{LetterNo: l.LetterNo, Date: l.Date, FileName: l.FileName, MediaType: l.MediaType, Size: l.Size, SHA256: l.SHA256,
+		ScanURL:    "/api/v1/intent-rounds/" + url.PathEscape(round) + "/provinces/" + url.PathEscape(province) + "/letter/scan",
+		RecordedAt: l.RecordedAt, RecordedBy: l.RecordedBy, Arrived: l.ArrivedAt != nil, ArrivedAt: l.ArrivedAt}
 }
 
 func formDoc(f intent.Form) formDocView {
 	out := formDocView{Lines: make([]lineDocView, len(f.Lines)), Totals: fundsOf(f.Totals), Total: money(f.Total)}
 	for i, l := range f.Lines {
-		out.Lines[i] = lineDocView{Item: l.Item, Undertake: l.Undertake, Quantity: l.Quantity, Funds: fundsOf(l.Funds), Total: money(l.Total)}
+		out.Lines[i] = lineDocView{Item: l.Item, Undertake: l.Undertake, Quantity: l.Quantity, Funds: fundsOf(l.Funds), Total: money(l.Total),
+			Units: unitViews(l.Units)}
 	}
 	return out
 }
 
 type formLineView struct {
 	taskItemView
-	Undertake bool      `json:"undertake"`
-	Quantity  int64     `json:"quantity"`
-	Funds     fundsView `json:"funds"`
-	Total     moneyView `json:"total"`
+	Undertake bool       `json:"undertake"`
+	Quantity  int64      `json:"quantity"`
+	Funds     fundsView  `json:"funds"`
+	Total     moneyView  `json:"total"`
+	Units     []unitView `json:"units"` // 实施单位
 }
 
 type feedbackView struct {
@@ -99,6 +140,7 @@ type formView struct {
 	Totals       fundsView      `json:"totals"`
 	Total        moneyView      `json:"total"`
 	Feedback     []feedbackView `json:"feedback"`
+	Letter       *letterView    `json:"letter"` // the 厅函; null until recorded
 }
 
 func formViewOf(v projections.FormView) formView {
@@ -111,8 +153,9 @@ func formViewOf(v projections.FormView) formView {
 	}
 	for i, l := range v.Lines {
 		out.Lines[i] = formLineView{taskItemView: taskItemViews([]intent.TaskItem{l.TaskItem})[0], Undertake: l.Undertake,
-			Quantity: l.Quantity, Funds: fundsOf(l.Funds), Total: money(l.Total)}
+			Quantity: l.Quantity, Funds: fundsOf(l.Funds), Total: money(l.Total), Units: unitViews(l.Units)}
 	}
+	out.Letter = letterViewOf(v.RoundID, v.Province.Code, v.Letter)
 	for i, f := range v.Feedback {
 		out.Feedback[i] = feedbackView{Seq: f.Seq, Text: f.Text, RecordedAt: f.RecordedAt, ActorID: f.ActorID}
 	}
@@ -184,6 +227,7 @@ type roundProvinceView struct {
 	Late        bool           `json:"late"`
 	Extension   *time.Time     `json:"extension,omitempty"`
 	Reminders   []reminderView `json:"reminders"`
+	Letter      *letterView    `json:"letter"` // the 厅函; null until recorded
 }
 
 // getIntentRound answers a round's state: deadline, stage, extensions and
@@ -203,12 +247,12 @@ func (s *Server) getIntentRound(w http.ResponseWriter, r *http.Request) error {
 			rs[j] = reminderView{Offset: m.Offset.String(), SentAt: m.SentAt}
 		}
 		ps[i] = roundProvinceView{Code: p.Code, Name: p.Name, Status: p.Status, StatusLabel: exports.StatusLabel(p.Status),
-			Late: p.Late, Extension: p.Extension, Reminders: rs}
+			Late: p.Late, Extension: p.Extension, Reminders: rs, Letter: letterViewOf(rd.RoundID, p.Code, p.Letter)}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"round_id": rd.RoundID, "batch_id": rd.BatchID, "deadline": rd.Deadline, "stage": rd.Stage,
 		"stage_label": exports.StageLabel(rd.Stage), "reminder_offsets": offsetStrings(rd.ReminderOffsets),
-		"opened_at": rd.OpenedAt, "opened_by": rd.OpenedBy, "closed_at": rd.ClosedAt, "filed_at": rd.FiledAt,
+		"opened_at": rd.OpenedAt, "opened_by": rd.OpenedBy, "closed_at": rd.ClosedAt, "filed_at": rd.FiledAt, "filed_early": rd.FiledEarly,
 		"items": taskItemViews(rd.Items), "provinces": ps,
 	})
 	return nil

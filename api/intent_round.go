@@ -185,7 +185,11 @@ func (s *Server) formCommand(w http.ResponseWriter, r *http.Request, name string
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	cmd := workflows.FormCommand{Province: r.PathValue("province"), Input: in, Actor: metadata(r.Context())}
+	schools, err := s.schoolsNamed(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	cmd := workflows.FormCommand{Province: r.PathValue("province"), Input: in, Schools: schools, Actor: metadata(r.Context())}
 	var res workflows.FormResult
 	if err := s.update(r, name, cmd, &res); err != nil {
 		return err
@@ -193,6 +197,22 @@ func (s *Server) formCommand(w http.ResponseWriter, r *http.Request, name string
 	writeJSON(w, http.StatusOK, formResultView{RoundID: r.PathValue("round"), Province: cmd.Province, Status: status,
 		Version: res.Version, Form: formDoc(res.Form)})
 	return nil
+}
+
+// schoolsNamed reads from the school register what it holds for the schools
+// a form names as 实施单位, so that the round decides on them (the workflow
+// reads no database). The register is read from the log, never from a read
+// model that may trail it (DESIGN.md rule 11). Without a register no school
+// is known, and a form naming one is refused.
+func (s *Server) schoolsNamed(ctx context.Context, in intent.FormInput) (map[string]intent.School, error) {
+	codes := intent.UnitCodes(in)
+	if len(codes) == 0 {
+		return nil, nil
+	}
+	if s.schoolRegister == nil {
+		return map[string]intent.School{}, nil
+	}
+	return s.schoolRegister(ctx, codes)
 }
 
 func (s *Server) saveIntentDraft(w http.ResponseWriter, r *http.Request) error {

@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
 
+	"keytask/domain"
 	"keytask/domain/identity"
 	"keytask/domain/intent"
 	"keytask/domain/policy"
@@ -24,6 +26,8 @@ func (s *Server) intentPageRoutes() []Route {
 		{Pattern: "GET " + form, Action: policy.ActionRead, Resource: provinceForm, page: true, handle: s.intentFormPage},
 		{Pattern: "POST " + form, Action: policy.ActionWrite, Resource: provinceForm, page: true, handle: s.postIntentForm},
 		{Pattern: "POST " + form + "/return", Action: policy.ActionAdminister, Resource: provinceForm, page: true, handle: s.postReturnIntent},
+		{Pattern: "POST " + form + "/letter", Action: policy.ActionWrite, Resource: provinceForm, page: true, handle: s.postLetter},
+		{Pattern: "POST " + form + "/letter/arrived", Action: policy.ActionAdminister, Resource: provinceForm, page: true, handle: s.postLetterArrived},
 	}
 }
 
@@ -61,6 +65,11 @@ type intentFormData struct {
 	Path      string
 	Editable  bool // the user is the province and the round takes forms
 	CanReturn bool
+	// CanLetter: the province may record the 厅函 of its submitted form;
+	// CanArrive: the ministry may mark a recorded one arrived.
+	CanLetter bool
+	CanArrive bool
+	ScanURL   string
 	// Values are what the inputs show: the saved form, or what the user typed
 	// when a save was refused.
 	Values map[string]string
@@ -78,7 +87,12 @@ func (s *Server) renderIntentForm(w http.ResponseWriter, r *http.Request, status
 	p := principal(r.Context())
 	d := intentFormData{Form: f, Path: intentFormPath(f.RoundID, f.Province.Code), Values: map[string]string{},
 		Editable:  p.Role == identity.RoleProvince && f.Stage == intent.StageOpen && f.Status != intent.StatusSubmitted,
-		CanReturn: p.Role == identity.RoleMinistry && f.Status == intent.StatusSubmitted && f.Stage != intent.StageFiled}
+		CanReturn: p.Role == identity.RoleMinistry && f.Status == intent.StatusSubmitted && f.Stage != intent.StageFiled,
+		CanLetter: p.Role == identity.RoleProvince && f.Status == intent.StatusSubmitted && (f.Letter == nil || f.Letter.ArrivedAt == nil),
+		CanArrive: p.Role == identity.RoleMinistry && f.Letter != nil && f.Letter.ArrivedAt == nil}
+	if f.Letter != nil {
+		d.ScanURL = "/api/v1/intent-rounds/" + url.PathEscape(f.RoundID) + "/provinces/" + url.PathEscape(f.Province.Code) + "/letter/scan"
+	}
 	for i, l := range f.Lines {
 		at := fmt.Sprintf("lines[%d]", i)
 		if f.Status != intent.StatusNone {
@@ -91,6 +105,11 @@ func (s *Server) renderIntentForm(w http.ResponseWriter, r *http.Request, status
 					d.Values[at+".funds."+string(src)] = y.Wan()
 				}
 			}
+			codes := make([]string, len(l.Units))
+			for j, u := range l.Units {
+				codes[j] = u.Code
+			}
+			d.Values[at+".units"] = strings.Join(codes, " ")
 		}
 	}
 	for k := range typed {
@@ -146,6 +165,12 @@ func formInput(items []projections.FormLine, v url.Values) (intent.FormInput, er
 				li.Funds[string(src)] = raw(m)
 			}
 		}
+		// 实施单位: school codes separated by spaces, commas or 、.
+		if codes := strings.FieldsFunc(v.Get(at+".units"), func(r rune) bool {
+			return r == ',' || r == '，' || r == '、' || r == ';' || r == '；' || unicode.IsSpace(r)
+		}); len(codes) > 0 {
+			li.Units, _ = json.Marshal(codes) // strings always marshal
+		}
 		in.Lines[i] = li
 	}
 	return in, nil
@@ -169,7 +194,11 @@ func (s *Server) postIntentForm(w http.ResponseWriter, r *http.Request) error {
 	if r.PostFormValue("action") == "submit" {
 		name, done = workflows.UpdateSubmitIntent, "承接意向表已提交"
 	}
-	cmd := workflows.FormCommand{Province: r.PathValue("province"), Input: in, Actor: metadata(r.Context())}
+	schools, err := s.schoolsNamed(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	cmd := workflows.FormCommand{Province: r.PathValue("province"), Input: in, Schools: schools, Actor: metadata(r.Context())}
 	var res workflows.FormResult
 	if err := s.update(r, name, cmd, &res); err != nil {
 		if errs, ok := fieldErrors(err); ok {
@@ -182,6 +211,42 @@ func (s *Server) postIntentForm(w http.ResponseWriter, r *http.Request) error {
 		return err == nil && now.Version >= res.Version
 	})
 	return redirectOK(w, r, intentFormPath(f.RoundID, cmd.Province), done)
+}
+
+// postLetter records the province's 厅函 from the form page, through the same
+// code as POST …/letter.
+func (s *Server) postLetter(w http.ResponseWriter, r *http.Request) error {
+	cmd, err := s.recordLetterFrom(w, r)
+	if err != nil {
+		if errs, ok := fieldErrors(err); ok {
+			status := http.StatusUnprocessableEntity
+			if ce := (*domain.ConflictError)(nil); errors.As(err, &ce) {
+				status = http.StatusConflict
+			}
+			return s.renderIntentForm(w, r, status, nil, errs)
+		}
+		return err
+	}
+	s.awaitReadModel(r, func() bool { return s.letterRecorded(r, cmd) })
+	return redirectOK(w, r, intentFormPath(r.PathValue("round"), cmd.Province), "厅函已登记")
+}
+
+// postLetterArrived marks the province's 厅函 arrived, through the same
+// update as POST …/letter/arrived.
+func (s *Server) postLetterArrived(w http.ResponseWriter, r *http.Request) error {
+	cmd := workflows.ArrivalCommand{Province: r.PathValue("province"), Actor: metadata(r.Context())}
+	if err := s.update(r, workflows.UpdateLetterArrived, cmd, nil); err != nil {
+		if errs, ok := fieldErrors(err); ok {
+			return s.renderIntentForm(w, r, http.StatusConflict, nil, errs)
+		}
+		return err
+	}
+	round := r.PathValue("round")
+	s.awaitReadModel(r, func() bool {
+		now, err := projections.GetForm(r.Context(), s.pool, round, cmd.Province)
+		return err == nil && now.Letter != nil && now.Letter.ArrivedAt != nil
+	})
+	return redirectOK(w, r, intentFormPath(round, cmd.Province), "已登记收到该省厅函")
 }
 
 // postReturnIntent returns a submitted form to its province with a reason.

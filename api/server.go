@@ -21,6 +21,7 @@ import (
 	"keytask/app"
 	"keytask/attachments"
 	"keytask/domain/identity"
+	"keytask/domain/intent"
 	"keytask/domain/policy"
 	"keytask/events"
 	"keytask/temporalx"
@@ -62,17 +63,20 @@ type Config struct {
 
 // Server serves keytask's HTTP API.
 type Server struct {
-	pool    *pgxpool.Pool
-	store   *events.Store
-	reg     *prometheus.Registry
-	ready   func(context.Context) error
-	tc      client.Client
-	files   *attachments.Store
-	app     *app.App // the commands on aggregates without a workflow
-	log     *slog.Logger
-	metrics httpMetrics
-	routes  []Route
-	handler http.Handler
+	pool  *pgxpool.Pool
+	store *events.Store
+	reg   *prometheus.Registry
+	ready func(context.Context) error
+	tc    client.Client
+	files *attachments.Store
+	app   *app.App // the commands on aggregates without a workflow
+	// schoolRegister answers what the school register holds for school codes
+	// (see schoolsNamed); nil while there is no register.
+	schoolRegister func(ctx context.Context, codes []string) (map[string]intent.School, error)
+	log            *slog.Logger
+	metrics        httpMetrics
+	routes         []Route
+	handler        http.Handler
 
 	secureCookies bool
 	noMetrics     bool

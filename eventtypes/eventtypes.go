@@ -46,6 +46,8 @@ func build() *events.Registry {
 	events.Register[intent.IntentRoundClosed](r, intent.TypeIntentRoundClosed, 1)
 	events.Register[intent.IntentRoundFiled](r, intent.TypeIntentRoundFiled, 1)
 	events.Register[intent.IntentFeedbackRecorded](r, intent.TypeIntentFeedbackRecorded, 1)
+	events.Register[intent.IntentLetterRecorded](r, intent.TypeIntentLetterRecorded, 1)
+	events.Register[intent.IntentLetterArrived](r, intent.TypeIntentLetterArrived, 1)
 
 	// selection
 	events.Register[selection.ApplicationFiledByProvince](r, selection.TypeApplicationFiledByProvince, 1)

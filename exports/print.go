@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io"
 	"strconv"
+	"strings"
 
 	"keytask/domain/intent"
 	"keytask/projections"
@@ -21,6 +22,7 @@ type printRow struct {
 	taskRow
 	Undertake string
 	Quantity  string
+	Units     string // 实施单位: the schools' names, joined by 、
 	Total     string
 	Funds     []string // in the order of intent.Sources
 }
@@ -38,6 +40,7 @@ type printPage struct {
 	Total                              string
 	Totals                             []string
 	ReturnReason                       string
+	Letter                             string // the 厅函: number, date, whether it arrived
 	Feedback                           []printFeedback
 	Version                            int64
 }
@@ -55,6 +58,14 @@ func WriteFormHTML(w io.Writer, v projections.FormView) error {
 	if v.Status == intent.StatusReturned {
 		p.ReturnReason = v.ReturnReason
 	}
+	if l := v.Letter; l != nil {
+		p.Letter = fmt.Sprintf("%s（%s）", l.LetterNo, l.Date)
+		if l.ArrivedAt != nil {
+			p.Letter += "，部已于 " + formatTime(*l.ArrivedAt) + " 登记收到"
+		} else {
+			p.Letter += "，待部登记收到"
+		}
+	}
 	for _, s := range intent.Sources {
 		p.Sources = append(p.Sources, s.Label())
 		p.Totals = append(p.Totals, v.Totals.Get(s).WanFixed())
@@ -69,6 +80,11 @@ func WriteFormHTML(w io.Writer, v projections.FormView) error {
 		if l.Undertake {
 			row.Quantity = strconv.FormatInt(l.Quantity, 10) + l.Unit
 		}
+		names := make([]string, len(l.Units))
+		for j, u := range l.Units {
+			names[j] = u.Name
+		}
+		row.Units = strings.Join(names, "、")
 		for _, s := range intent.Sources {
 			row.Funds = append(row.Funds, l.Funds.Get(s).WanFixed())
 		}

@@ -25,6 +25,7 @@ type Round struct {
 	ClosedAt        *time.Time
 	FiledAt         *time.Time
 	FiledBy         string
+	FiledEarly      bool // filed before the deadline, every province having submitted
 	Items           []intent.TaskItem // the catalogue as it stood at opening
 	Provinces       []RoundProvince   // the provinces expected to submit, by code
 }
@@ -37,6 +38,22 @@ type RoundProvince struct {
 	Extension  *time.Time // may submit until then, past the round's deadline
 	ExtendedBy string
 	Reminders  []Reminder // in the order they were sent
+	Letter     *Letter    // the 厅函 that sends its form, once recorded
+}
+
+// Letter is the 厅函 that sends a province's form: its number, date and
+// stamped scan, and when the ministry marked it arrived.
+type Letter struct {
+	LetterNo   string
+	Date       string // YYYY-MM-DD
+	FileName   string
+	MediaType  string
+	Size       int64
+	SHA256     string // the scan in the attachments store
+	RecordedAt time.Time
+	RecordedBy string
+	ArrivedAt  *time.Time // nil until the ministry marks it arrived
+	ArrivedBy  string
 }
 
 // Reminder is a reminder sent to a province.
@@ -60,11 +77,13 @@ func (r Round) EffectiveDeadline(province string) time.Time {
 // round's id as $1.
 const (
 	roundSQL = `SELECT round_id, batch_id, deadline, reminder_offsets, stage, opened_at, opened_by,
-		closed_at, filed_at, filed_by FROM intent_rounds WHERE round_id = $1`
+		closed_at, filed_at, filed_by, filed_early FROM intent_rounds WHERE round_id = $1`
 	roundItemsSQL     = `SELECT item, code, name, target, unit, kind FROM intent_round_items WHERE round_id = $1 ORDER BY position`
-	roundProvincesSQL = `SELECT p.province, coalesce(f.status, 'none'), coalesce(f.late, false), p.extension, p.extended_by
+	roundProvincesSQL = `SELECT p.province, coalesce(f.status, 'none'), coalesce(f.late, false), p.extension, p.extended_by,
+			`+letterColumns+`
 		FROM intent_round_provinces p
 		LEFT JOIN intent_forms f ON f.round_id = p.round_id AND f.province = p.province
+		LEFT JOIN intent_letters l ON l.round_id = p.round_id AND l.province = p.province
 		WHERE p.round_id = $1 ORDER BY p.province COLLATE "C"`
 	roundRemindersSQL = `SELECT province, offset_ns, sent_at FROM intent_round_reminders WHERE round_id = $1
 		ORDER BY sent_at, offset_ns DESC, province COLLATE "C"`
@@ -121,7 +140,7 @@ func readRound(pl *pipeline, roundID string) (Round, error) {
 		var r Round
 		var offsets []int64
 		var stage string
-		err := row.Scan(&r.RoundID, &r.BatchID, &r.Deadline, &offsets, &stage, &r.OpenedAt, &r.OpenedBy, &r.ClosedAt, &r.FiledAt, &r.FiledBy)
+		err := row.Scan(&r.RoundID, &r.BatchID, &r.Deadline, &offsets, &stage, &r.OpenedAt, &r.OpenedBy, &r.ClosedAt, &r.FiledAt, &r.FiledBy, &r.FiledEarly)
 		r.Stage = intent.Stage(stage)
 		r.ReminderOffsets = make([]time.Duration, len(offsets))
 		for i, o := range offsets {
@@ -148,8 +167,9 @@ func readRound(pl *pipeline, roundID string) (Round, error) {
 		r.Provinces, err = pgx.AppendRows(make([]RoundProvince, 0, len(identity.Provinces)), rows, func(row pgx.CollectableRow) (RoundProvince, error) {
 			var p RoundProvince
 			var status string
-			err := row.Scan(&p.Code, &status, &p.Late, &p.Extension, &p.ExtendedBy)
-			p.Name, p.Status, p.Extension = identity.Provinces[p.Code], intent.Status(status), utc(p.Extension)
+			var l letterScan
+			err := row.Scan(append([]any{&p.Code, &status, &p.Late, &p.Extension, &p.ExtendedBy}, l.dest()...)...)
+			p.Name, p.Status, p.Extension, p.Letter = identity.Provinces[p.Code], intent.Status(status), utc(p.Extension), l.letter()
 			return p, err
 		})
 	}
@@ -221,6 +241,31 @@ type FormLine struct {
 	Quantity  int64
 	Funds     intent.Funds
 	Total     intent.Yuan
+	Units     []intent.Unit // 实施单位, in the province's order
+}
+
+// letterColumns read an intent_letters row joined as l; every column is
+// null when the province has recorded no letter.
+const letterColumns = `l.letter_no, l.letter_date, l.file_name, l.media_type, l.size, l.sha256,
+	l.recorded_at, l.recorded_by, l.arrived_at, l.arrived_by`
+
+// letterScan receives letterColumns.
+type letterScan struct {
+	no, date, name, media, hash, by, arrivedBy *string
+	size                                       *int64
+	at, arrived                                *time.Time
+}
+
+func (l *letterScan) dest() []any {
+	return []any{&l.no, &l.date, &l.name, &l.media, &l.size, &l.hash, &l.at, &l.by, &l.arrived, &l.arrivedBy}
+}
+
+func (l *letterScan) letter() *Letter {
+	if l.no == nil {
+		return nil
+	}
+	return &Letter{LetterNo: *l.no, Date: *l.date, FileName: *l.name, MediaType: *l.media, Size: *l.size, SHA256: *l.hash,
+		RecordedAt: l.at.UTC(), RecordedBy: *l.by, ArrivedAt: utc(l.arrived), ArrivedBy: *l.arrivedBy}
 }
 
 // Feedback is the ministry's feedback to a province on a filed round.
@@ -252,6 +297,7 @@ type FormView struct {
 	Totals       intent.Funds
 	Total        intent.Yuan
 	Feedback     []Feedback
+	Letter       *Letter // the 厅函 that sends the form, once recorded
 }
 
 // GetForm returns a province's form in a round. A province that has not saved
@@ -269,6 +315,9 @@ func GetForm(ctx context.Context, q Querier, roundID, province string) (FormView
 		FROM intent_form_lines WHERE round_id = $1 AND province = $2`, roundID, province)
 	pl.queue(`SELECT seq, text, recorded_at, actor_id FROM intent_feedback
 		WHERE round_id = $1 AND province = $2 ORDER BY seq`, roundID, province)
+	pl.queue(`SELECT item, school_code, school_name FROM intent_form_units
+		WHERE round_id = $1 AND province = $2 ORDER BY item, position`, roundID, province)
+	pl.queue(`SELECT `+letterColumns+` FROM intent_letters l WHERE round_id = $1 AND province = $2`, roundID, province)
 	defer pl.close()
 	r, err := readRound(pl, roundID)
 	if err != nil {
@@ -334,7 +383,60 @@ func GetForm(ctx context.Context, q Querier, roundID, province string) (FormView
 	if err != nil {
 		return v, fmt.Errorf("feedback to %s in round %s: %w", province, roundID, err)
 	}
+	if rows, err = pl.next(); err != nil {
+		return v, fmt.Errorf("units of %s in round %s: %w", province, roundID, err)
+	}
+	units := map[string][]intent.Unit{}
+	var u intent.Unit
+	if _, err := pgx.ForEachRow(rows, []any{&item, &u.Code, &u.Name}, func() error {
+		units[item] = append(units[item], u)
+		return nil
+	}); err != nil {
+		return v, fmt.Errorf("units of %s in round %s: %w", province, roundID, err)
+	}
+	for i := range v.Lines {
+		v.Lines[i].Units = units[v.Lines[i].Item]
+	}
+	if rows, err = pl.next(); err != nil {
+		return v, fmt.Errorf("letter of %s in round %s: %w", province, roundID, err)
+	}
+	var ls letterScan
+	if _, err := pgx.ForEachRow(rows, ls.dest(), func() error { v.Letter = ls.letter(); return nil }); err != nil {
+		return v, fmt.Errorf("letter of %s in round %s: %w", province, roundID, err)
+	}
 	return v, nil
+}
+
+// FiledUnit is one 实施单位 of a province's submitted intent: the school that
+// carries task item Item for Province.
+type FiledUnit struct {
+	Province   string
+	Item       string
+	SchoolCode string
+	SchoolName string
+}
+
+// SubmittedUnits returns the 实施单位 of the round's submitted forms (a form
+// counts while it stands submitted, as in the summary; once the round is
+// filed these are the filed intents), by province, task item and the
+// province's order. province and item, when not empty, narrow it to one.
+func SubmittedUnits(ctx context.Context, q Querier, roundID, province, item string) ([]FiledUnit, error) {
+	rows, err := q.Query(ctx, `SELECT u.province, u.item, u.school_code, u.school_name
+		FROM intent_form_units u
+		JOIN intent_forms f ON f.round_id = u.round_id AND f.province = u.province AND f.status = 'submitted'
+		WHERE u.round_id = $1 AND ($2 = '' OR u.province = $2) AND ($3 = '' OR u.item = $3)
+		ORDER BY u.province COLLATE "C", u.item COLLATE "C", u.position`, roundID, province, item)
+	if err != nil {
+		return nil, fmt.Errorf("units of round %s: %w", roundID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (FiledUnit, error) {
+		var u FiledUnit
+		return u, row.Scan(&u.Province, &u.Item, &u.SchoolCode, &u.SchoolName)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("units of round %s: %w", roundID, err)
+	}
+	return out, nil
 }
 
 // funds reads the five source columns in the order of intent.Sources.

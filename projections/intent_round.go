@@ -31,7 +31,9 @@ type IntentRounds struct{}
 func (IntentRounds) Name() string { return "intent_rounds" }
 
 // SchemaVersion implements Projection.
-func (IntentRounds) SchemaVersion() int { return 1 }
+// Version 2 adds the 实施单位 (intent_form_units), the 厅函 (intent_letters)
+// and whether a round was filed early.
+func (IntentRounds) SchemaVersion() int { return 2 }
 
 // Money is kept as bigint yuan throughout (DESIGN.md rule 5).
 const fundColumns = `school, industry, sponsor, municipal, provincial`
@@ -49,7 +51,8 @@ CREATE TABLE IF NOT EXISTS intent_rounds (
 	opened_by        text        NOT NULL,
 	closed_at        timestamptz,
 	filed_at         timestamptz,
-	filed_by         text        NOT NULL DEFAULT ''
+	filed_by         text        NOT NULL DEFAULT '',
+	filed_early      boolean     NOT NULL DEFAULT false -- before the deadline, every province having submitted
 );
 CREATE TABLE IF NOT EXISTS intent_round_items (
 	round_id text   NOT NULL,
@@ -114,6 +117,35 @@ CREATE TABLE IF NOT EXISTS intent_form_lines (
 	total      bigint  NOT NULL,
 	PRIMARY KEY (round_id, province, item)
 );
+-- The 实施单位 of each row of a province's form as it stands (the latest save
+-- or submission): the schools that carry the task. Join intent_forms on
+-- status = 'submitted' for the filed intent, as intent_summary does.
+CREATE TABLE IF NOT EXISTS intent_form_units (
+	round_id    text NOT NULL,
+	province    text NOT NULL,
+	item        text NOT NULL,
+	position    int  NOT NULL, -- the order the province listed them in
+	school_code text NOT NULL,
+	school_name text NOT NULL, -- as the register named it when the form was saved
+	PRIMARY KEY (round_id, province, item, school_code)
+);
+CREATE INDEX IF NOT EXISTS intent_form_units_school ON intent_form_units (school_code);
+-- The 厅函 that sends each province's form, and its arrival at the ministry.
+CREATE TABLE IF NOT EXISTS intent_letters (
+	round_id    text        NOT NULL,
+	province    text        NOT NULL,
+	letter_no   text        NOT NULL,
+	letter_date text        NOT NULL, -- YYYY-MM-DD, as on the letter
+	file_name   text        NOT NULL,
+	media_type  text        NOT NULL,
+	size        bigint      NOT NULL,
+	sha256      text        NOT NULL, -- the scan in the attachments store
+	recorded_at timestamptz NOT NULL,
+	recorded_by text        NOT NULL,
+	arrived_at  timestamptz,
+	arrived_by  text        NOT NULL DEFAULT '',
+	PRIMARY KEY (round_id, province)
+);
 CREATE TABLE IF NOT EXISTS intent_form_history (
 	round_id       text        NOT NULL,
 	province       text        NOT NULL,
@@ -161,7 +193,7 @@ CREATE TABLE IF NOT EXISTS intent_summary (
 // Reset implements Projection.
 func (IntentRounds) Reset(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, `TRUNCATE intent_rounds, intent_round_items, intent_round_provinces, intent_round_reminders,
-		intent_forms, intent_form_lines, intent_form_history, intent_feedback, intent_summary`)
+		intent_forms, intent_form_lines, intent_form_units, intent_letters, intent_form_history, intent_feedback, intent_summary`)
 	return err
 }
 
@@ -196,8 +228,30 @@ func (p IntentRounds) Apply(ctx context.Context, tx pgx.Tx, e events.Event) erro
 		})
 	case intent.TypeIntentRoundFiled:
 		err = applyPayload(e, func(v intent.IntentRoundFiled) error {
-			_, err := tx.Exec(ctx, `UPDATE intent_rounds SET stage = $2, filed_at = $3, filed_by = $4 WHERE round_id = $1`,
-				v.RoundID, string(intent.StageFiled), e.RecordedAt, e.Metadata.ActorID)
+			_, err := tx.Exec(ctx, `UPDATE intent_rounds SET stage = $2, filed_at = $3, filed_by = $4, filed_early = $5 WHERE round_id = $1`,
+				v.RoundID, string(intent.StageFiled), e.RecordedAt, e.Metadata.ActorID, v.Early)
+			return err
+		})
+	case intent.TypeIntentLetterRecorded:
+		err = applyPayload(e, func(v intent.IntentLetterRecorded) error {
+			// A new letter replaces the one before, which had not arrived.
+			_, err := tx.Exec(ctx, `INSERT INTO intent_letters (round_id, province, letter_no, letter_date, file_name, media_type,
+					size, sha256, recorded_at, recorded_by)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+				ON CONFLICT (round_id, province) DO UPDATE SET letter_no = excluded.letter_no, letter_date = excluded.letter_date,
+					file_name = excluded.file_name, media_type = excluded.media_type, size = excluded.size, sha256 = excluded.sha256,
+					recorded_at = excluded.recorded_at, recorded_by = excluded.recorded_by, arrived_at = NULL, arrived_by = ''`,
+				v.RoundID, v.Province, v.LetterNo, v.Date, v.Scan.Name, v.Scan.MediaType, v.Scan.Size, v.Scan.SHA256,
+				e.RecordedAt, e.Metadata.ActorID)
+			return err
+		})
+	case intent.TypeIntentLetterArrived:
+		err = applyPayload(e, func(v intent.IntentLetterArrived) error {
+			tag, err := tx.Exec(ctx, `UPDATE intent_letters SET arrived_at = $3, arrived_by = $4 WHERE round_id = $1 AND province = $2`,
+				v.RoundID, v.Province, e.RecordedAt, e.Metadata.ActorID)
+			if err == nil && tag.RowsAffected() != 1 {
+				err = fmt.Errorf("%s of round %s has no letter to mark arrived", v.Province, v.RoundID)
+			}
 			return err
 		})
 	case intent.TypeIntentDraftSaved:
@@ -297,7 +351,12 @@ func formChanged(ctx context.Context, tx pgx.Tx, e events.Event, roundID, provin
 		}
 		b := &pgx.Batch{}
 		b.Queue(`DELETE FROM intent_form_lines WHERE round_id = $1 AND province = $2`, roundID, province)
+		b.Queue(`DELETE FROM intent_form_units WHERE round_id = $1 AND province = $2`, roundID, province)
 		for _, l := range form.Lines {
+			for j, u := range l.Units {
+				b.Queue(`INSERT INTO intent_form_units (round_id, province, item, position, school_code, school_name)
+					VALUES ($1, $2, $3, $4, $5, $6)`, roundID, province, l.Item, j, u.Code, u.Name)
+			}
 			b.Queue(`INSERT INTO intent_form_lines (round_id, province, item, undertake, quantity, `+fundColumns+`, total)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 				roundID, province, l.Item, l.Undertake, l.Quantity, int64(l.Funds.School), int64(l.Funds.Industry),
@@ -358,7 +417,7 @@ GROUP BY i.round_id, i.position, i.item, i.target`, roundID)
 func (IntentRounds) Digest(ctx context.Context, tx pgx.Tx) (string, error) {
 	d, err := digestTables(ctx, tx,
 		`SELECT jsonb_build_array(round_id, batch_id, deadline AT TIME ZONE 'UTC', reminder_offsets, stage,
-				opened_at AT TIME ZONE 'UTC', opened_by, closed_at AT TIME ZONE 'UTC', filed_at AT TIME ZONE 'UTC', filed_by)::text
+				opened_at AT TIME ZONE 'UTC', opened_by, closed_at AT TIME ZONE 'UTC', filed_at AT TIME ZONE 'UTC', filed_by, filed_early)::text
 			FROM intent_rounds ORDER BY round_id COLLATE "C"`,
 		`SELECT jsonb_build_array(round_id, position, item, code, name, target, unit, kind)::text
 			FROM intent_round_items ORDER BY round_id COLLATE "C", position`,
@@ -371,6 +430,11 @@ func (IntentRounds) Digest(ctx context.Context, tx pgx.Tx) (string, error) {
 			FROM intent_forms ORDER BY round_id COLLATE "C", province COLLATE "C"`,
 		`SELECT jsonb_build_array(round_id, province, item, undertake, quantity, `+fundColumns+`, total)::text
 			FROM intent_form_lines ORDER BY round_id COLLATE "C", province COLLATE "C", item COLLATE "C"`,
+		`SELECT jsonb_build_array(round_id, province, item, position, school_code, school_name)::text
+			FROM intent_form_units ORDER BY round_id COLLATE "C", province COLLATE "C", item COLLATE "C", position`,
+		`SELECT jsonb_build_array(round_id, province, letter_no, letter_date, file_name, media_type, size, sha256,
+				recorded_at AT TIME ZONE 'UTC', recorded_by, arrived_at AT TIME ZONE 'UTC', arrived_by)::text
+			FROM intent_letters ORDER BY round_id COLLATE "C", province COLLATE "C"`,
 		`SELECT jsonb_build_array(round_id, province, seq, action, status, late, reason, recorded_at AT TIME ZONE 'UTC',
 				actor_id, role, event_id, stream_id, stream_version, form)::text
 			FROM intent_form_history ORDER BY round_id COLLATE "C", province COLLATE "C", seq`,

@@ -24,6 +24,11 @@ import (
 //	ExtendProvinceDeadline(ExtendCommand)  → no result (error only)
 //	FileIntentRound(FileCommand)           → no result (error only)
 //	RecordIntentFeedback(FeedbackCommand)  → no result (error only)
+//	RecordIntentLetter(LetterCommand)      → no result (error only)
+//	MarkIntentLetterArrived(ArrivalCommand) → no result (error only)
+//
+// FileIntentRound files a closed round, or an open one before its deadline
+// once every province has submitted (IntentRoundFiled.Early).
 //
 // Refusals. A command the rules refuse comes back from the update as a
 // *temporal.ApplicationError, non-retryable, whose Type is UpdateFieldErrorType
@@ -48,7 +53,8 @@ import (
 //
 //	intent.RoundStream(round)          IntentRoundOpened, IntentReminderSent, IntentRoundClosed, IntentRoundFiled
 //	intent.FormStream(round, province) IntentDraftSaved, IntentSubmitted, IntentReturned,
-//	                                   ProvinceDeadlineExtended, IntentFeedbackRecorded
+//	                                   ProvinceDeadlineExtended, IntentFeedbackRecorded,
+//	                                   IntentLetterRecorded, IntentLetterArrived
 //
 // Lifetime. The round closes at its deadline; provinces with an extension may
 // still save and submit until their own deadline. Once filed, the round accepts
@@ -63,6 +69,8 @@ const (
 	UpdateExtendProvince   = "ExtendProvinceDeadline"
 	UpdateFileIntentRound  = "FileIntentRound"
 	UpdateRecordFeedback   = "RecordIntentFeedback"
+	UpdateRecordLetter     = "RecordIntentLetter"
+	UpdateLetterArrived    = "MarkIntentLetterArrived"
 	QueryIntentRoundStatus = "IntentRoundStatus"
 )
 
@@ -153,11 +161,30 @@ func DomainError(err error) error {
 	return domain.Invalid(r.Field, r.Message, r.Detail)
 }
 
-// FormCommand saves or submits a province's form.
+// FormCommand saves or submits a province's form. Schools are what the school
+// register holds for the codes the form names as 实施单位 (intent.UnitCodes),
+// read from the log by the caller: a workflow reads no database, and the rule
+// (intent.CheckUnits) decides on them, so the validator and the handler decide
+// alike.
 type FormCommand struct {
-	Province string           `json:"province"`
-	Input    intent.FormInput `json:"input"`
-	Actor    events.Metadata  `json:"actor"`
+	Province string                   `json:"province"`
+	Input    intent.FormInput         `json:"input"`
+	Schools  map[string]intent.School `json:"schools,omitempty"`
+	Actor    events.Metadata          `json:"actor"`
+}
+
+// LetterCommand records the 厅函 that sends a province's form; its scan is
+// already in the attachments store.
+type LetterCommand struct {
+	Province string             `json:"province"`
+	Letter   intent.LetterInput `json:"letter"`
+	Actor    events.Metadata    `json:"actor"`
+}
+
+// ArrivalCommand marks a province's 厅函 arrived at the ministry.
+type ArrivalCommand struct {
+	Province string          `json:"province"`
+	Actor    events.Metadata `json:"actor"`
 }
 
 // ReturnCommand returns a submitted form to its province with a reason.
@@ -203,8 +230,9 @@ type IntentRoundStatus struct {
 
 // FormState is one province's form state in the round.
 type FormState struct {
-	Status    string     `json:"status"` // none, draft, submitted, returned
-	Extension *time.Time `json:"extension,omitempty"`
-	Late      bool       `json:"late,omitempty"`
-	Feedbacks int        `json:"feedbacks,omitempty"` // feedback recorded after filing
+	Status    string              `json:"status"` // none, draft, submitted, returned
+	Extension *time.Time          `json:"extension,omitempty"`
+	Late      bool                `json:"late,omitempty"`
+	Feedbacks int                 `json:"feedbacks,omitempty"` // feedback recorded after filing
+	Letter    *intent.LetterState `json:"letter,omitempty"`    // the 厅函 recorded, and whether it arrived
 }

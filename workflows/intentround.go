@@ -309,12 +309,12 @@ func (r *intentRound) register(ctx workflow.Context) error {
 	form := func(e intent.IntentDraftSaved, v int64) FormResult { return FormResult{Form: e.Form, Version: v} }
 	draft := keyed(UpdateSaveIntentDraft, "draft", intent.TypeIntentDraftSaved, r.recordForm, FormCommand.by,
 		func(c FormCommand, now time.Time) (intent.IntentDraftSaved, error) {
-			return s.SaveDraft(c.Province, c.Input, now)
+			return s.SaveDraft(c.Province, c.Input, c.Schools, now)
 		}, form)
 	draft.again = r.repeated
 	submit := keyed(UpdateSubmitIntent, "submit", intent.TypeIntentSubmitted, r.recordForm, FormCommand.by,
 		func(c FormCommand, now time.Time) (intent.IntentSubmitted, error) {
-			return s.Submit(c.Province, c.Input, now)
+			return s.Submit(c.Province, c.Input, c.Schools, now)
 		},
 		func(e intent.IntentSubmitted, v int64) FormResult { return FormResult{Form: e.Form, Version: v} })
 	submit.again = r.repeated
@@ -330,6 +330,14 @@ func (r *intentRound) register(ctx workflow.Context) error {
 		keyed(UpdateRecordFeedback, "feedback", intent.TypeIntentFeedbackRecorded, r.recordForm, FeedbackCommand.by,
 			func(c FeedbackCommand, _ time.Time) (intent.IntentFeedbackRecorded, error) {
 				return s.Feedback(c.Province, c.Text)
+			}, noResult),
+		keyed(UpdateRecordLetter, "letter", intent.TypeIntentLetterRecorded, r.recordForm, LetterCommand.by,
+			func(c LetterCommand, now time.Time) (intent.IntentLetterRecorded, error) {
+				return s.RecordLetter(c.Province, c.Letter, now)
+			}, noResult),
+		keyed(UpdateLetterArrived, "arrived", intent.TypeIntentLetterArrived, r.recordForm, ArrivalCommand.by,
+			func(c ArrivalCommand, _ time.Time) (intent.IntentLetterArrived, error) {
+				return s.MarkLetterArrived(c.Province)
 			}, noResult),
 		command[FileCommand, intent.IntentRoundFiled, none]{
 			name: UpdateFileIntentRound,
@@ -365,11 +373,16 @@ func (c FormCommand) by() (string, events.Metadata)     { return c.Province, c.A
 func (c ReturnCommand) by() (string, events.Metadata)   { return c.Province, c.Actor }
 func (c ExtendCommand) by() (string, events.Metadata)   { return c.Province, c.Actor }
 func (c FeedbackCommand) by() (string, events.Metadata) { return c.Province, c.Actor }
+func (c LetterCommand) by() (string, events.Metadata)   { return c.Province, c.Actor }
+func (c ArrivalCommand) by() (string, events.Metadata)  { return c.Province, c.Actor }
 
 // repeated answers a form command that completed before (see RecentUpdates)
 // from the current state, recording nothing.
 func (r *intentRound) repeated(_ workflow.Context, c FormCommand) FormResult {
 	form, _ := intent.Validate(r.State.Items, c.Input)
+	if named, err := intent.CheckUnits(form, c.Input, c.Province, c.Schools); err == nil {
+		form = named
+	}
 	return FormResult{Form: form, Version: r.FormVersions[c.Province]}
 }
 
@@ -381,7 +394,7 @@ func (r *intentRound) status() (IntentRoundStatus, error) {
 		Provinces: make(map[string]FormState, len(r.State.Provinces)),
 	}
 	for code, ps := range r.State.Provinces {
-		out.Provinces[code] = FormState{Status: string(ps.Status), Extension: ps.Extension, Late: ps.Late, Feedbacks: ps.Feedbacks}
+		out.Provinces[code] = FormState{Status: string(ps.Status), Extension: ps.Extension, Late: ps.Late, Feedbacks: ps.Feedbacks, Letter: ps.Letter}
 	}
 	return out, nil
 }

@@ -67,30 +67,40 @@ type LetterInput struct {
 // and the scan ("file"). The API calls it before it stores the scan, so a bad
 // letter stores nothing; RecordLetter calls it again.
 func CheckLetter(in LetterInput, now time.Time) (LetterInput, error) {
-	in.LetterNo = strings.TrimSpace(in.LetterNo)
-	in.Date = strings.TrimSpace(in.Date)
-	switch {
-	case in.LetterNo == "":
-		return in, domain.Invalid("letter_no", "请填写厅函文号", "letter without a number")
-	case utf8.RuneCountInString(in.LetterNo) > MaxLetterNoRunes:
-		return in, domain.Invalid("letter_no", fmt.Sprintf("厅函文号不能超过 %d 字", MaxLetterNoRunes), "letter number too long")
-	case strings.ContainsFunc(in.LetterNo, func(r rune) bool { return r < ' ' }):
-		return in, domain.Invalid("letter_no", "厅函文号不能含有控制字符", "letter number with control characters")
-	case in.Date == "":
-		return in, domain.Invalid("date", "请填写厅函日期", "letter without a date")
+	if err := CheckLetterFields(in, now); err != nil {
+		return in, err
 	}
-	d, err := time.ParseInLocation("2006-01-02", in.Date, shanghai)
-	if !datePattern.MatchString(in.Date) || err != nil {
-		return in, domain.Invalid("date", "厅函日期格式应为 2022-06-10", fmt.Sprintf("letter date %q is not YYYY-MM-DD", clip(in.Date)))
-	}
-	today := now.In(shanghai).Format("2006-01-02")
-	if d.Format("2006-01-02") > today {
-		return in, domain.Invalid("date", "厅函日期不能晚于今天", fmt.Sprintf("letter date %s is after today %s", in.Date, today))
-	}
+	in.LetterNo, in.Date = strings.TrimSpace(in.LetterNo), strings.TrimSpace(in.Date)
 	if !hashPattern.MatchString(in.Scan.SHA256) || in.Scan.Size <= 0 {
 		return in, domain.Invalid("file", "请上传加盖公章的厅函扫描件", "letter without a scan")
 	}
 	return in, nil
+}
+
+// CheckLetterFields checks a letter's number and date, not its scan: the
+// API checks them before it reads the scan.
+func CheckLetterFields(in LetterInput, now time.Time) error {
+	in.LetterNo = strings.TrimSpace(in.LetterNo)
+	in.Date = strings.TrimSpace(in.Date)
+	switch {
+	case in.LetterNo == "":
+		return domain.Invalid("letter_no", "请填写厅函文号", "letter without a number")
+	case utf8.RuneCountInString(in.LetterNo) > MaxLetterNoRunes:
+		return domain.Invalid("letter_no", fmt.Sprintf("厅函文号不能超过 %d 字", MaxLetterNoRunes), "letter number too long")
+	case strings.ContainsFunc(in.LetterNo, func(r rune) bool { return r < ' ' }):
+		return domain.Invalid("letter_no", "厅函文号不能含有控制字符", "letter number with control characters")
+	case in.Date == "":
+		return domain.Invalid("date", "请填写厅函日期", "letter without a date")
+	}
+	d, err := time.ParseInLocation("2006-01-02", in.Date, shanghai)
+	if !datePattern.MatchString(in.Date) || err != nil {
+		return domain.Invalid("date", "厅函日期格式应为 2022-06-10", fmt.Sprintf("letter date %q is not YYYY-MM-DD", clip(in.Date)))
+	}
+	today := now.In(shanghai).Format("2006-01-02")
+	if d.Format("2006-01-02") > today {
+		return domain.Invalid("date", "厅函日期不能晚于今天", fmt.Sprintf("letter date %s is after today %s", in.Date, today))
+	}
+	return nil
 }
 
 // RecordLetter decides on a province recording the 厅函 that sends its form:
