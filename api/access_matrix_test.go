@@ -39,38 +39,41 @@ import (
 // attachment, bj's account). A route missing from this table fails the test,
 // so a new route needs a decision here.
 var accessMatrix = map[string]string{
-	"GET /api/v1/me":                                                      "OOOOOOOOO",
-	"GET /api/v1/users":                                                   "OOFFFFFFF",
-	"POST /api/v1/users":                                                  "OFFFFFFFF",
-	"PUT /api/v1/users/{user}/password":                                   "OFFFFFFFF",
-	"POST /api/v1/tokens":                                                 "OOOOOOOOO", // each makes their own, never another's
-	"GET /api/v1/tokens":                                                  "OOOOOOOOO",
-	"POST /api/v1/tokens/{token}/rotate":                                  "OOOOOOOOO",
-	"DELETE /api/v1/tokens/{token}":                                       "OOOOOOOOO",
-	"GET /api/v1/users/{user}/tokens":                                     "OFFFFFFFF",
-	"DELETE /api/v1/users/{user}/tokens/{token}":                          "OFFFFFFFF",
-	"GET /api/v1/streams/{stream}/timeline":                               "OOOFFFFFF", // user-bj: bj reads their own stream
-	"POST /api/v1/plan-batches":                                           "OFFFFFFFF",
-	"POST /api/v1/plan-batches/{batch}/items":                             "OFFFFFFFF",
-	"GET /api/v1/plan-batches/{batch}":                                    "OOOOOOOOO", // the catalogue is public
-	"PUT /api/v1/liaison-deadline":                                        "OFFFFFFFF",
-	"PUT /api/v1/provinces/{province}/liaison":                            "OFONFFFFF",
-	"GET /api/v1/liaisons":                                                "OOFFFFFFF",
-	"POST /api/v1/intent-rounds":                                          "OFFFFFFFF",
-	"GET /api/v1/intent-rounds/{round}":                                   "OOFFFFFFF",
-	"POST /api/v1/intent-rounds/{round}/file":                             "OFFFFFFFF",
-	"GET /api/v1/intent-rounds/{round}/summary":                           "OOFFFFFFF",
-	"GET /api/v1/intent-rounds/{round}/summary.xlsx":                      "OOFFFFFFF",
-	"GET /api/v1/intent-rounds/{round}/missing":                           "OOFFFFFFF",
-	"PUT /api/v1/intent-rounds/{round}/provinces/{province}/draft":        "FFONFFFFF", // a declaration: only its province writes it
-	"POST /api/v1/intent-rounds/{round}/provinces/{province}/submit":      "FFONFFFFF",
-	"POST /api/v1/intent-rounds/{round}/provinces/{province}/return":      "OFFFFFFFF",
-	"POST /api/v1/intent-rounds/{round}/provinces/{province}/extend":      "OFFFFFFFF",
-	"POST /api/v1/intent-rounds/{round}/provinces/{province}/feedback":    "OFFFFFFFF",
-	"GET /api/v1/intent-rounds/{round}/provinces/{province}/form":         "OOONFFFFF",
-	"GET /api/v1/intent-rounds/{round}/provinces/{province}/form/history": "OOONFFFFF",
-	"GET /api/v1/intent-rounds/{round}/provinces/{province}/form.xlsx":    "OOONFFFFF",
-	"GET /api/v1/intent-rounds/{round}/provinces/{province}/form/print":   "OOONFFFFF",
+	"GET /api/v1/me":                                                         "OOOOOOOOO",
+	"GET /api/v1/users":                                                      "OOFFFFFFF",
+	"POST /api/v1/users":                                                     "OFFFFFFFF",
+	"PUT /api/v1/users/{user}/password":                                      "OFFFFFFFF",
+	"POST /api/v1/tokens":                                                    "OOOOOOOOO", // each makes their own, never another's
+	"GET /api/v1/tokens":                                                     "OOOOOOOOO",
+	"POST /api/v1/tokens/{token}/rotate":                                     "OOOOOOOOO",
+	"DELETE /api/v1/tokens/{token}":                                          "OOOOOOOOO",
+	"GET /api/v1/users/{user}/tokens":                                        "OFFFFFFFF",
+	"DELETE /api/v1/users/{user}/tokens/{token}":                             "OFFFFFFFF",
+	"GET /api/v1/streams/{stream}/timeline":                                  "OOOFFFFFF", // user-bj: bj reads their own stream
+	"POST /api/v1/plan-batches":                                              "OFFFFFFFF",
+	"POST /api/v1/plan-batches/{batch}/items":                                "OFFFFFFFF",
+	"GET /api/v1/plan-batches/{batch}":                                       "OOOOOOOOO", // the catalogue is public
+	"PUT /api/v1/liaison-deadline":                                           "OFFFFFFFF",
+	"PUT /api/v1/provinces/{province}/liaison":                               "OFONFFFFF",
+	"GET /api/v1/liaisons":                                                   "OOFFFFFFF",
+	"POST /api/v1/intent-rounds":                                             "OFFFFFFFF",
+	"GET /api/v1/intent-rounds/{round}":                                      "OOFFFFFFF",
+	"POST /api/v1/intent-rounds/{round}/file":                                "OFFFFFFFF",
+	"GET /api/v1/intent-rounds/{round}/summary":                              "OOFFFFFFF",
+	"GET /api/v1/intent-rounds/{round}/summary.xlsx":                         "OOFFFFFFF",
+	"GET /api/v1/intent-rounds/{round}/missing":                              "OOFFFFFFF",
+	"PUT /api/v1/intent-rounds/{round}/provinces/{province}/draft":           "FFONFFFFF", // a declaration: only its province writes it
+	"POST /api/v1/intent-rounds/{round}/provinces/{province}/submit":         "FFONFFFFF",
+	"POST /api/v1/intent-rounds/{round}/provinces/{province}/return":         "OFFFFFFFF",
+	"POST /api/v1/intent-rounds/{round}/provinces/{province}/extend":         "OFFFFFFFF",
+	"POST /api/v1/intent-rounds/{round}/provinces/{province}/feedback":       "OFFFFFFFF",
+	"GET /api/v1/intent-rounds/{round}/provinces/{province}/form":            "OOONFFFFF",
+	"GET /api/v1/intent-rounds/{round}/provinces/{province}/form/history":    "OOONFFFFF",
+	"GET /api/v1/intent-rounds/{round}/provinces/{province}/form.xlsx":       "OOONFFFFF",
+	"GET /api/v1/intent-rounds/{round}/provinces/{province}/form/print":      "OOONFFFFF",
+	"POST /api/v1/intent-rounds/{round}/provinces/{province}/letter":         "FFONFFFFF", // the province records its own 厅函
+	"POST /api/v1/intent-rounds/{round}/provinces/{province}/letter/arrived": "OFFFFFFFF", // only the ministry receives it
+	"GET /api/v1/intent-rounds/{round}/provinces/{province}/letter/scan":     "OOONFFFFF",
 	// Filing and listing applications: the resource is the caller's own, so the
 	// policy lets each scoped role through and the handler keeps to its scope.
 	"POST /api/v1/applications":                                                "FFOOOOFFF",
@@ -157,6 +160,8 @@ var accessMatrix = map[string]string{
 	"GET /web/intent-rounds/{round}/provinces/{province}":                   "OOONFFFFF",
 	"POST /web/intent-rounds/{round}/provinces/{province}":                  "FFONFFFFF",
 	"POST /web/intent-rounds/{round}/provinces/{province}/return":           "OFFFFFFFF",
+	"POST /web/intent-rounds/{round}/provinces/{province}/letter":           "FFONFFFFF",
+	"POST /web/intent-rounds/{round}/provinces/{province}/letter/arrived":   "OFFFFFFFF",
 	"GET /web/applications":                                                 "OOOOOOFFF",
 	"POST /web/applications":                                                "FFOOOOFFF",
 	"GET /web/applications/{id}":                                            "OOONONFFF",

@@ -371,7 +371,7 @@ func TestIntentRoundRefusals(t *testing.T) {
 	refuse(workflows.UpdateSubmitIntent, formCmd("12", goodForm), fieldErr, "province", "天津市不在本轮")
 	refuse(workflows.UpdateSubmitIntent, formCmd("xx", goodForm), fieldErr, "province", "省份代码“xx”不存在")
 	refuse(workflows.UpdateReturnIntent, workflows.ReturnCommand{Province: "44", Reason: "x"}, conflict, "", "尚未提交，不能退回")
-	refuse(workflows.UpdateFileIntentRound, workflows.FileCommand{}, conflict, "", "尚未截止")
+	refuse(workflows.UpdateFileIntentRound, workflows.FileCommand{}, conflict, "", "尚有 3 个省份未提交")
 	refuse(workflows.UpdateRecordFeedback, workflows.FeedbackCommand{Province: "44", Text: "好"}, conflict, "", "汇总备案后方可反馈")
 	refuse(workflows.UpdateExtendProvince, workflows.ExtendCommand{Province: "44", Deadline: deadline.Add(-h)}, fieldErr, "deadline", "须晚于本轮截止时间（2022-06-15 00:00）")
 
