@@ -28,7 +28,7 @@ func TestIntentRoundLettersUnitsAndEarlyFiling(t *testing.T) {
 		c.Schools = schools
 		return c
 	}
-	letter := intent.LetterInput{LetterNo: "粤人社函〔2022〕88号", Date: "2022-04-25",
+	letter := intent.LetterInput{LetterNo: "粤人社函〔2022〕88号", Date: "2022-04-24",
 		Scan: intent.LetterScan{Name: "厅函.pdf", MediaType: "application/pdf", Size: 2048, SHA256: strings.Repeat("0f", 32)}}
 
 	wrongSchool := rt.update(next(), workflows.UpdateSubmitIntent, withUnits("44", `["B001"]`))
@@ -38,7 +38,7 @@ func TestIntentRoundLettersUnitsAndEarlyFiling(t *testing.T) {
 	arrivedBefore := rt.update(next(), workflows.UpdateLetterArrived, workflows.ArrivalCommand{Province: "44", Actor: ministry})
 	sub44 := rt.update(next(), workflows.UpdateSubmitIntent, withUnits("44", `["G001"]`))
 	sub11 := rt.update(next(), workflows.UpdateSubmitIntent, withUnits("11", `["B001"]`))
-	badLetter := rt.update(next(), workflows.UpdateRecordLetter, workflows.LetterCommand{Province: "44", Letter: intent.LetterInput{Date: "2022-04-25", Scan: letter.Scan}})
+	badLetter := rt.update(next(), workflows.UpdateRecordLetter, workflows.LetterCommand{Province: "44", Letter: intent.LetterInput{Date: "2022-04-24", Scan: letter.Scan}})
 	rec44 := rt.update(next(), workflows.UpdateRecordLetter, workflows.LetterCommand{Province: "44", Letter: letter})
 	arr44 := rt.update(next(), workflows.UpdateLetterArrived, workflows.ArrivalCommand{Province: "44", Actor: ministry})
 	arrAgain := rt.update(next(), workflows.UpdateLetterArrived, workflows.ArrivalCommand{Province: "44", Actor: ministry})
