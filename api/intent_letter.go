@@ -63,12 +63,41 @@ func (s *Server) recordLetterFrom(w http.ResponseWriter, r *http.Request) (workf
 	cmd.Letter.Scan = intent.LetterScan{Name: clipRunes(filepath.Base(hdr.Filename), maxScanNameRunes),
 		MediaType: spooled.MediaType, Size: spooled.Size, SHA256: spooled.SHA256}
 	// Stored before the command: the event must never name a scan the store
-	// lacks. A command the round refuses leaves the blob unreferenced, which
-	// costs space only (the store is addressed by content).
+	// lacks. The round is asked first whether it would take a letter, so a
+	// refused one stores nothing; only a command refused in the instant
+	// between leaves an unreferenced blob, which costs space only (the store
+	// is addressed by content).
+	if err := s.mayRecordLetter(r, cmd.Province); err != nil {
+		return cmd, err
+	}
 	if _, _, err := s.files.Keep(r.Context(), spooled); err != nil {
 		return cmd, err
 	}
 	return cmd, s.update(r, workflows.UpdateRecordLetter, cmd, nil)
+}
+
+// mayRecordLetter asks the round's workflow (its query, not a read model)
+// whether the province may record a letter now. A round whose workflow does
+// not answer is left to the command, which reports why.
+func (s *Server) mayRecordLetter(r *http.Request, province string) error {
+	if s.tc == nil {
+		return nil
+	}
+	v, err := s.tc.QueryWorkflow(r.Context(), workflows.IntentRoundWorkflowID(r.PathValue("round")), "", workflows.QueryIntentRoundStatus)
+	if err != nil {
+		return nil
+	}
+	var st workflows.IntentRoundStatus
+	if err := v.Get(&st); err != nil {
+		return nil
+	}
+	fs, ok := st.Provinces[province]
+	if !ok {
+		return nil
+	}
+	rs := intent.RoundState{RoundID: st.RoundID, Provinces: map[string]intent.ProvinceState{
+		province: {Status: intent.Status(fs.Status), Letter: fs.Letter}}}
+	return rs.MayRecordLetter(province)
 }
 
 func (s *Server) scanTooLarge(err error) error {

@@ -143,7 +143,7 @@ func TestIntentLetterUnitsAndEarlyFilingWithTemporal(t *testing.T) {
 			return false
 		})
 		print := e.do("GET", form("11")+"/form/print", e.adminToken, "")
-		for _, s := range []string{"京人社函〔2022〕1号", "部已于", "2项标准", "3所"} {
+		for _, s := range []string{"京人社函〔2022〕1号", "部已于", `<td class="num">2</td>`, "3所"} {
 			if !strings.Contains(print.Body.String(), s) {
 				t.Errorf("the printed form lacks %q", s)
 			}

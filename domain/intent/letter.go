@@ -114,16 +114,32 @@ func (s RoundState) RecordLetter(province string, in LetterInput, now time.Time)
 	if in, err = CheckLetter(in, now); err != nil {
 		return IntentLetterRecorded{}, err
 	}
-	name := identity.Provinces[province]
-	switch {
-	case ps.Status != StatusSubmitted:
-		return IntentLetterRecorded{}, domain.Conflict("", name+"的承接意向表提交后方可登记报送的厅函",
-			fmt.Sprintf("letter refused: %s is %s, not submitted", province, ps.Status))
-	case ps.Letter != nil && ps.Letter.Arrived:
-		return IntentLetterRecorded{}, domain.Conflict("", fmt.Sprintf("厅函（%s）已由部登记收到，不能更改", ps.Letter.No),
-			fmt.Sprintf("letter refused: %s's letter %s has arrived", province, ps.Letter.No))
+	if err := mayRecordLetter(province, ps); err != nil {
+		return IntentLetterRecorded{}, err
 	}
 	return IntentLetterRecorded{RoundID: s.RoundID, Province: province, LetterNo: in.LetterNo, Date: in.Date, Scan: in.Scan}, nil
+}
+
+// MayRecordLetter tells whether the province may record a 厅函 now, whatever
+// the letter: the API asks before it stores a scan the round would refuse.
+func (s RoundState) MayRecordLetter(province string) error {
+	ps, err := s.province(province)
+	if err != nil {
+		return err
+	}
+	return mayRecordLetter(province, ps)
+}
+
+func mayRecordLetter(province string, ps ProvinceState) error {
+	switch {
+	case ps.Status != StatusSubmitted:
+		return domain.Conflict("", identity.Provinces[province]+"的承接意向表提交后方可登记报送的厅函",
+			fmt.Sprintf("letter refused: %s is %s, not submitted", province, ps.Status))
+	case ps.Letter != nil && ps.Letter.Arrived:
+		return domain.Conflict("", fmt.Sprintf("厅函（%s）已由部登记收到，不能更改", ps.Letter.No),
+			fmt.Sprintf("letter refused: %s's letter %s has arrived", province, ps.Letter.No))
+	}
+	return nil
 }
 
 // MarkLetterArrived decides on the ministry marking a province's 厅函 arrived.
