@@ -16,6 +16,7 @@ import (
 
 	"keytask/domain/identity"
 	"keytask/domain/intent"
+	"keytask/projections"
 )
 
 // postLetter sends a 厅函 as a province's browser or client would: its number,
@@ -90,13 +91,42 @@ func TestIntentLetterUnitsAndEarlyFilingWithTemporal(t *testing.T) {
 		}
 		want(t, e.do("PUT", form("11")+"/draft", bj, `{"lines":[{"item":"2.1","undertake":true,"quantity":1,"units":"BJ001"}]}`),
 			http.StatusUnprocessableEntity, "lines[0].units")
+		want(t, e.do("POST", "/api/v1/schools", e.adminToken, `{"code":"SCH-12-001","name":"天津市职业技能公共实训中心技师学院","province":"12","kind":"技师学院"}`),
+			http.StatusCreated, "")
+		res = e.do("PUT", form("11")+"/draft", bj, `{"lines":[{"item":"2.1","undertake":true,"quantity":1,"units":["SCH-12-001"]}]}`)
+		want(t, res, http.StatusUnprocessableEntity, "lines[0].units[0]")
+		if !strings.Contains(res.str("error"), "属于天津市，只能选择北京市的学校") {
+			t.Fatalf("refusal %s", res.Body)
+		}
 		if n := e.countEvents(intent.FormStream("r2", "11")); n != 0 {
 			t.Fatalf("%d form events after refusals", n)
 		}
 	})
+	t.Run("UnitsFromTheRegister", func(t *testing.T) {
+		want(t, e.do("POST", "/api/v1/schools", e.adminToken, `{"code":"SCH-11-001","name":"北京市工贸技师学院","province":"11","kind":"技师学院"}`),
+			http.StatusCreated, "")
+		// Read from the log at once: no read model of the register is waited for.
+		res := e.do("PUT", form("11")+"/draft", bj, `{"lines":[{"item":"2.1","undertake":true,"quantity":1,"units":["SCH-11-001"]}]}`)
+		want(t, res, http.StatusOK, "")
+		e.eventually(20*time.Second, "units in the read model", func() bool {
+			lines, _ := e.do("GET", form("11")+"/form", e.adminToken, "").json["lines"].([]any)
+			for _, l := range lines {
+				if l := l.(map[string]any); l["item"] == "2.1" {
+					us, _ := l["units"].([]any)
+					return len(us) == 1 && us[0].(map[string]any)["name"] == "北京市工贸技师学院"
+				}
+			}
+			return false
+		})
+	})
 	t.Run("LetterRefusalsRecordNothing", func(t *testing.T) {
 		want(t, e.postLetter(form("11")+"/letter", bj, "京人社函〔2022〕1号", today, "letter.pdf", scan), http.StatusConflict, "")
+		good := strings.Replace(good, `"quantity":3,`, `"quantity":3,"units":["SCH-11-001"],`, 1)
 		want(t, e.do("POST", form("11")+"/submit", bj, good), http.StatusOK, "")
+		e.eventually(20*time.Second, "the filed units", func() bool {
+			us, err := projections.SubmittedUnits(context.Background(), e.d.Pool, "r2", "11", "2.1")
+			return err == nil && len(us) == 1 && us[0].SchoolName == "北京市工贸技师学院"
+		})
 		want(t, e.postLetter(form("11")+"/letter", bj, " ", today, "letter.pdf", scan), http.StatusUnprocessableEntity, "letter_no")
 		want(t, e.postLetter(form("11")+"/letter", bj, "京人社函〔2022〕1号", "2022/06/10", "letter.pdf", scan), http.StatusUnprocessableEntity, "date")
 		want(t, e.postLetter(form("11")+"/letter", bj, "京人社函〔2022〕1号", "2999-01-01", "letter.pdf", scan), http.StatusUnprocessableEntity, "date")
@@ -105,8 +135,8 @@ func TestIntentLetterUnitsAndEarlyFilingWithTemporal(t *testing.T) {
 		want(t, e.do("POST", form("11")+"/letter", bj, `{"letter_no":"x"}`, "Content-Type", "application/json"), http.StatusBadRequest, "file")
 		want(t, e.postLetter(form("11")+"/letter", tj, "京人社函〔2022〕1号", today, "letter.pdf", scan), http.StatusNotFound, "")
 		want(t, e.postLetter(form("11")+"/letter", auditor, "京人社函〔2022〕1号", today, "letter.pdf", scan), http.StatusForbidden, "")
-		if n, a := e.countEvents(intent.FormStream("r2", "11")), e.countAttachments(); n != 1 || a != 0 {
-			t.Fatalf("%d form events (want the submission only), %d attachments stored after refusals", n, a)
+		if n, a := e.countEvents(intent.FormStream("r2", "11")), e.countAttachments(); n != 2 || a != 0 {
+			t.Fatalf("%d form events (want the draft and the submission only), %d attachments stored after refusals", n, a)
 		}
 	})
 	t.Run("LetterRecordedAndArrived", func(t *testing.T) {
@@ -143,7 +173,7 @@ func TestIntentLetterUnitsAndEarlyFilingWithTemporal(t *testing.T) {
 			return false
 		})
 		print := e.do("GET", form("11")+"/form/print", e.adminToken, "")
-		for _, s := range []string{"京人社函〔2022〕1号", "部已于", `<td class="num">2</td>`, "3所"} {
+		for _, s := range []string{"京人社函〔2022〕1号", "部已于", "实施单位：北京市工贸技师学院", `<td class="num">2</td>`, "3所"} {
 			if !strings.Contains(print.Body.String(), s) {
 				t.Errorf("the printed form lacks %q", s)
 			}

@@ -199,6 +199,9 @@ func (s *Server) formCommand(w http.ResponseWriter, r *http.Request, name string
 	return nil
 }
 
+// maxUnitCodes bounds the distinct schools one form names as 实施单位.
+const maxUnitCodes = 2000
+
 // schoolsNamed reads from the school register what it holds for the schools
 // a form names as 实施单位, so that the round decides on them (the workflow
 // reads no database). The register is read from the log, never from a read
@@ -208,6 +211,11 @@ func (s *Server) schoolsNamed(ctx context.Context, in intent.FormInput) (map[str
 	codes := intent.UnitCodes(in)
 	if len(codes) == 0 {
 		return nil, nil
+	}
+	// Each code is one stream read; a province has a few hundred schools.
+	if len(codes) > maxUnitCodes {
+		return nil, domain.Invalid("lines", fmt.Sprintf("一张意向表的实施单位合计不能超过 %d 所学校", maxUnitCodes),
+			fmt.Sprintf("%d distinct unit codes, more than %d", len(codes), maxUnitCodes))
 	}
 	if s.schoolRegister == nil {
 		return map[string]intent.School{}, nil

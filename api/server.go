@@ -134,6 +134,19 @@ func New(cfg Config) *Server {
 		payloadCodec: cfg.PayloadCodec, codecOrigin: cfg.CodecOrigin,
 		batchTime: cfg.BatchTime}
 	s.app = app.New(s.store, s.files, s.batchNow)
+	s.schoolRegister = func(ctx context.Context, codes []string) (map[string]intent.School, error) {
+		out := make(map[string]intent.School, len(codes))
+		for _, code := range codes {
+			sc, found, err := app.LoadSchool(ctx, s.store, code)
+			if err != nil {
+				return nil, err
+			}
+			if found {
+				out[code] = intent.School{Code: sc.Code, Name: sc.Name, Province: sc.Province}
+			}
+		}
+		return out, nil
+	}
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
 	}

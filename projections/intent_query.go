@@ -25,7 +25,7 @@ type Round struct {
 	ClosedAt        *time.Time
 	FiledAt         *time.Time
 	FiledBy         string
-	FiledEarly      bool // filed before the deadline, every province having submitted
+	FiledEarly      bool              // filed before the deadline, every province having submitted
 	Items           []intent.TaskItem // the catalogue as it stood at opening
 	Provinces       []RoundProvince   // the provinces expected to submit, by code
 }
@@ -80,7 +80,7 @@ const (
 		closed_at, filed_at, filed_by, filed_early FROM intent_rounds WHERE round_id = $1`
 	roundItemsSQL     = `SELECT item, code, name, target, unit, kind FROM intent_round_items WHERE round_id = $1 ORDER BY position`
 	roundProvincesSQL = `SELECT p.province, coalesce(f.status, 'none'), coalesce(f.late, false), p.extension, p.extended_by,
-			`+letterColumns+`
+			` + letterColumns + `
 		FROM intent_round_provinces p
 		LEFT JOIN intent_forms f ON f.round_id = p.round_id AND f.province = p.province
 		LEFT JOIN intent_letters l ON l.round_id = p.round_id AND l.province = p.province

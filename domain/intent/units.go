@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"keytask/domain"
@@ -30,10 +29,6 @@ type Unit struct {
 // MaxUnitsPerLine bounds the 实施单位 of one row: the largest national target
 // is 500, so a province never names more schools than that for one task.
 const MaxUnitsPerLine = 500
-
-// schoolCodePattern keeps a school code safe to echo and to store; the
-// register's codes are short identifiers.
-var schoolCodePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$`)
 
 // parseUnits reads a row's 实施单位 as the client sent them: a JSON array of
 // school codes, or nothing. Codes are trimmed; a repeated code is refused.
@@ -63,7 +58,7 @@ func parseUnits(at, who string, raw json.RawMessage) ([]Unit, error) {
 		switch {
 		case code == "":
 			return nil, domain.Invalid(at, fmt.Sprintf("%s：第%d个实施单位未填写学校代码", who, j+1), at+": empty school code")
-		case !schoolCodePattern.MatchString(code):
+		case !identity.IsSchoolID(code):
 			return nil, domain.Invalid(at, fmt.Sprintf("%s：学校代码“%s”格式不对", who, clip(code)),
 				fmt.Sprintf("%s: malformed school code %q", at, clip(code)))
 		}
