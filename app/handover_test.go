@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -143,6 +144,21 @@ func TestPlanFactsFromTheLog(t *testing.T) {
 	round("r3", true, map[string]int64{"44": 7})
 	if facts, err = f.app.PlanFacts(ctx, "2022-1", "2.1"); err != nil || facts.Round != "r3" || !maps.Equal(facts.Undertaken, map[string]int64{"44": 7}) {
 		t.Fatalf("a later filed round restates: %+v, %v", facts, err)
+	}
+	if len(facts.Units) != 0 {
+		t.Fatalf("no form names 实施单位, yet facts carry %v", facts.Units)
+	}
+
+	// The 实施单位 a submitted form names for the item hand over with it.
+	f.seed(intent.RoundStream("r4"), intent.TypeIntentRoundOpened, intent.IntentRoundOpened{RoundID: "r4", BatchID: "2022-1", Items: items,
+		Provinces: []string{"44"}})
+	withUnits := intent.Form{Lines: []intent.Line{{Item: "2.1", Undertake: true, Quantity: 2,
+		Units: []intent.Unit{{Code: "SCH-44-001", Name: "甲技师学院"}, {Code: "SCH-44-002", Name: "乙技工学校"}}}}}
+	f.seed(intent.FormStream("r4", "44"), intent.TypeIntentSubmitted, intent.IntentSubmitted{RoundID: "r4", Province: "44", Form: withUnits})
+	f.seed(intent.RoundStream("r4"), intent.TypeIntentRoundFiled, intent.IntentRoundFiled{RoundID: "r4"})
+	facts, err = f.app.PlanFacts(ctx, "2022-1", "2.1")
+	if err != nil || facts.Round != "r4" || !slices.Equal(facts.Units["44"], []string{"SCH-44-001", "SCH-44-002"}) {
+		t.Fatalf("units of the filed form: %+v, %v", facts, err)
 	}
 }
 

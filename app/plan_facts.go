@@ -74,6 +74,14 @@ func (a *App) PlanFacts(ctx context.Context, planBatchID, taskItem string) (sele
 		i := slices.IndexFunc(form.Lines, func(l intent.Line) bool { return l.Item == taskItem })
 		if i >= 0 && form.Lines[i].Undertake && form.Lines[i].Quantity > 0 {
 			out.Undertaken[p] = form.Lines[i].Quantity
+			// The 实施单位 the province settled for the item bound whom it
+			// may recommend without a reason (selection.OutsideUnits).
+			for _, u := range form.Lines[i].Units {
+				if out.Units == nil {
+					out.Units = map[string][]string{}
+				}
+				out.Units[p] = append(out.Units[p], u.Code)
+			}
 		}
 	}
 	return out, nil
