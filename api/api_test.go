@@ -125,6 +125,7 @@ func (e *env) do(method, path, token, body string, header ...string) response {
 	}
 	rec := httptest.NewRecorder()
 	e.srv.Handler().ServeHTTP(rec, req)
+	checkExchange(e.t, e.srv, req, body, rec)
 	res := response{ResponseRecorder: rec}
 	if strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(rec.Body.Bytes(), &res.json); err != nil {

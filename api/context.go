@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"reflect"
 	"regexp"
 
 	"github.com/google/uuid"
@@ -18,7 +19,14 @@ const (
 	principalKey ctxKey = iota
 	requestIDKey
 	correlationIDKey
+	routeCallKey
 )
+
+// routeCall is what a handler did that the contract checks: the types it
+// decoded request bodies into.
+type routeCall struct {
+	decoded []reflect.Type
+}
 
 // Headers that carry a request's identity through to the events it causes.
 const (

@@ -23,6 +23,7 @@ import (
 // httpError is an error the API reports with its own status, message and field.
 type httpError struct {
 	status  int
+	code    string // stable machine code; empty means the status's (see statusCode)
 	field   string
 	message string // for users, in Simplified Chinese
 	detail  string // for logs, in English
@@ -34,10 +35,72 @@ func badRequest(field, message, detail string) error {
 	return &httpError{status: http.StatusBadRequest, field: field, message: message, detail: detail}
 }
 
-// errorBody is every error response.
+// errorBody is every error response: the message for users, a stable code
+// for programs, and the field at fault when there is one.
 type errorBody struct {
 	Error string `json:"error"`
+	Code  string `json:"code"`
 	Field string `json:"field,omitempty"`
+}
+
+// The stable machine codes of errors. A client branches on these, never on
+// the Chinese message, which may be reworded.
+const (
+	codeBadRequest      = "bad_request"      // the request cannot be read (body, header, query)
+	codeUnauthorized    = "unauthorized"     // no valid token or session
+	codeForbidden       = "forbidden"        // the policy refuses the caller
+	codeCSRF            = "csrf_rejected"    // a session's write without its CSRF token
+	codeNotFound        = "not_found"        // no such resource, or not visible to the caller
+	codeConflict        = "conflict"         // the current state refuses the command
+	codeVersionConflict = "version_conflict" // someone else changed it meanwhile: reload and retry
+	codeInvalid         = "invalid"          // a field's value is refused
+	codeKeyReused       = app.CodeKeyReused  // an Idempotency-Key sent again with another body
+	codeTooLarge        = "too_large"        // the body or file exceeds its bound
+	codeRateLimited     = "rate_limited"     // too many attempts: wait and retry
+	codeUnavailable     = "unavailable"      // a service the command needs is down: retry later
+	codeInternal        = "internal"         // the server's fault; the message carries the request id
+)
+
+// errorCodes lists the codes above for the API's contract.
+func errorCodes() []string {
+	return []string{codeBadRequest, codeUnauthorized, codeForbidden, codeCSRF, codeNotFound, codeConflict,
+		codeVersionConflict, codeInvalid, codeKeyReused, codeTooLarge, codeRateLimited, codeUnavailable, codeInternal}
+}
+
+// statusCode is the machine code of an error that names none of its own.
+func statusCode(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return codeBadRequest
+	case http.StatusUnauthorized:
+		return codeUnauthorized
+	case http.StatusForbidden:
+		return codeForbidden
+	case http.StatusNotFound:
+		return codeNotFound
+	case http.StatusConflict:
+		return codeConflict
+	case http.StatusRequestEntityTooLarge:
+		return codeTooLarge
+	case http.StatusUnprocessableEntity:
+		return codeInvalid
+	case http.StatusTooManyRequests:
+		return codeRateLimited
+	case http.StatusServiceUnavailable:
+		return codeUnavailable
+	}
+	if status >= 500 {
+		return codeInternal
+	}
+	return codeBadRequest
+}
+
+// orCode is code, or the status's when code is empty.
+func orCode(code string, status int) string {
+	if code != "" {
+		return code
+	}
+	return statusCode(status)
 }
 
 // fail answers err as JSON. Errors the API does not know are the server's fault:
@@ -62,21 +125,22 @@ func (s *Server) explain(r *http.Request, err error) (errorBody, int) {
 	body, status := errorBody{}, http.StatusInternalServerError
 	switch {
 	case errors.As(err, &he):
-		body, status = errorBody{he.message, he.field}, he.status
+		body, status = errorBody{he.message, orCode(he.code, he.status), he.field}, he.status
 	case errors.As(err, &nf):
-		body, status = errorBody{Error: nf.Message}, http.StatusNotFound
+		body, status = errorBody{Error: nf.Message, Code: codeNotFound}, http.StatusNotFound
 	case errors.As(err, &ce):
-		body, status = errorBody{ce.Message, ce.Field}, http.StatusConflict
+		body, status = errorBody{ce.Message, orCode(ce.Code, http.StatusConflict), ce.Field}, http.StatusConflict
 	case errors.As(err, &fe):
-		body, status = errorBody{fe.Message, fe.Field}, http.StatusUnprocessableEntity
+		body, status = errorBody{fe.Message, orCode(fe.Code, http.StatusUnprocessableEntity), fe.Field}, http.StatusUnprocessableEntity
 	case errors.Is(err, policy.ErrNotFound):
-		body, status = errorBody{Error: "资源不存在"}, http.StatusNotFound
+		body, status = errorBody{Error: "资源不存在", Code: codeNotFound}, http.StatusNotFound
 	case errors.Is(err, policy.ErrForbidden):
-		body, status = errorBody{Error: "无权执行此操作"}, http.StatusForbidden
+		body, status = errorBody{Error: "无权执行此操作", Code: codeForbidden}, http.StatusForbidden
 	case errors.As(err, &ve):
-		body, status = errorBody{Error: "数据已被他人修改，请刷新后重试"}, http.StatusConflict
+		body, status = errorBody{Error: "数据已被他人修改，请刷新后重试", Code: codeVersionConflict}, http.StatusConflict
 	default:
 		body.Error = "服务器内部错误，请稍后重试；如仍有问题，请将请求编号 " + requestID(r.Context()) + " 告知管理员"
+		body.Code = codeInternal
 	}
 	if status >= 500 {
 		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path,
@@ -100,7 +164,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		slog.Error("encode response", "err", err)
 		buf.Reset()
 		status = http.StatusInternalServerError
-		buf.WriteString(`{"error":"服务器内部错误，请稍后重试"}` + "\n")
+		buf.WriteString(`{"error":"服务器内部错误，请稍后重试","code":"internal"}` + "\n")
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
@@ -129,6 +193,9 @@ const maxBody = 1 << 20
 // decodeJSON reads exactly one JSON object into dst, refusing unknown fields, and
 // explains in the user's language what is wrong with a body it cannot read.
 func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+	if call, ok := r.Context().Value(routeCallKey).(*routeCall); ok {
+		call.decoded = append(call.decoded, reflect.TypeOf(dst).Elem())
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)

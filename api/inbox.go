@@ -20,7 +20,7 @@ func (s *Server) inboxRoutes() []Route {
 		{Pattern: "GET /api/v1/inbox", Action: policy.ActionRead, Resource: ownInbox, handle: s.inbox},
 		{Pattern: "POST /api/v1/inbox/{id}/read", Action: policy.ActionWrite, Resource: ownInbox, handle: s.markRead},
 		{Pattern: "POST /api/v1/inbox/read", Action: policy.ActionWrite, Resource: ownInbox, handle: s.markAllRead},
-		{Pattern: "PUT /api/v1/inbox/email", Action: policy.ActionWrite, Resource: ownInbox, handle: s.setNotificationEmail},
+		{Pattern: "PUT /api/v1/inbox/email", Action: policy.ActionWrite, Resource: ownInbox, handle: s.setNotificationEmail, Request: setNotificationEmailBody{}},
 	}
 }
 
@@ -71,9 +71,7 @@ func (s *Server) setNotificationEmail(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	var req struct {
-		Email string `json:"email"`
-	}
+	var req setNotificationEmailBody
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -104,4 +102,9 @@ func (s *Server) markAllRead(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"marked": n})
 	return nil
+}
+
+// setNotificationEmailBody is the body setNotificationEmail decodes.
+type setNotificationEmailBody struct {
+	Email string `json:"email"`
 }

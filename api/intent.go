@@ -10,6 +10,7 @@ import (
 
 	"keytask/domain"
 	"keytask/domain/identity"
+	"keytask/domain/intent"
 	"keytask/domain/policy"
 )
 
@@ -30,26 +31,26 @@ func (s *Server) intentRoutes() []Route {
 		form  = "/api/v1/intent-rounds/{round}/provinces/{province}"
 	)
 	return []Route{
-		{Pattern: "POST /api/v1/plan-batches", Action: admin, Resource: national(kindPlanBatch), handle: s.openPlanBatch},
-		{Pattern: "POST /api/v1/plan-batches/{batch}/items", Action: admin, Resource: national(kindPlanBatch), handle: s.addPlanItems},
+		{Pattern: "POST /api/v1/plan-batches", Action: admin, Resource: national(kindPlanBatch), handle: s.openPlanBatch, Request: planBatchRequest{}, Response: planBatchView{}},
+		{Pattern: "POST /api/v1/plan-batches/{batch}/items", Action: admin, Resource: national(kindPlanBatch), handle: s.addPlanItems, Request: planItemsRequest{}, Response: planBatchView{}},
 		{Pattern: "GET /api/v1/plan-batches/{batch}", Action: read, Resource: planCatalogue, handle: s.getPlanBatch},
 
-		{Pattern: "PUT /api/v1/liaison-deadline", Action: admin, Resource: national(kindLiaison), handle: s.setLiaisonDeadline},
-		{Pattern: "PUT /api/v1/provinces/{province}/liaison", Action: write, Resource: provinceLiaison, handle: s.registerLiaison},
+		{Pattern: "PUT /api/v1/liaison-deadline", Action: admin, Resource: national(kindLiaison), handle: s.setLiaisonDeadline, Request: liaisonDeadlineRequest{}},
+		{Pattern: "PUT /api/v1/provinces/{province}/liaison", Action: write, Resource: provinceLiaison, handle: s.registerLiaison, Request: liaisonRequest{}, Response: liaisonView{}},
 		{Pattern: "GET /api/v1/liaisons", Action: read, Resource: national(kindLiaison), handle: s.listLiaisons},
 
-		{Pattern: "POST /api/v1/intent-rounds", Action: admin, Resource: national(kindIntentRound), handle: s.openIntentRound},
+		{Pattern: "POST /api/v1/intent-rounds", Action: admin, Resource: national(kindIntentRound), handle: s.openIntentRound, Request: openRoundRequest{}},
 		{Pattern: "GET /api/v1/intent-rounds/{round}", Action: read, Resource: national(kindIntentRound), handle: s.getIntentRound},
 		{Pattern: "POST /api/v1/intent-rounds/{round}/file", Action: admin, Resource: national(kindIntentRound), handle: s.fileIntentRound},
 		{Pattern: "GET /api/v1/intent-rounds/{round}/summary", Action: read, Resource: national(kindIntentRound), handle: s.intentSummary},
 		{Pattern: "GET /api/v1/intent-rounds/{round}/summary.xlsx", Action: read, Resource: national(kindIntentRound), handle: s.intentSummaryXLSX},
 		{Pattern: "GET /api/v1/intent-rounds/{round}/missing", Action: read, Resource: national(kindIntentRound), handle: s.intentMissing},
 
-		{Pattern: "PUT " + form + "/draft", Action: write, Resource: provinceForm, handle: s.saveIntentDraft},
-		{Pattern: "POST " + form + "/submit", Action: write, Resource: provinceForm, handle: s.submitIntent},
-		{Pattern: "POST " + form + "/return", Action: admin, Resource: provinceForm, handle: s.returnIntent},
-		{Pattern: "POST " + form + "/extend", Action: admin, Resource: provinceForm, handle: s.extendProvince},
-		{Pattern: "POST " + form + "/feedback", Action: admin, Resource: provinceForm, handle: s.recordFeedback},
+		{Pattern: "PUT " + form + "/draft", Action: write, Resource: provinceForm, handle: s.saveIntentDraft, Request: intent.FormInput{}, Response: formResultView{}},
+		{Pattern: "POST " + form + "/submit", Action: write, Resource: provinceForm, handle: s.submitIntent, Request: intent.FormInput{}, Response: formResultView{}},
+		{Pattern: "POST " + form + "/return", Action: admin, Resource: provinceForm, handle: s.returnIntent, Request: returnIntentBody{}},
+		{Pattern: "POST " + form + "/extend", Action: admin, Resource: provinceForm, handle: s.extendProvince, Request: extendProvinceBody{}},
+		{Pattern: "POST " + form + "/feedback", Action: admin, Resource: provinceForm, handle: s.recordFeedback, Request: recordFeedbackBody{}},
 		{Pattern: "GET " + form + "/form", Action: read, Resource: provinceForm, handle: s.getIntentForm},
 		{Pattern: "GET " + form + "/form/history", Action: read, Resource: provinceForm, handle: s.intentFormHistory},
 		{Pattern: "GET " + form + "/form.xlsx", Action: read, Resource: provinceForm, handle: s.intentFormXLSX},

@@ -232,9 +232,7 @@ func (s *Server) submitIntent(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) returnIntent(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Reason string `json:"reason"`
-	}
+	var req returnIntentBody
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -248,9 +246,7 @@ func (s *Server) returnIntent(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) extendProvince(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Deadline string `json:"deadline"`
-	}
+	var req extendProvinceBody
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -276,9 +272,7 @@ func (s *Server) fileIntentRound(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) recordFeedback(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Text string `json:"text"`
-	}
+	var req recordFeedbackBody
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -288,4 +282,19 @@ func (s *Server) recordFeedback(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"round_id": r.PathValue("round"), "province": cmd.Province, "text": cmd.Text})
 	return nil
+}
+
+// returnIntentBody is the body returnIntent decodes.
+type returnIntentBody struct {
+	Reason string `json:"reason"`
+}
+
+// extendProvinceBody is the body extendProvince decodes.
+type extendProvinceBody struct {
+	Deadline string `json:"deadline"`
+}
+
+// recordFeedbackBody is the body recordFeedback decodes.
+type recordFeedbackBody struct {
+	Text string `json:"text"`
 }

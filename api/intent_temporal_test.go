@@ -123,6 +123,14 @@ func TestIntentRoundWithTemporal(t *testing.T) {
 		if again.json["replayed"] != true || again.json["run_id"] != res.json["run_id"] {
 			t.Fatalf("retry %s", again.Body)
 		}
+		// The same key with another body is refused, naming the key, and
+		// does not echo values the round does not have.
+		other := strings.Replace(open, `"5s"`, `"7s"`, 1)
+		reused := e.do("POST", "/api/v1/intent-rounds", e.adminToken, other, "Idempotency-Key", "open-r1")
+		want(t, reused, http.StatusUnprocessableEntity, "Idempotency-Key")
+		if reused.str("code") != "idempotency_key_reused" || !strings.Contains(reused.str("error"), "open-r1") || reused.json["replayed"] != nil {
+			t.Fatalf("key reused with another body: %s", reused.Body)
+		}
 		want(t, e.do("POST", "/api/v1/intent-rounds", e.adminToken, open), http.StatusConflict, "round_id")
 		e.eventually(20*time.Second, "round in the read model", func() bool {
 			return e.do("GET", base, auditor, "").Code == http.StatusOK
@@ -160,6 +168,14 @@ func TestIntentRoundWithTemporal(t *testing.T) {
 			t.Fatalf("retried submit: version %v then %v, %d events", first.json["version"], retry.json["version"], e.countEvents(intent.FormStream("r1", "11")))
 		}
 		want(t, e.do("POST", form("11")+"/submit", bj, good, "Idempotency-Key", "submit-2"), http.StatusConflict, "")
+		// A workflow update under a used key with another body is refused
+		// instead of answered with the first update's outcome.
+		otherForm := strings.Replace(good, `"quantity":2,`, `"quantity":3,`, 1)
+		reused := e.do("POST", form("11")+"/submit", bj, otherForm, "Idempotency-Key", "submit-1")
+		want(t, reused, http.StatusUnprocessableEntity, "Idempotency-Key")
+		if reused.str("code") != "idempotency_key_reused" {
+			t.Fatalf("submit under a used key with another body: %s", reused.Body)
+		}
 		want(t, e.do("POST", form("11")+"/return", e.adminToken, `{"reason":""}`), http.StatusUnprocessableEntity, "reason")
 		want(t, e.do("POST", form("11")+"/return", e.adminToken, `{"reason":"请核实省财政投入"}`), http.StatusOK, "")
 		want(t, e.do("POST", form("11")+"/return", e.adminToken, `{"reason":"再退一次"}`), http.StatusConflict, "")

@@ -35,7 +35,7 @@ func (s *Server) webRoutes() []Route {
 		{Pattern: "POST /logout", Action: policy.ActionWrite, Resource: ownCredential, page: true, handle: s.logout},
 		{Pattern: "GET /account/password", Action: policy.ActionRead, Resource: ownCredential, page: true, handle: s.passwordPage},
 		{Pattern: "POST /account/password", Action: policy.ActionWrite, Resource: ownCredential, page: true, handle: s.changePassword},
-		{Pattern: "PUT /api/v1/users/{user}/password", Action: policy.ActionAdminister, Resource: userAccount, handle: s.resetPassword},
+		{Pattern: "PUT /api/v1/users/{user}/password", Action: policy.ActionAdminister, Resource: userAccount, handle: s.resetPassword, Request: resetPasswordBody{}},
 	}
 	return append(routes, s.pageRoutes()...)
 }
@@ -152,9 +152,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 // resetPassword lets the ministry set a user's password: the first one, or a
 // new one when a user has forgotten theirs. Body: {"password": "..."}.
 func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Password string `json:"password"`
-	}
+	var req resetPasswordBody
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -195,4 +193,9 @@ func (s *Server) setPassword(r *http.Request, userID, password string, reset boo
 		return err
 	}
 	return recordPasswordRevocations(ctx, s.store, meta, userID)
+}
+
+// resetPasswordBody is the body resetPassword decodes.
+type resetPasswordBody struct {
+	Password string `json:"password"`
 }

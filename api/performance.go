@@ -34,15 +34,15 @@ func (s *Server) performanceRoutes() []Route {
 	)
 	return []Route{
 		{Pattern: "GET " + year, Action: read, Resource: nationalPerformance, handle: s.getPerformanceCollection},
-		{Pattern: "POST " + year + "/extend", Action: admin, Resource: nationalPerformance, handle: s.extendPerformanceCollection},
+		{Pattern: "POST " + year + "/extend", Action: admin, Resource: nationalPerformance, handle: s.extendPerformanceCollection, Request: extendPerformanceCollectionBody{}},
 		{Pattern: "GET " + year + "/rollups", Action: read, Resource: performanceScope, handle: s.performanceRollups},
 		{Pattern: "GET " + year + "/rollups.xlsx", Action: read, Resource: performanceScope, handle: s.performanceXLSX},
 		{Pattern: "GET " + year + "/reports", Action: read, Resource: performanceScope, handle: s.listPerformanceReports},
 		{Pattern: "GET " + report, Action: read, Resource: s.performanceReport(false), handle: s.getPerformanceReport},
-		{Pattern: "PUT " + report + "/draft", Action: write, Resource: s.performanceReport(true), handle: s.savePerformanceDraft},
-		{Pattern: "POST " + report + "/submit", Action: write, Resource: s.performanceReport(true), handle: s.submitPerformanceReport},
-		{Pattern: "POST " + report + "/return", Action: admin, Resource: s.performanceReport(true), handle: s.returnPerformanceReport},
-		{Pattern: "POST " + report + "/lock", Action: admin, Resource: s.performanceReport(true), handle: s.lockPerformanceReport},
+		{Pattern: "PUT " + report + "/draft", Action: write, Resource: s.performanceReport(true), handle: s.savePerformanceDraft, Request: performance.ReportInput{}},
+		{Pattern: "POST " + report + "/submit", Action: write, Resource: s.performanceReport(true), handle: s.submitPerformanceReport, Request: performance.ReportInput{}},
+		{Pattern: "POST " + report + "/return", Action: admin, Resource: s.performanceReport(true), handle: s.returnPerformanceReport, Request: returnPerformanceReportBody{}},
+		{Pattern: "POST " + report + "/lock", Action: admin, Resource: s.performanceReport(true), handle: s.lockPerformanceReport, Request: struct{}{}},
 	}
 }
 
@@ -324,9 +324,7 @@ func (s *Server) submitPerformanceReport(w http.ResponseWriter, r *http.Request)
 }
 
 func (s *Server) returnPerformanceReport(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Reason string `json:"reason"`
-	}
+	var req returnPerformanceReportBody
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -356,10 +354,7 @@ func (s *Server) lockPerformanceReport(w http.ResponseWriter, r *http.Request) e
 // extendPerformanceCollection moves the year's deadline later (绩效采集延期):
 // {"deadline": "2023-01-20 18:00", "reason": "…"}, the reason optional.
 func (s *Server) extendPerformanceCollection(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Deadline string `json:"deadline"`
-		Reason   string `json:"reason"`
-	}
+	var req extendPerformanceCollectionBody
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -386,4 +381,15 @@ func (s *Server) extendCollection(r *http.Request, deadlineText, reason string) 
 		return time.Time{}, err
 	}
 	return deadline, nil
+}
+
+// returnPerformanceReportBody is the body returnPerformanceReport decodes.
+type returnPerformanceReportBody struct {
+	Reason string `json:"reason"`
+}
+
+// extendPerformanceCollectionBody is the body extendPerformanceCollection decodes.
+type extendPerformanceCollectionBody struct {
+	Deadline string `json:"deadline"`
+	Reason   string `json:"reason"`
 }

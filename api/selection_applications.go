@@ -28,16 +28,16 @@ func (s *Server) selectionRoutes() []Route {
 		app   = "/api/v1/applications/{id}"
 	)
 	return []Route{
-		{Pattern: "POST /api/v1/applications", Action: write, Resource: newApplication, handle: s.createApplication},
+		{Pattern: "POST /api/v1/applications", Action: write, Resource: newApplication, handle: s.createApplication, Request: createApplicationRequest{}},
 		{Pattern: "GET /api/v1/applications", Action: read, Resource: ownApplications, handle: s.listApplications},
 		{Pattern: "GET " + app, Action: read, Resource: s.applicationResource(false), handle: s.getApplication},
-		{Pattern: "PUT " + app, Action: write, Resource: s.applicationResource(true), handle: s.editApplication},
+		{Pattern: "PUT " + app, Action: write, Resource: s.applicationResource(true), handle: s.editApplication, Request: editApplicationRequest{}},
 		{Pattern: "POST " + app + "/attachments", Action: write, Resource: s.applicationResource(true), handle: s.attachFile},
 		{Pattern: "POST " + app + "/submit", Action: write, Resource: s.applicationResource(true), handle: s.submitApplication},
 		{Pattern: "GET /api/v1/attachments/{sha256}", Action: read, Resource: s.attachmentResource, handle: s.getAttachment},
 
-		{Pattern: "POST /api/v1/experts", Action: admin, Resource: national(kindExpert), handle: s.registerExpert},
-		{Pattern: "PUT /api/v1/experts/{expert}", Action: admin, Resource: national(kindExpert), handle: s.updateExpert},
+		{Pattern: "POST /api/v1/experts", Action: admin, Resource: national(kindExpert), handle: s.registerExpert, Request: selection.ExpertRegistered{}},
+		{Pattern: "PUT /api/v1/experts/{expert}", Action: admin, Resource: national(kindExpert), handle: s.updateExpert, Request: selection.ExpertRegistered{}},
 		{Pattern: "GET /api/v1/experts", Action: read, Resource: national(kindExpert), handle: s.listExperts},
 	}
 }

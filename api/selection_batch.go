@@ -43,25 +43,25 @@ func (s *Server) selectionBatchRoutes() []Route {
 		return s.batchCommand(name, arg)
 	}
 	return []Route{
-		{Pattern: "POST /api/v1/selection-batches", Action: admin, Resource: nat, handle: s.openSelectionBatch},
+		{Pattern: "POST /api/v1/selection-batches", Action: admin, Resource: nat, handle: s.openSelectionBatch, Request: openSelectionBatchRequest{}},
 		{Pattern: "GET " + batch, Action: read, Resource: batchReader, handle: s.getSelectionBatch},
 		{Pattern: "POST " + batch + "/provinces/{province}/recommend", Action: write, Resource: provinceRecommendation,
-			handle: cmd(workflows.UpdateRecommendApplications, recommendArg)},
-		{Pattern: "POST " + batch + "/quota", Action: admin, Resource: nat, handle: cmd(workflows.UpdateRaiseProvinceQuota, decodeArg[workflows.RaiseQuotaCommand])},
-		{Pattern: "POST " + batch + "/qualify", Action: admin, Resource: nat, handle: cmd(workflows.UpdateDecideQualification, decodeArg[workflows.QualifyCommand])},
-		{Pattern: "POST " + batch + "/advance", Action: admin, Resource: nat, handle: cmd(workflows.UpdateAdvanceStage, decodeArg[workflows.AdvanceCommand])},
-		{Pattern: "POST " + batch + "/reopen", Action: admin, Resource: nat, handle: cmd(workflows.UpdateReopenStage, decodeArg[workflows.ReopenCommand])},
-		{Pattern: "POST " + batch + "/extend", Action: admin, Resource: nat, handle: cmd(workflows.UpdateExtendStageDeadline, extendArg)},
+			handle: cmd(workflows.UpdateRecommendApplications, recommendArg), Request: recommendArgBody{}},
+		{Pattern: "POST " + batch + "/quota", Action: admin, Resource: nat, handle: cmd(workflows.UpdateRaiseProvinceQuota, decodeArg[workflows.RaiseQuotaCommand]), Request: workflows.RaiseQuotaCommand{}},
+		{Pattern: "POST " + batch + "/qualify", Action: admin, Resource: nat, handle: cmd(workflows.UpdateDecideQualification, decodeArg[workflows.QualifyCommand]), Request: workflows.QualifyCommand{}},
+		{Pattern: "POST " + batch + "/advance", Action: admin, Resource: nat, handle: cmd(workflows.UpdateAdvanceStage, decodeArg[workflows.AdvanceCommand]), Request: workflows.AdvanceCommand{}},
+		{Pattern: "POST " + batch + "/reopen", Action: admin, Resource: nat, handle: cmd(workflows.UpdateReopenStage, decodeArg[workflows.ReopenCommand]), Request: workflows.ReopenCommand{}},
+		{Pattern: "POST " + batch + "/extend", Action: admin, Resource: nat, handle: cmd(workflows.UpdateExtendStageDeadline, extendArg), Request: extendArgBody{}},
 		{Pattern: "POST " + batch + "/assign", Action: admin, Resource: nat, handle: cmd(workflows.UpdateAssignExperts, emptyArg[workflows.AssignCommand])},
 		{Pattern: "POST " + batch + "/rank", Action: admin, Resource: nat, handle: cmd(workflows.UpdateProposeRanking, emptyArg[workflows.RankCommand])},
-		{Pattern: "POST " + batch + "/confirm", Action: admin, Resource: nat, handle: cmd(workflows.UpdateConfirmRanking, decodeArg[workflows.ConfirmRankingCommand])},
-		{Pattern: "POST " + batch + "/overrule", Action: admin, Resource: nat, handle: cmd(workflows.UpdateOverruleRanking, decodeArg[workflows.OverruleCommand])},
+		{Pattern: "POST " + batch + "/confirm", Action: admin, Resource: nat, handle: cmd(workflows.UpdateConfirmRanking, decodeArg[workflows.ConfirmRankingCommand]), Request: workflows.ConfirmRankingCommand{}},
+		{Pattern: "POST " + batch + "/overrule", Action: admin, Resource: nat, handle: cmd(workflows.UpdateOverruleRanking, decodeArg[workflows.OverruleCommand]), Request: workflows.OverruleCommand{}},
 		{Pattern: "POST " + batch + "/applications/{id}/consensus", Action: write, Resource: s.applicationReview,
-			handle: cmd(workflows.UpdateRecordConsensus, consensusArg)},
+			handle: cmd(workflows.UpdateRecordConsensus, consensusArg), Request: consensusArgBody{}},
 		{Pattern: "POST " + batch + "/objections/{objection}/adjudicate", Action: admin, Resource: nat,
-			handle: cmd(workflows.UpdateAdjudicateObjection, adjudicateArg)},
+			handle: cmd(workflows.UpdateAdjudicateObjection, adjudicateArg), Request: adjudicateArgBody{}},
 		{Pattern: "POST " + batch + "/publish", Action: admin, Resource: nat, handle: cmd(workflows.UpdatePublishSelection, emptyArg[workflows.PublishCommand])},
-		{Pattern: "POST " + batch + "/scores", Action: write, Resource: s.batchReviews, handle: s.submitScores},
+		{Pattern: "POST " + batch + "/scores", Action: write, Resource: s.batchReviews, handle: s.submitScores, Request: submitScoresBody{}},
 		{Pattern: "POST " + batch + "/applications/{id}/resubmit", Action: write, Resource: s.applicationResource(true), handle: s.resubmitCorrection},
 	}
 }
@@ -125,11 +125,14 @@ func (s *Server) applicationReview(r *http.Request, _ identity.Principal) (polic
 
 // consensusArg is a panel's consensus; an expert records it as themselves,
 // the ministry on the panel's behalf.
+// consensusArgBody is what the panel sends when it agrees on marks.
+type consensusArgBody struct {
+	Criteria  []int  `json:"criteria"`
+	Rationale string `json:"rationale"`
+}
+
 func consensusArg(r *http.Request) (any, error) {
-	var req struct {
-		Criteria  []int  `json:"criteria"`
-		Rationale string `json:"rationale"`
-	}
+	var req consensusArgBody
 	if err := decodeJSON(bodyWriter(r), r, &req); err != nil {
 		return nil, err
 	}
@@ -302,10 +305,7 @@ func emptyArg[T any](r *http.Request) (any, error) {
 }
 
 func recommendArg(r *http.Request) (any, error) {
-	var req struct {
-		Applications []string          `json:"applications"`
-		Reasons      map[string]string `json:"reasons"` // by application: a school outside the filed 实施单位
-	}
+	var req recommendArgBody
 	if err := decodeJSON(bodyWriter(r), r, &req); err != nil {
 		return nil, err
 	}
@@ -314,10 +314,7 @@ func recommendArg(r *http.Request) (any, error) {
 }
 
 func extendArg(r *http.Request) (any, error) {
-	var req struct {
-		Stage    selection.Stage `json:"stage"`
-		Deadline string          `json:"deadline"`
-	}
+	var req extendArgBody
 	if err := decodeJSON(bodyWriter(r), r, &req); err != nil {
 		return nil, err
 	}
@@ -329,10 +326,7 @@ func extendArg(r *http.Request) (any, error) {
 }
 
 func adjudicateArg(r *http.Request) (any, error) {
-	var req struct {
-		Outcome selection.Adjudication `json:"outcome"`
-		Reason  string                 `json:"reason"`
-	}
+	var req adjudicateArgBody
 	if err := decodeJSON(bodyWriter(r), r, &req); err != nil {
 		return nil, err
 	}
@@ -406,9 +400,7 @@ func (s *Server) reviewResources(r *http.Request, apps []projections.BatchApplic
 
 // submitScores sends an expert's marks, each for an application assigned to them.
 func (s *Server) submitScores(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Scores []selection.ApplicationScores `json:"scores"`
-	}
+	var req submitScoresBody
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -476,4 +468,27 @@ func (s *Server) resubmitCorrection(w http.ResponseWriter, r *http.Request) erro
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"batch_id": a.BatchID, "application_id": a.ID, "stage": selection.StageQualification})
 	return nil
+}
+
+// recommendArgBody is the body recommendArg decodes.
+type recommendArgBody struct {
+	Applications []string          `json:"applications"`
+	Reasons      map[string]string `json:"reasons"` // by application: a school outside the filed 实施单位
+}
+
+// extendArgBody is the body extendArg decodes.
+type extendArgBody struct {
+	Stage    selection.Stage `json:"stage"`
+	Deadline string          `json:"deadline"`
+}
+
+// adjudicateArgBody is the body adjudicateArg decodes.
+type adjudicateArgBody struct {
+	Outcome selection.Adjudication `json:"outcome"`
+	Reason  string                 `json:"reason"`
+}
+
+// submitScoresBody is the body submitScores decodes.
+type submitScoresBody struct {
+	Scores []selection.ApplicationScores `json:"scores"`
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -59,6 +60,12 @@ type Config struct {
 	// so that the API compares the times a batch recorded (a notice's end, a
 	// correction window) with the batch's present, not with the wall clock.
 	BatchTime func(time.Time) time.Time
+	// AwaitProjections names the projections a write waits for before it
+	// answers: a client told that its write succeeded can read what it wrote
+	// at once (read your writes), and a command it sends next that checks a
+	// read model finds it there. Empty answers at once (tests that apply the
+	// read models themselves).
+	AwaitProjections []string
 }
 
 // Server serves keytask's HTTP API.
@@ -84,6 +91,11 @@ type Server struct {
 	codecOrigin   string
 	logins        *loginLimiter
 	batchTime     func(time.Time) time.Time
+	contractCache
+	// checkDecoded, when set (tests), is told after each request which body
+	// types its handler decoded, beside the type its route declares.
+	checkDecoded func(pattern string, declared reflect.Type, decoded []reflect.Type)
+	awaitNames   []string
 }
 
 // batchNow is the selection batches' present moment (see Config.BatchTime).
@@ -104,6 +116,12 @@ type Route struct {
 	Action  policy.Action
 	// Resource describes what the request touches, for the policy to decide on.
 	Resource func(r *http.Request, p identity.Principal) (policy.Resource, error)
+	// Request is a value of the type the handler decodes its JSON body into
+	// (nil for none), Response one of the type it answers with on success
+	// (nil when it is not declared). The OpenAPI document derives its
+	// schemas from them; the contract test checks that the handler decodes
+	// what Request says.
+	Request, Response any
 
 	handle func(w http.ResponseWriter, r *http.Request) error
 	// page routes answer a browser: errors as HTML, a missing login as a
@@ -132,7 +150,7 @@ func New(cfg Config) *Server {
 	s := &Server{pool: cfg.Pool, store: cfg.Store, reg: cfg.Registry, ready: cfg.Ready, tc: cfg.Temporal, log: cfg.Logger,
 		files: attachments.NewStore(cfg.Pool, cfg.MaxAttachmentSize), secureCookies: cfg.SecureCookies, noMetrics: cfg.MetricsElsewhere, logins: newLoginLimiter(),
 		payloadCodec: cfg.PayloadCodec, codecOrigin: cfg.CodecOrigin,
-		batchTime: cfg.BatchTime}
+		batchTime: cfg.BatchTime, awaitNames: slices.Clone(cfg.AwaitProjections)}
 	s.app = app.New(s.store, s.files, s.batchNow)
 	s.schoolRegister = func(ctx context.Context, codes []string) (map[string]intent.School, error) {
 		out := make(map[string]intent.School, len(codes))
@@ -174,8 +192,13 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 func (s *Server) routeTable() []Route {
 	routes := []Route{
 		{Pattern: "GET /healthz", Public: true, handle: s.healthz},
-		{Pattern: "GET /readyz", Public: true, handle: s.readyz},
-		{Pattern: "GET /readyz/commands", Public: true, handle: s.readyzCommands},
+		{Pattern: "GET /readyz", Public: true, handle: s.readyz, Response: readiness{}},
+		{Pattern: "GET /readyz/commands", Public: true, handle: s.readyzCommands, Response: readiness{}},
+		{Pattern: "GET /api/v1/openapi.json", Public: true, handle: s.openAPI},
+		{Pattern: "GET /{$}", Public: true, handle: func(w http.ResponseWriter, r *http.Request) error {
+			http.Redirect(w, r, "/web/", http.StatusFound)
+			return nil
+		}},
 	}
 	if !s.noMetrics {
 		metrics := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
@@ -185,9 +208,9 @@ func (s *Server) routeTable() []Route {
 		}})
 	}
 	return slices.Concat(routes, []Route{
-		{Pattern: "GET /api/v1/me", Action: policy.ActionRead, Resource: ownAccount, handle: s.me},
+		{Pattern: "GET /api/v1/me", Action: policy.ActionRead, Resource: ownAccount, handle: s.me, Response: userView{}},
 		{Pattern: "GET /api/v1/users", Action: policy.ActionRead, Resource: allUsers, handle: s.listUsers},
-		{Pattern: "POST /api/v1/users", Action: policy.ActionAdminister, Resource: allUsers, handle: s.registerUser},
+		{Pattern: "POST /api/v1/users", Action: policy.ActionAdminister, Resource: allUsers, handle: s.registerUser, Request: registerRequest{}, Response: registerResponse{}},
 		{Pattern: "GET /api/v1/streams/{stream}/timeline", Action: policy.ActionRead, Resource: streamOf, handle: s.timeline},
 	}, s.intentRoutes(), s.schoolRoutes(), s.importRoutes(), s.selectionRoutes(), s.selectionBatchRoutes(), s.publicRoutes(),
 		s.performanceRoutes(), s.inboxRoutes(), s.trackingRoutes(), s.developmentRoutes(), s.auditRoutes(), s.auditPageRoutes(), s.webRoutes(), s.tokenRoutes(), s.codecRoutes(), s.progressRoutes())
@@ -222,8 +245,38 @@ func (s *Server) serve(rt Route) http.Handler {
 				return
 			}
 		}
-		if err := rt.handle(w, r); err != nil {
-			fail(w, r, err)
+		call := &routeCall{}
+		r = r.WithContext(context.WithValue(r.Context(), routeCallKey, call))
+		var release func()
+		if !rt.Public && !rt.page {
+			var err error
+			if release, err = s.claimKey(r, rt, principal(r.Context()).UserID); err != nil {
+				fail(w, r, err)
+				return
+			}
+		}
+		if len(s.awaitNames) > 0 && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions {
+			w = &awaitWriter{ResponseWriter: w, await: func() { s.awaitProjections(r) }}
+		}
+		if release == nil {
+			if err := rt.handle(w, r); err != nil {
+				fail(w, r, err)
+			}
+		} else {
+			sw := &statusRecorder{ResponseWriter: w}
+			if err := rt.handle(sw, r); err != nil {
+				fail(sw, r, err)
+			}
+			if sw.status >= 400 && sw.status < 500 {
+				release()
+			}
+		}
+		if s.checkDecoded != nil {
+			var declared reflect.Type
+			if rt.Request != nil {
+				declared = reflect.TypeOf(rt.Request)
+			}
+			s.checkDecoded(rt.Pattern, declared, call.decoded)
 		}
 	})
 }

@@ -123,7 +123,7 @@ func (s *Server) checkCSRF(w http.ResponseWriter, r *http.Request, sess *webSess
 		got = r.PostFormValue(csrfField)
 	}
 	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(sess.csrf)) != 1 {
-		return &httpError{status: http.StatusForbidden, field: csrfField,
+		return &httpError{status: http.StatusForbidden, code: codeCSRF, field: csrfField,
 			message: "页面已过期或来源不明，请刷新页面后重新提交", detail: "missing or wrong CSRF token"}
 	}
 	return formNUL(r)

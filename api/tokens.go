@@ -274,9 +274,9 @@ func rotateToken(ctx context.Context, store *events.Store, meta events.Metadata,
 // request names another user, so the ministry cannot mint a token for anyone.
 func (s *Server) tokenRoutes() []Route {
 	return []Route{
-		{Pattern: "POST /api/v1/tokens", Action: policy.ActionWrite, Resource: ownCredential, handle: s.createToken},
+		{Pattern: "POST /api/v1/tokens", Action: policy.ActionWrite, Resource: ownCredential, handle: s.createToken, Request: tokenRequest{}, Response: issuedView{}},
 		{Pattern: "GET /api/v1/tokens", Action: policy.ActionRead, Resource: ownCredential, handle: s.ownTokens},
-		{Pattern: "POST /api/v1/tokens/{token}/rotate", Action: policy.ActionWrite, Resource: ownCredential, handle: s.rotateOwnToken},
+		{Pattern: "POST /api/v1/tokens/{token}/rotate", Action: policy.ActionWrite, Resource: ownCredential, handle: s.rotateOwnToken, Response: issuedView{}},
 		{Pattern: "DELETE /api/v1/tokens/{token}", Action: policy.ActionWrite, Resource: ownCredential, handle: s.revokeOwnToken},
 		{Pattern: "GET /api/v1/users/{user}/tokens", Action: policy.ActionAdminister, Resource: allUsers, handle: s.userTokens},
 		{Pattern: "DELETE /api/v1/users/{user}/tokens/{token}", Action: policy.ActionAdminister, Resource: allUsers, handle: s.revokeUserToken},

@@ -37,14 +37,14 @@ func (s *Server) trackingRoutes() []Route {
 		{Pattern: "GET /api/v1/projects/overdue", Action: read, Resource: ownProjects, handle: s.overdueProjects},
 		{Pattern: "GET " + proj, Action: read, Resource: s.projectResource(policy.KindProject), handle: s.getProject},
 		{Pattern: "GET " + proj + "/timeline", Action: read, Resource: s.projectResource(policy.KindProject), handle: s.projectTimeline},
-		{Pattern: "POST " + proj + "/evaluators", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.assignEvaluator},
-		{Pattern: "POST " + proj + "/inspections", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.scheduleInspection},
-		{Pattern: "POST " + proj + "/inspections/{inspection}/findings", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.recordInspection},
-		{Pattern: "POST " + proj + "/evaluations", Action: write, Resource: s.projectResource(policy.KindEvaluation), handle: s.submitEvaluation},
-		{Pattern: "POST " + proj + "/flag", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.flagProject},
-		{Pattern: "POST " + proj + "/rectified", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.confirmRectification},
-		{Pattern: "POST " + proj + "/revoke", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.revokeProject},
-		{Pattern: "POST " + proj + "/accept", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.acceptProject},
+		{Pattern: "POST " + proj + "/evaluators", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.assignEvaluator, Request: assignEvaluatorBody{}},
+		{Pattern: "POST " + proj + "/inspections", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.scheduleInspection, Request: scheduleInspectionBody{}},
+		{Pattern: "POST " + proj + "/inspections/{inspection}/findings", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.recordInspection, Request: recordInspectionBody{}},
+		{Pattern: "POST " + proj + "/evaluations", Action: write, Resource: s.projectResource(policy.KindEvaluation), handle: s.submitEvaluation, Request: submitEvaluationBody{}},
+		{Pattern: "POST " + proj + "/flag", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.flagProject, Request: flagProjectBody{}},
+		{Pattern: "POST " + proj + "/rectified", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.confirmRectification, Request: confirmRectificationBody{}},
+		{Pattern: "POST " + proj + "/revoke", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.revokeProject, Request: revokeProjectBody{}},
+		{Pattern: "POST " + proj + "/accept", Action: admin, Resource: s.projectResource(policy.KindProject), handle: s.acceptProject, Request: acceptProjectBody{}},
 	}
 }
 
@@ -262,9 +262,7 @@ func parseWhen(field, label, v string, endOfDay bool) (time.Time, error) {
 }
 
 func (s *Server) assignEvaluator(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Evaluator string `json:"evaluator"`
-	}
+	var req assignEvaluatorBody
 	return s.trackingCommand(w, r, &req, func(p tracking.Project, _ time.Time) (string, any, bool, error) {
 		u, err := projections.GetUser(r.Context(), s.pool, strings.TrimSpace(req.Evaluator))
 		switch {
@@ -281,10 +279,7 @@ func (s *Server) assignEvaluator(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) scheduleInspection(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Date string `json:"date"`
-		Note string `json:"note"`
-	}
+	var req scheduleInspectionBody
 	return s.trackingCommand(w, r, &req, func(p tracking.Project, now time.Time) (string, any, bool, error) {
 		date, err := parseWhen("date", "检查日期", req.Date, false)
 		if err != nil {
@@ -296,10 +291,7 @@ func (s *Server) scheduleInspection(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (s *Server) recordInspection(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Findings   string              `json:"findings"`
-		Conclusion tracking.Conclusion `json:"conclusion"`
-	}
+	var req recordInspectionBody
 	return s.trackingCommand(w, r, &req, func(p tracking.Project, _ time.Time) (string, any, bool, error) {
 		e, err := tracking.RecordInspection(p, r.PathValue("inspection"), req.Findings, req.Conclusion)
 		return tracking.TypeInspectionRecorded, e, true, err
@@ -307,10 +299,7 @@ func (s *Server) recordInspection(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) submitEvaluation(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Conclusion tracking.Conclusion `json:"conclusion"`
-		Summary    string              `json:"summary"`
-	}
+	var req submitEvaluationBody
 	return s.trackingCommand(w, r, &req, func(p tracking.Project, _ time.Time) (string, any, bool, error) {
 		e, err := tracking.SubmitEvaluation(p, principal(r.Context()).UserID, req.Conclusion, req.Summary)
 		return tracking.TypeEvaluationSubmitted, e, true, err
@@ -318,10 +307,7 @@ func (s *Server) submitEvaluation(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) flagProject(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Reason    string `json:"reason"`
-		RectifyBy string `json:"rectify_by"`
-	}
+	var req flagProjectBody
 	return s.trackingCommandThen(w, r, &req, func(p tracking.Project, now time.Time) (string, any, bool, error) {
 		by, err := parseWhen("rectify_by", "整改期限", req.RectifyBy, true)
 		if err != nil {
@@ -377,9 +363,7 @@ func (s *Server) startRectificationTimer(r *http.Request, t app.Tracked) error {
 }
 
 func (s *Server) confirmRectification(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Note string `json:"note"`
-	}
+	var req confirmRectificationBody
 	return s.trackingCommand(w, r, &req, func(p tracking.Project, _ time.Time) (string, any, bool, error) {
 		e, err := tracking.ConfirmRectification(p, req.Note)
 		return tracking.TypeRectificationConfirmed, e, true, err
@@ -387,9 +371,7 @@ func (s *Server) confirmRectification(w http.ResponseWriter, r *http.Request) er
 }
 
 func (s *Server) revokeProject(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Reason string `json:"reason"`
-	}
+	var req revokeProjectBody
 	return s.trackingCommand(w, r, &req, func(p tracking.Project, _ time.Time) (string, any, bool, error) {
 		e, err := tracking.Revoke(p, req.Reason)
 		return tracking.TypeProjectRevoked, e, true, err
@@ -397,10 +379,7 @@ func (s *Server) revokeProject(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) acceptProject(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		AcceptedAt string `json:"accepted_at"`
-		Conclusion string `json:"conclusion"`
-	}
+	var req acceptProjectBody
 	return s.trackingCommand(w, r, &req, func(p tracking.Project, now time.Time) (string, any, bool, error) {
 		at, err := parseWhen("accepted_at", "验收时间", req.AcceptedAt, false)
 		if err != nil {
@@ -409,4 +388,49 @@ func (s *Server) acceptProject(w http.ResponseWriter, r *http.Request) error {
 		e, err := tracking.Accept(p, at, req.Conclusion, now)
 		return tracking.TypeProjectAccepted, e, true, err
 	})
+}
+
+// assignEvaluatorBody is the body assignEvaluator decodes.
+type assignEvaluatorBody struct {
+	Evaluator string `json:"evaluator"`
+}
+
+// scheduleInspectionBody is the body scheduleInspection decodes.
+type scheduleInspectionBody struct {
+	Date string `json:"date"`
+	Note string `json:"note"`
+}
+
+// recordInspectionBody is the body recordInspection decodes.
+type recordInspectionBody struct {
+	Findings   string              `json:"findings"`
+	Conclusion tracking.Conclusion `json:"conclusion"`
+}
+
+// submitEvaluationBody is the body submitEvaluation decodes.
+type submitEvaluationBody struct {
+	Conclusion tracking.Conclusion `json:"conclusion"`
+	Summary    string              `json:"summary"`
+}
+
+// flagProjectBody is the body flagProject decodes.
+type flagProjectBody struct {
+	Reason    string `json:"reason"`
+	RectifyBy string `json:"rectify_by"`
+}
+
+// confirmRectificationBody is the body confirmRectification decodes.
+type confirmRectificationBody struct {
+	Note string `json:"note"`
+}
+
+// revokeProjectBody is the body revokeProject decodes.
+type revokeProjectBody struct {
+	Reason string `json:"reason"`
+}
+
+// acceptProjectBody is the body acceptProject decodes.
+type acceptProjectBody struct {
+	AcceptedAt string `json:"accepted_at"`
+	Conclusion string `json:"conclusion"`
 }

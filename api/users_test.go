@@ -170,3 +170,42 @@ func TestRegisterIdempotent(t *testing.T) {
 		}
 	})
 }
+
+// Every error answer carries a stable machine code beside the Chinese
+// message, and the field when one is at fault.
+func TestErrorsCarryCode(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cases := []struct {
+		name, method, path, token, body string
+		header                          []string
+		status                          int
+		code, field                     string
+	}{
+		{"no token", "GET", "/api/v1/users", "", "", nil, http.StatusUnauthorized, "unauthorized", "Authorization"},
+		{"malformed JSON", "POST", "/api/v1/users", e.adminToken, `{"user_id":`, nil, http.StatusBadRequest, "bad_request", ""},
+		{"unknown field", "POST", "/api/v1/users", e.adminToken, `{"nick":"x"}`, nil, http.StatusBadRequest, "bad_request", "nick"},
+		{"bad key", "POST", "/api/v1/users", e.adminToken, bjBody, []string{"Idempotency-Key", "a b"}, http.StatusBadRequest, "bad_request", "Idempotency-Key"},
+		{"invalid field", "POST", "/api/v1/users", e.adminToken, `{"user_id":"x1","name":"某","role":"wizard","organisation":"11"}`, nil, http.StatusUnprocessableEntity, "invalid", "role"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := e.do(c.method, c.path, c.token, c.body, c.header...)
+			want(t, res, c.status, c.field)
+			if res.str("code") != c.code {
+				t.Fatalf("code %q, want %q: %s", res.str("code"), c.code, res.Body)
+			}
+		})
+	}
+	want(t, e.do("POST", "/api/v1/users", e.adminToken, bjBody, "Idempotency-Key", "k-code"), http.StatusCreated, "")
+	reused := e.do("POST", "/api/v1/users", e.adminToken, strings.Replace(bjBody, "联络员", "管理员", 1), "Idempotency-Key", "k-code")
+	want(t, reused, http.StatusUnprocessableEntity, "Idempotency-Key")
+	if reused.str("code") != "idempotency_key_reused" || !strings.Contains(reused.str("error"), "k-code") {
+		t.Fatalf("reused key: %s", reused.Body)
+	}
+	// A refused request does not hold its key: corrected, it goes through.
+	want(t, e.do("POST", "/api/v1/users", e.adminToken, `{"user_id":"k2","name":"某","role":"wizard","organisation":"11"}`, "Idempotency-Key", "k-fix"),
+		http.StatusUnprocessableEntity, "role")
+	want(t, e.do("POST", "/api/v1/users", e.adminToken, `{"user_id":"k2","name":"某","role":"province","organisation":"11"}`, "Idempotency-Key", "k-fix"),
+		http.StatusCreated, "")
+}

@@ -439,6 +439,14 @@ func (pr *Projector) WaitCaughtUp(ctx context.Context) error {
 	return waitCaughtUp(ctx, pr.pool, pr.names)
 }
 
+// WaitCaughtUp returns when the checkpoints of the named projections have
+// reached the newest event committed when it was called, or with ctx's
+// error: what a writer waits for before telling its client that what it
+// wrote can be read. The projector may run in another process.
+func WaitCaughtUp(ctx context.Context, pool *pgxpool.Pool, names []string) error {
+	return waitCaughtUp(ctx, pool, names)
+}
+
 func waitCaughtUp(ctx context.Context, pool *pgxpool.Pool, names []string) error {
 	target, ok, err := newestEvent(ctx, pool)
 	if err != nil || !ok {

@@ -69,6 +69,16 @@ func allProjections() []projections.Projection {
 	return projections.All()
 }
 
+// awaitedProjections are the read models a write waits for before it
+// answers (api.Config.AwaitProjections): all of them.
+func awaitedProjections() []string {
+	var names []string
+	for _, p := range allProjections() {
+		names = append(names, p.Name())
+	}
+	return names
+}
+
 func projectionNames() string {
 	var names []string
 	for _, p := range allProjections() {
@@ -223,7 +233,7 @@ func (p *platform) runHTTP(ctx context.Context, ready func(context.Context) erro
 		Addr: p.cfg.HTTPAddr,
 		Handler: api.New(api.Config{Pool: p.pool, Store: p.store, Registry: p.reg, Ready: ready, Temporal: p.tc, Logger: p.log.With("component", "http"),
 			SecureCookies: p.cfg.SecureCookies, MetricsElsewhere: p.cfg.MetricsAddr != "",
-			PayloadCodec: p.codec, CodecOrigin: "http://" + p.cfg.TemporalUIAddr}).Handler(),
+			PayloadCodec: p.codec, CodecOrigin: "http://" + p.cfg.TemporalUIAddr, AwaitProjections: awaitedProjections()}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)
