@@ -19,9 +19,9 @@ func (s *Server) developmentRoutes() []Route {
 		{Pattern: "POST /api/v1/development-projects", Action: policy.ActionAdminister,
 			Resource: func(*http.Request, identity.Principal) (policy.Resource, error) {
 				return policy.Resource{Kind: policy.KindProject, ID: "new"}, nil
-			}, handle: s.assignDevelopmentProject},
+			}, handle: s.assignDevelopmentProject, Request: assignDevelopmentBody{}},
 		{Pattern: "GET " + dev, Action: policy.ActionRead, Resource: s.developmentResource, handle: s.getDevelopmentProject},
-		{Pattern: "POST " + dev + "/milestones", Action: policy.ActionAdminister, Resource: s.developmentResource, handle: s.recordDevelopmentMilestone},
+		{Pattern: "POST " + dev + "/milestones", Action: policy.ActionAdminister, Resource: s.developmentResource, handle: s.recordDevelopmentMilestone, Request: developmentMilestoneBody{}},
 	}
 }
 
@@ -83,16 +83,7 @@ func (s *Server) assignDevelopmentProject(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	var req struct {
-		ProjectID    string   `json:"project_id"`
-		PlanBatchID  string   `json:"plan_batch_id"`
-		TaskItem     string   `json:"task_item"`
-		TaskType     string   `json:"task_type"`
-		Title        string   `json:"title"`
-		Province     string   `json:"province"`
-		LeadUnit     string   `json:"lead_unit"`
-		Participants []string `json:"participants"`
-	}
+	var req assignDevelopmentBody
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -131,12 +122,7 @@ func (s *Server) recordDevelopmentMilestone(w http.ResponseWriter, r *http.Reque
 	if err != nil {
 		return err
 	}
-	var req struct {
-		Milestone string `json:"milestone"`
-		Date      string `json:"date"`
-		Note      string `json:"note"`
-		Reference string `json:"reference"`
-	}
+	var req developmentMilestoneBody
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -157,4 +143,24 @@ func (s *Server) recordDevelopmentMilestone(w http.ResponseWriter, r *http.Reque
 	v.Replayed = again
 	writeJSON(w, http.StatusOK, v)
 	return nil
+}
+
+// assignDevelopmentBody is the ministry assigning a development project.
+type assignDevelopmentBody struct {
+	ProjectID    string   `json:"project_id"`
+	PlanBatchID  string   `json:"plan_batch_id"`
+	TaskItem     string   `json:"task_item"`
+	TaskType     string   `json:"task_type"`
+	Title        string   `json:"title"`
+	Province     string   `json:"province"`
+	LeadUnit     string   `json:"lead_unit"`
+	Participants []string `json:"participants"`
+}
+
+// developmentMilestoneBody records one milestone of a development project.
+type developmentMilestoneBody struct {
+	Milestone string `json:"milestone"`
+	Date      string `json:"date"`
+	Note      string `json:"note"`
+	Reference string `json:"reference"`
 }

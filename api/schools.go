@@ -23,10 +23,10 @@ func (s *Server) schoolRoutes() []Route {
 		admin = policy.ActionAdminister
 	)
 	return []Route{
-		{Pattern: "POST /api/v1/schools", Action: admin, Resource: schoolRegister(false), handle: s.registerSchool},
+		{Pattern: "POST /api/v1/schools", Action: admin, Resource: schoolRegister(false), handle: s.registerSchool, Request: register.School{}},
 		{Pattern: "GET /api/v1/schools", Action: read, Resource: schoolRegister(true), handle: s.listSchools},
 		{Pattern: "GET /api/v1/schools/{code}", Action: read, Resource: schoolRegister(true), handle: s.getSchool},
-		{Pattern: "PUT /api/v1/schools/{code}", Action: admin, Resource: schoolRegister(false), handle: s.updateSchool},
+		{Pattern: "PUT /api/v1/schools/{code}", Action: admin, Resource: schoolRegister(false), handle: s.updateSchool, Request: register.School{}},
 	}
 }
 
