@@ -519,6 +519,7 @@ func intentJourney(t *testing.T, p *platform, b *browser) {
 	b.typeInto(`[name="lines[0].funds.school"]`, "100.5")
 	b.typeInto(`[name="lines[0].funds.provincial"]`, "20.0001")
 	b.choose(`[name="lines[2].undertake"]`, "true")
+	b.typeInto(`[name="lines[2].quantity"]`, "1")
 	b.typeInto(`[name="lines[2].funds.industry"]`, "0.0009")
 	if got := b.text("#form-total"); got != "120.501" {
 		t.Fatalf("live total %q, want 120.501", got)
