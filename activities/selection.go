@@ -454,3 +454,78 @@ func (a *Activities) PublishSelection(ctx context.Context, req PublishSelectionR
 	}
 	return a.Append(ctx, AppendRequest{Stream: req.Stream, Expected: req.Expected, Events: []EventSpec{spec}})
 }
+
+// ReplaceExpertsRequest asks the solver to fill Places alone.
+type ReplaceExpertsRequest struct {
+	SelectionStep
+	Round          int                   `json:"round"`
+	PerApplication int                   `json:"per_application"`
+	Places         []selection.OpenPlace `json:"places"`
+	Reason         string                `json:"reason"`
+	UsedLoads      map[string]int        `json:"used_loads,omitempty"` // this batch, the leaving places freed
+	AsOf           time.Time             `json:"as_of,omitzero"`
+}
+
+// ReplaceExpertsResult is the recorded replacement.
+type ReplaceExpertsResult struct {
+	Replaced selection.ExpertsReplaced `json:"replaced"`
+	Version  int64                     `json:"version"`
+}
+
+// ReplaceSelectionExperts runs a minimal-change reassignment: the solver
+// fills only the places left open, with the experts staying kept and those
+// who left barred, within every expert's load across all open batches, and
+// appends ExpertsReplaced with each choice's explanation.
+func (a *Activities) ReplaceSelectionExperts(ctx context.Context, req ReplaceExpertsRequest) (ReplaceExpertsResult, error) {
+	ids := make([]string, len(req.Places))
+	for i, p := range req.Places {
+		ids[i] = p.Application
+	}
+	apps, err := a.selectionApplications(ctx, ids)
+	if err != nil {
+		return ReplaceExpertsResult{}, err
+	}
+	for i, p := range req.Places {
+		apps[i].Panel, apps[i].Barred = p.Staying, p.Barred
+	}
+	experts, err := a.expertPool(ctx)
+	if err != nil {
+		return ReplaceExpertsResult{}, err
+	}
+	elsewhere, err := a.OpenBatchLoads(ctx, req.Stream)
+	if err != nil {
+		return ReplaceExpertsResult{}, err
+	}
+	for i := range experts {
+		experts[i].Load = max(0, experts[i].Load-req.UsedLoads[experts[i].ID]-elsewhere[experts[i].ID])
+	}
+	res, err := assign.Assign(assign.Problem{Applications: apps, Experts: experts, PerApplication: req.PerApplication, AsOf: req.AsOf})
+	if err != nil {
+		if ie, ok := err.(*assign.InfeasibleError); ok {
+			return ReplaceExpertsResult{}, temporal.NewNonRetryableApplicationError(ie.Message, InfeasibleErrorType, err, ie)
+		}
+		return ReplaceExpertsResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadAssignment", err)
+	}
+	// The new experts take the leaving ones' places in id order on both sides.
+	chosen := map[string][]assign.Assignment{}
+	for _, as := range res.Assignments {
+		chosen[as.Application] = append(chosen[as.Application], as)
+	}
+	out := selection.ExpertsReplaced{Round: req.Round, Reason: req.Reason}
+	for _, p := range req.Places {
+		for j, leaving := range p.Leaving {
+			as := chosen[p.Application][j]
+			out.Replacements = append(out.Replacements, selection.ExpertReplacement{Application: p.Application, Expert: leaving,
+				Replacement: as.Expert, Explanation: as.Zh})
+		}
+	}
+	spec, err := req.spec(0, selection.TypeExpertsReplaced, out)
+	if err != nil {
+		return ReplaceExpertsResult{}, err
+	}
+	rec, err := a.Append(ctx, AppendRequest{Stream: req.Stream, Expected: req.Expected, Events: []EventSpec{spec}})
+	if err != nil {
+		return ReplaceExpertsResult{}, err
+	}
+	return ReplaceExpertsResult{Replaced: out, Version: rec.Versions[0]}, nil
+}

@@ -428,7 +428,8 @@ func (s *Server) postScores(w http.ResponseWriter, r *http.Request) error {
 	if len(scores) == 0 {
 		return s.renderReview(w, r, http.StatusUnprocessableEntity, map[string]string{"": "请至少为一项申报打分"})
 	}
-	cmd := workflows.ScoresCommand{Expert: p.UserID, Scores: scores, Actor: metadata(r.Context())}
+	cmd := workflows.ScoresCommand{Expert: p.UserID, Scores: scores, DeclareNoConflict: r.PostForm.Get("declare_no_conflict") != "",
+		Actor: metadata(r.Context())}
 	if err := s.batchUpdate(r, workflows.UpdateSubmitScores, cmd, nil); err != nil {
 		if errs, ok := fieldErrors(err); ok {
 			return s.renderReview(w, r, http.StatusUnprocessableEntity, map[string]string{"": firstMessage(errs)})

@@ -62,6 +62,9 @@ func (s *Server) selectionBatchRoutes() []Route {
 			handle: cmd(workflows.UpdateAdjudicateObjection, adjudicateArg), Request: adjudicateArgBody{}},
 		{Pattern: "POST " + batch + "/publish", Action: admin, Resource: nat, handle: cmd(workflows.UpdatePublishSelection, emptyArg[workflows.PublishCommand])},
 		{Pattern: "POST " + batch + "/scores", Action: write, Resource: s.batchReviews, handle: s.submitScores, Request: submitScoresBody{}},
+		{Pattern: "POST " + batch + "/declarations", Action: write, Resource: s.batchReviews, handle: cmd(workflows.UpdateDeclareNoConflict, declareArg), Request: declareArgBody{}},
+		{Pattern: "POST " + batch + "/decline", Action: write, Resource: s.batchReviews, handle: cmd(workflows.UpdateDeclineAssignment, declineArg), Request: declineArgBody{}},
+		{Pattern: "POST " + batch + "/replace", Action: admin, Resource: nat, handle: cmd(workflows.UpdateReplaceExperts, decodeArg[workflows.ReplaceCommand]), Request: workflows.ReplaceCommand{}},
 		{Pattern: "POST " + batch + "/applications/{id}/resubmit", Action: write, Resource: s.applicationResource(true), handle: s.resubmitCorrection},
 	}
 }
@@ -335,8 +338,31 @@ func adjudicateArg(r *http.Request) (any, error) {
 }
 
 // stampActor sets the command's Actor to the caller, whatever the body said.
+// declareArg is the signed-in expert's declaration of no conflict with the
+// applications named.
+func declareArg(r *http.Request) (any, error) {
+	var req declareArgBody
+	if err := decodeJSON(bodyWriter(r), r, &req); err != nil {
+		return nil, err
+	}
+	return workflows.DeclareNoConflictCommand{Expert: principal(r.Context()).UserID, Applications: req.Applications, Actor: metadata(r.Context())}, nil
+}
+
+// declineArg is the signed-in expert declining one application, with a reason.
+func declineArg(r *http.Request) (any, error) {
+	var req declineArgBody
+	if err := decodeJSON(bodyWriter(r), r, &req); err != nil {
+		return nil, err
+	}
+	return workflows.DeclineCommand{Expert: principal(r.Context()).UserID, Application: req.Application, Reason: req.Reason,
+		Conflict: req.Conflict, Actor: metadata(r.Context())}, nil
+}
+
 func stampActor(c any, md events.Metadata) any {
 	switch v := c.(type) {
+	case *workflows.ReplaceCommand:
+		v.Actor = md
+		return *v
 	case *workflows.RaiseQuotaCommand:
 		v.Actor = md
 		return *v
@@ -432,7 +458,7 @@ func (s *Server) submitScores(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	cmd := workflows.ScoresCommand{Expert: p.UserID, Scores: req.Scores, Actor: metadata(r.Context())}
+	cmd := workflows.ScoresCommand{Expert: p.UserID, Scores: req.Scores, DeclareNoConflict: req.DeclareNoConflict, Actor: metadata(r.Context())}
 	if err := s.batchUpdate(r, workflows.UpdateSubmitScores, cmd, nil); err != nil {
 		return err
 	}
@@ -491,4 +517,20 @@ type adjudicateArgBody struct {
 // submitScoresBody is the body submitScores decodes.
 type submitScoresBody struct {
 	Scores []selection.ApplicationScores `json:"scores"`
+	// DeclareNoConflict signs the declaration of no conflict with each
+	// scored application not yet declared.
+	DeclareNoConflict bool `json:"declare_no_conflict"`
+}
+
+// declareArgBody is an expert signing the declaration of no conflict for
+// applications assigned to them.
+type declareArgBody struct {
+	Applications []string `json:"applications"`
+}
+
+// declineArgBody is an expert declining one assignment, with a reason.
+type declineArgBody struct {
+	Application string `json:"application"`
+	Reason      string `json:"reason"`
+	Conflict    bool   `json:"conflict"`
 }

@@ -508,7 +508,7 @@ func scoringPhase(ctx context.Context, r *Round) (string, error) {
 		for _, app := range j.apps {
 			scores = append(scores, map[string]any{"application": app, "criteria": Marks(app, j.expert, maxes)})
 		}
-		_, err := r.c.must(ctx, "POST", batchPath(j.b)+"/scores", r.expertTok[j.expert], map[string]any{"scores": scores}, ok())
+		_, err := r.c.must(ctx, "POST", batchPath(j.b)+"/scores", r.expertTok[j.expert], map[string]any{"scores": scores, "declare_no_conflict": true}, ok())
 		progress.add(1)
 		return err
 	})

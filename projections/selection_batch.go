@@ -219,6 +219,20 @@ func (SelectionBatches) apply(ctx context.Context, tx pgx.Tx, e events.Event, ba
 			}
 			return tx.SendBatch(ctx, b).Close()
 		})
+	case selection.TypeExpertsReplaced:
+		// The replacement takes the leaving expert's place; the rest of the
+		// panel stays in its order.
+		err = applyPayload(e, func(v selection.ExpertsReplaced) error {
+			b := &pgx.Batch{}
+			b.Queue(`UPDATE selection_batches SET proposed = NULL, proposed_round = 0 WHERE batch_id = $1`, batchID)
+			for _, r := range v.Replacements {
+				b.Queue(`UPDATE selection_batch_applications SET experts = (
+					SELECT coalesce(jsonb_agg(CASE WHEN x = to_jsonb($3::text) THEN to_jsonb($4::text) ELSE x END ORDER BY i), '[]')
+					FROM jsonb_array_elements(experts) WITH ORDINALITY AS t(x, i))
+					WHERE batch_id = $1 AND application_id = $2`, batchID, r.Application, r.Expert, r.Replacement)
+			}
+			return tx.SendBatch(ctx, b).Close()
+		})
 	case selection.TypeScoresSubmitted:
 		// Scores change the proposal's validity, not what this model shows.
 		err = exec(`UPDATE selection_batches SET proposed = NULL, proposed_round = 0 WHERE batch_id = $1`, batchID)

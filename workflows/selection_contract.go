@@ -56,6 +56,19 @@ import (
 //	FileObjection(ObjectionCommand) → string      public; the objection id
 //	AdjudicateObjection(AdjudicateCommand)        ministry; upheld or dismissed, with a reason
 //	PublishSelection(PublishCommand)              ministry
+//	DeclareNoConflict(DeclareNoConflictCommand)   expert; the declaration per assignment
+//	DeclineAssignment(DeclineCommand)             expert; with a reason
+//	ReplaceExperts(ReplaceCommand) → ReplaceResult ministry; fills only the open places
+//
+// Panels. A batch opened since panel rules (selection.BatchState.Panels) has
+// panels of at least selection.MinPerApplication; an expert scores an
+// application only after declaring no conflict with it (DeclareNoConflict, or
+// SubmitScores with DeclareNoConflict set); an expert declines with a reason;
+// the ministry replaces declined or silent experts and the solver fills only
+// those places (activity ReplaceSelectionExperts), every other assignment
+// unchanged. Before the scoring deadline the batch records
+// ScoringReminderDue at each of selection.ReminderLeads, and at it
+// ExpertsSilent naming the experts who had not scored.
 //
 // Thresholds and consensus. ProposeRanking ranks with the batch's pass
 // scores (an application below one is never selected, so a quota place may
@@ -102,6 +115,9 @@ const (
 	UpdateFileObjection         = "FileObjection"
 	UpdateAdjudicateObjection   = "AdjudicateObjection"
 	UpdatePublishSelection      = "PublishSelection"
+	UpdateDeclareNoConflict     = "DeclareNoConflict"
+	UpdateDeclineAssignment     = "DeclineAssignment"
+	UpdateReplaceExperts        = "ReplaceExperts"
 	QuerySelectionBatchStatus   = "SelectionBatchStatus"
 )
 
@@ -241,7 +257,36 @@ type AssignResult struct {
 type ScoresCommand struct {
 	Expert string                        `json:"expert"`
 	Scores []selection.ApplicationScores `json:"scores"`
-	Actor  events.Metadata               `json:"actor"`
+	// DeclareNoConflict signs the declaration of no conflict for the scored
+	// applications not yet declared, before the scores.
+	DeclareNoConflict bool            `json:"declare_no_conflict,omitempty"`
+	Actor             events.Metadata `json:"actor"`
+}
+
+type DeclareNoConflictCommand struct {
+	Expert       string          `json:"expert"`
+	Applications []string        `json:"applications"`
+	Actor        events.Metadata `json:"actor"`
+}
+
+type DeclineCommand struct {
+	Expert      string          `json:"expert"`
+	Application string          `json:"application"`
+	Reason      string          `json:"reason"`
+	Conflict    bool            `json:"conflict,omitempty"` // the reason is a conflict of interest
+	Actor       events.Metadata `json:"actor"`
+}
+
+type ReplaceCommand struct {
+	Slots  []selection.Slot `json:"slots"`
+	Reason string           `json:"reason"`
+	Actor  events.Metadata  `json:"actor"`
+}
+
+// ReplaceResult names the new places: application and the expert now on it.
+type ReplaceResult struct {
+	Round        int              `json:"round"`
+	Replacements []selection.Slot `json:"replacements"`
 }
 
 type RankCommand struct {

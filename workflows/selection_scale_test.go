@@ -135,7 +135,7 @@ func TestSelectionBatchNationalScale(t *testing.T) {
 	add(workflows.UpdateAdvanceStage, val(workflows.AdvanceCommand{From: Q, To: E, Actor: ministry}))
 	assigned := add(workflows.UpdateAssignExperts, val(workflows.AssignCommand{Actor: ministry}))
 	for _, e := range slices.Sorted(maps.Keys(scoresOf)) {
-		add(workflows.UpdateSubmitScores, val(workflows.ScoresCommand{Expert: e, Scores: scoresOf[e]}))
+		add(workflows.UpdateSubmitScores, val(workflows.ScoresCommand{Expert: e, Scores: scoresOf[e], DeclareNoConflict: true}))
 	}
 	rank := add(workflows.UpdateProposeRanking, val(workflows.RankCommand{Actor: ministry}))
 	confirm := add(workflows.UpdateConfirmRanking, func() any {

@@ -3,6 +3,9 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -36,6 +39,11 @@ type selectionBatch struct {
 // while the run closes and answers the ones it closes on in a task of their
 // own (see keyLock.closeRun). Runs begun before hold one mutex, as they did.
 const selectionRuntimeChange = "selection-batch-update-runtime"
+
+// SelectionPanelsChange names the version marker of batches opened with
+// panel rules (selection.BatchState.Panels); the rules then travel in the
+// state, so later runs need no marker of their own.
+const SelectionPanelsChange = "selection-batch-panels"
 
 // SelectionBatchWorkflow carries one selection batch from recommendation to
 // publication (see selection_contract.go). It completes once the batch is
@@ -72,10 +80,19 @@ func runSelectionBatch(ctx workflow.Context, p SelectionBatchParams, clock Clock
 		}
 		return b.run(ctx)
 	}
+	// Batches opened since panel rules keep panels of at least three,
+	// declarations before scoring, reminders and silent experts reported.
+	panels := workflow.GetVersion(ctx, SelectionPanelsChange, workflow.DefaultVersion, 1) >= 1
+	if panels {
+		if err := selection.CheckPanel(p.Batch.PerApplication); err != nil {
+			return RejectionError(err)
+		}
+	}
 	o, state, err := selection.OpenBatch(p.Batch, b.clock.Now(ctx))
 	if err != nil {
 		return RejectionError(err)
 	}
+	state.Panels = panels
 	b.State = state
 	unlock, err := b.updates.lockAll(ctx)
 	if err != nil {
@@ -118,8 +135,14 @@ func (b *selectionBatch) run(ctx workflow.Context) error {
 			}
 			continue
 		}
-		if d := deadline.Sub(b.clock.Now(ctx)); d > 0 {
-			fired, err := b.clock.AwaitWithTimeout(ctx, d, changed)
+		wake := deadline
+		reminded := b.State.Reminded
+		if r := b.State.NextReminder(); !r.IsZero() && r.Before(wake) {
+			wake = r
+		}
+		changedOrReminded := func() bool { return changed() || b.State.Reminded != reminded }
+		if d := wake.Sub(b.clock.Now(ctx)); d > 0 {
+			fired, err := b.clock.AwaitWithTimeout(ctx, d, changedOrReminded)
 			if err != nil {
 				return err
 			}
@@ -140,12 +163,31 @@ func (b *selectionBatch) run(ctx workflow.Context) error {
 }
 
 func (b *selectionBatch) deadlinePassed(ctx workflow.Context) error {
-	e, due := b.State.DeadlinePassed(b.clock.Now(ctx))
+	now := b.clock.Now(ctx)
+	if r, due := b.State.ReminderDue(now); due {
+		b.Steps++
+		return b.recordApply(ctx, fmt.Sprintf("reminder/%d", b.Steps), selection.TypeScoringReminderDue, r, systemActor)
+	}
+	e, due := b.State.DeadlinePassed(now)
 	if !due {
+		// A reminder whose time came after the deadline moved is skipped.
+		if !b.State.NextReminder().IsZero() && !now.Before(b.State.NextReminder()) && now.Before(b.State.Deadline) {
+			b.State.Reminded++
+		}
 		return nil
 	}
+	// The ministry hears who was silent when scoring closed, in the same
+	// step as the deadline.
+	silent, report := b.State.SilentAtDeadline()
 	b.Steps++
-	return b.recordApply(ctx, fmt.Sprintf("deadline/%d", b.Steps), selection.TypeStageDeadlinePassed, e, systemActor)
+	step := fmt.Sprintf("deadline/%d", b.Steps)
+	if err := b.recordApply(ctx, step, selection.TypeStageDeadlinePassed, e, systemActor); err != nil {
+		return err
+	}
+	if report {
+		return b.recordApply(ctx, step+"/silent", selection.TypeExpertsSilent, silent, systemActor)
+	}
+	return nil
 }
 
 // record appends one event to the batch stream.
@@ -221,15 +263,17 @@ func (b *selectionBatch) recordStage(ctx workflow.Context, key, step, typ string
 }
 
 // by tells the runtime that a command holds the whole batch, and who sent it.
-func (c RaiseQuotaCommand) by() (string, events.Metadata)     { return wholeWorkflow, c.Actor }
-func (c AdvanceCommand) by() (string, events.Metadata)        { return wholeWorkflow, c.Actor }
-func (c ReopenCommand) by() (string, events.Metadata)         { return wholeWorkflow, c.Actor }
-func (c ExtendStageCommand) by() (string, events.Metadata)    { return wholeWorkflow, c.Actor }
-func (c ScoresCommand) by() (string, events.Metadata)         { return wholeWorkflow, c.Actor }
-func (c ConfirmRankingCommand) by() (string, events.Metadata) { return wholeWorkflow, c.Actor }
-func (c AdjudicateCommand) by() (string, events.Metadata)     { return wholeWorkflow, c.Actor }
-func (c ConsensusCommand) by() (string, events.Metadata)      { return wholeWorkflow, c.Actor }
-func (c OverruleCommand) by() (string, events.Metadata)       { return wholeWorkflow, c.Actor }
+func (c RaiseQuotaCommand) by() (string, events.Metadata)        { return wholeWorkflow, c.Actor }
+func (c AdvanceCommand) by() (string, events.Metadata)           { return wholeWorkflow, c.Actor }
+func (c ReopenCommand) by() (string, events.Metadata)            { return wholeWorkflow, c.Actor }
+func (c ExtendStageCommand) by() (string, events.Metadata)       { return wholeWorkflow, c.Actor }
+func (c ScoresCommand) by() (string, events.Metadata)            { return wholeWorkflow, c.Actor }
+func (c ConfirmRankingCommand) by() (string, events.Metadata)    { return wholeWorkflow, c.Actor }
+func (c AdjudicateCommand) by() (string, events.Metadata)        { return wholeWorkflow, c.Actor }
+func (c ConsensusCommand) by() (string, events.Metadata)         { return wholeWorkflow, c.Actor }
+func (c OverruleCommand) by() (string, events.Metadata)          { return wholeWorkflow, c.Actor }
+func (c DeclareNoConflictCommand) by() (string, events.Metadata) { return wholeWorkflow, c.Actor }
+func (c DeclineCommand) by() (string, events.Metadata)           { return wholeWorkflow, c.Actor }
 
 // register installs the query and the commands; each holds the whole batch.
 func (b *selectionBatch) register(ctx workflow.Context) error {
@@ -269,10 +313,26 @@ func (b *selectionBatch) register(ctx workflow.Context) error {
 			func(c ExtendStageCommand, now time.Time) (selection.StageDeadlineExtended, error) {
 				return s.ExtendDeadline(c.Stage, c.Deadline, now)
 			}, noResult),
-		keyed(UpdateSubmitScores, "scores", selection.TypeScoresSubmitted, b.recordEvent, ScoresCommand.by,
-			func(c ScoresCommand, now time.Time) (selection.ScoresSubmitted, error) {
-				return s.SubmitScores(c.Expert, c.Scores, now)
+		command[ScoresCommand, scoreDecision, none]{
+			name: UpdateSubmitScores, record: b.submitScores,
+			decide: func(_ workflow.Context, c ScoresCommand, now time.Time) (scoreDecision, error) {
+				return b.decideScores(c, now)
+			},
+		},
+		keyed(UpdateDeclareNoConflict, "declare", selection.TypeNoConflictDeclared, b.recordEvent, DeclareNoConflictCommand.by,
+			func(c DeclareNoConflictCommand, now time.Time) (selection.NoConflictDeclared, error) {
+				return s.DeclareNoConflict(c.Expert, c.Applications, now)
 			}, noResult),
+		keyed(UpdateDeclineAssignment, "decline", selection.TypeAssignmentDeclined, b.recordEvent, DeclineCommand.by,
+			func(c DeclineCommand, now time.Time) (selection.AssignmentDeclined, error) {
+				return s.Decline(c.Expert, c.Application, c.Reason, c.Conflict, now)
+			}, noResult),
+		command[ReplaceCommand, []selection.OpenPlace, ReplaceResult]{
+			name: UpdateReplaceExperts, record: b.replaceExperts,
+			decide: func(_ workflow.Context, c ReplaceCommand, _ time.Time) ([]selection.OpenPlace, error) {
+				return s.MayReplace(c.Slots, c.Reason)
+			},
+		},
 		keyed(UpdateConfirmRanking, "confirm", selection.TypeRankingConfirmed, b.recordEvent, ConfirmRankingCommand.by,
 			func(c ConfirmRankingCommand, _ time.Time) (selection.RankingConfirmed, error) {
 				return s.ConfirmRanking(c.Round)
@@ -480,6 +540,99 @@ func (b *selectionBatch) assignExperts(ctx workflow.Context, c AssignCommand, _ 
 		}
 	}
 	return AssignResult{Round: round, Applications: len(res.Assignments), Experts: len(used), TotalLevel: res.TotalLevel}, nil
+}
+
+// scoreDecision is what a scores command records: the declaration it carries for
+// applications not yet declared, then the scores.
+type scoreDecision struct {
+	declared *selection.NoConflictDeclared
+	scores   selection.ScoresSubmitted
+}
+
+// decideScores decides on scores; a command that declares no conflict counts
+// as signing the declaration for its applications first.
+func (b *selectionBatch) decideScores(c ScoresCommand, now time.Time) (scoreDecision, error) {
+	var out scoreDecision
+	s := b.State
+	if c.DeclareNoConflict && s.Panels {
+		var apps []string
+		for _, sc := range c.Scores {
+			if !s.Signed(c.Expert, sc.Application) && !slices.Contains(apps, sc.Application) {
+				apps = append(apps, sc.Application)
+			}
+		}
+		if len(apps) > 0 {
+			d, err := s.DeclareNoConflict(c.Expert, apps, now)
+			if err != nil {
+				return out, remapDeclared(err, c.Scores)
+			}
+			out.declared = &d
+			// Decide the scores on the state as the declaration leaves it;
+			// the copy shares maps, so it works on a clone of them.
+			s.Apps = maps.Clone(s.Apps)
+			if err := s.Apply(d); err != nil {
+				return out, err
+			}
+		}
+	}
+	sc, err := s.SubmitScores(c.Expert, c.Scores, now)
+	out.scores = sc
+	return out, err
+}
+
+// remapDeclared names the scores' field in a declaration's refusal.
+func remapDeclared(err error, scores []selection.ApplicationScores) error {
+	var fe *domain.FieldError
+	if errors.As(err, &fe) && strings.HasPrefix(fe.Field, "applications[") {
+		for i := range scores {
+			if strings.Contains(fe.Detail, scores[i].Application) {
+				return domain.Invalid(fmt.Sprintf("scores[%d].application", i), fe.Message, fe.Detail)
+			}
+		}
+	}
+	return err
+}
+
+func (b *selectionBatch) submitScores(ctx workflow.Context, c ScoresCommand, d scoreDecision, _ time.Time) (none, error) {
+	md := actor(ctx, c.Actor)
+	if d.declared != nil {
+		if err := b.recordApply(ctx, b.step("declare"), selection.TypeNoConflictDeclared, *d.declared, md); err != nil {
+			return none{}, err
+		}
+	}
+	return none{}, b.recordApply(ctx, b.step("scores"), selection.TypeScoresSubmitted, d.scores, md)
+}
+
+// replaceExperts fills the open places through the solver in an activity,
+// which reads the pool and every open batch's load from the log; every other
+// assignment stays as it was.
+func (b *selectionBatch) replaceExperts(ctx workflow.Context, c ReplaceCommand, places []selection.OpenPlace, _ time.Time) (ReplaceResult, error) {
+	round := b.State.AssignRound + 1
+	used := b.State.ExpertLoads()
+	for _, p := range places {
+		for _, e := range p.Leaving {
+			used[e]--
+		}
+	}
+	req := activities.ReplaceExpertsRequest{SelectionStep: b.batchStep(ctx, "replace", c.Actor), Round: round,
+		PerApplication: b.State.PerApplication, Places: places, Reason: strings.TrimSpace(c.Reason), UsedLoads: used, AsOf: b.clock.Now(ctx)}
+	var a *activities.Activities
+	var res activities.ReplaceExpertsResult
+	opts := appendOptions()
+	opts.StartToCloseTimeout = 5 * time.Minute
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.ReplaceSelectionExperts, req).Get(ctx, &res); err != nil {
+		return ReplaceResult{}, infeasible(err)
+	}
+	b.Version = res.Version
+	b.State.AssignRound = round
+	if err := b.State.Apply(res.Replaced); err != nil {
+		return ReplaceResult{}, err
+	}
+	out := ReplaceResult{Round: round}
+	for _, r := range res.Replaced.Replacements {
+		out.Replacements = append(out.Replacements, selection.Slot{Application: r.Application, Expert: r.Replacement})
+	}
+	return out, nil
 }
 
 // infeasible turns the solver's refusal into the update's conflict, so the

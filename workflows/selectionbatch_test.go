@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"keytask/activities"
 	"keytask/db/pgtest"
@@ -33,7 +34,17 @@ type batchTest struct {
 	stages []string
 }
 
+// newBatchTest drives a batch opened before panel rules (panels of two, no
+// declarations), as the batches recorded then still run.
 func newBatchTest(t *testing.T, opts ...workflows.Options) *batchTest {
+	t.Helper()
+	bt := newPanelBatchTest(t, opts...)
+	bt.env.OnGetVersion(workflows.SelectionPanelsChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	return bt
+}
+
+// newPanelBatchTest drives a batch opened with panel rules.
+func newPanelBatchTest(t *testing.T, opts ...workflows.Options) *batchTest {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	bt := &batchTest{t: t, env: newTestEnv(&s)}
