@@ -604,10 +604,16 @@ func batchJourney(t *testing.T, p *platform, b *browser, bjToken string) string 
 		}
 	}
 	p.must("POST", "/api/v1/selection-batches", p.adminToken, `{"batch_id":"2022-yzyx","plan_batch_id":"2022-1","task_item":"2.1",
-		"quota":2,"per_application":1,"notice_days":5,"deadline":"`+deadline+`",
+		"quota":2,"per_application":3,"notice_days":5,"deadline":"`+deadline+`",
 		"period_days":{"qualification":3650,"expert_review":3650},
 		"rubric":{"task_type":"YZYX","criteria":[{"key":"base","name":"建设基础","weight":60,"max":60},{"key":"plan","name":"建设方案","weight":40,"max":40}]}}`)
 	p.must("POST", "/api/v1/experts", p.adminToken, `{"expert_id":"e1","name":"王专家","expertise":{"YZYX":3},"province":"31","load":5}`)
+	// A panel has at least three experts; the other two score through the API.
+	panel := map[string]string{}
+	for _, e := range []struct{ id, name, province, org string }{{"e2", "李专家", "32", "江苏某大学"}, {"e3", "赵专家", "33", "浙江某研究院"}} {
+		panel[e.id] = p.user(e.id, e.name, "expert", e.org, expertPassword)
+		p.must("POST", "/api/v1/experts", p.adminToken, fmt.Sprintf(`{"expert_id":%q,"name":%q,"expertise":{"YZYX":3},"province":%q,"load":5}`, e.id, e.name, e.province))
+	}
 	p.eventually("the batch is projected", func() bool { return p.call("GET", "/api/v1/selection-batches/2022-yzyx", p.adminToken, "", nil) == 200 })
 	// The school applies through its pages: the form, an attachment, submission.
 	b.login("sa", schoolPassword)
@@ -687,10 +693,16 @@ func batchJourney(t *testing.T, p *platform, b *browser, bjToken string) string 
 	b.submit(`a[href="/web/selection-batches/2022-yzyx/review"]`)
 	b.typeInto(`[name="score_`+id+`_base"]`, "55")
 	b.typeInto(`[name="score_`+id+`_plan"]`, "36")
+	// Scoring needs the signed declaration of no conflict.
+	b.do(chromedp.Click(chromedp.CSS(`[name="declare_no_conflict"]`)))
 	b.screenshot("expert-review-form")
 	b.submit(`main button[type=submit]`)
 	b.ok("已提交 1 项申报的评分")
 	b.logout()
+	for _, e := range []string{"e2", "e3"} {
+		p.must("POST", "/api/v1/selection-batches/2022-yzyx/scores", panel[e],
+			`{"declare_no_conflict":true,"scores":[{"application":"`+id+`","criteria":[54,35]}]}`)
+	}
 
 	// The ministry ranks, confirms and puts the list on public notice.
 	b.login("admin", adminPassword)
