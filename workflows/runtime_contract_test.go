@@ -84,7 +84,8 @@ func updateContracts() []updateContract {
 		{
 			name: "selection batch", workflow: workflows.SelectionBatchWorkflowName, id: workflows.SelectionBatchWorkflowID("b1"),
 			start: selStart, at: selStart.Add(time.Hour),
-			params: batchParams(),
+			// A batch opened now has panels of at least three.
+			params: func() workflows.SelectionBatchParams { p := batchParams(); p.Batch.PerApplication = 3; return p }(),
 			next:   decodeNext[workflows.SelectionBatchParams],
 			perRun: workflows.SetSelectionUpdatesPerRun,
 			// Every command holds the whole batch: the second waits for the first.
