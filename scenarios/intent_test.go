@@ -87,9 +87,8 @@ func genForm(rng *rand.Rand, items []intent.TaskItem) intent.FormInput {
 			continue // not undertaken: the line is left out
 		}
 		line := intent.LineInput{Item: it.Item, Undertake: json.RawMessage(`true`), Funds: map[string]json.RawMessage{}}
-		if it.Kind == intent.KindSelection {
-			line.Quantity = json.RawMessage(fmt.Sprint(1 + rng.IntN(20)))
-		}
+		// Every undertaken row states its 承接数量, development items included.
+		line.Quantity = json.RawMessage(fmt.Sprint(1 + rng.IntN(20)))
 		for _, s := range intent.Sources {
 			if rng.IntN(4) == 0 {
 				continue
