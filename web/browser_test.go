@@ -329,8 +329,16 @@ func (b *browser) submit(sel string) {
 func (b *browser) awaitNewPage(what string) {
 	b.t.Helper()
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if b.eval(`(window.__before === undefined && document.readyState === "complete") ? "new" : ""`) == "new" {
+		// The page may be navigating while it is asked: an evaluation cut
+		// short by the navigation means "not yet", not a failure.
+		ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(window.__before === undefined && document.readyState === "complete") ? "new" : ""`))
+		cancel()
+		if err == nil && v == "new" {
 			break
+		}
+		if err != nil && !strings.Contains(err.Error(), "navigated or closed") && !strings.Contains(err.Error(), "context was destroyed") {
+			b.t.Fatalf("%s: %v", what, err)
 		}
 		if time.Now().After(deadline) {
 			b.t.Fatalf("%s led to no new page (at %s)", what, b.location())
