@@ -91,15 +91,7 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p := principal(r.Context())
-	f := projections.ProjectFilter{Province: province, Status: status}
-	switch p.Role {
-	case identity.RoleEvaluator:
-		f.Evaluator = p.UserID
-	case identity.RoleProvince:
-		f.Province = p.Organisation
-	case identity.RoleSchool:
-		f.School = p.Organisation
-	}
+	f := ownScope(p, projections.ProjectFilter{Province: province, Status: status})
 	rows, err := projections.ListProjects(r.Context(), s.pool, f)
 	if err != nil {
 		return err
@@ -124,15 +116,7 @@ func (s *Server) overdueProjects(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := time.Now()
 	p := principal(r.Context())
-	f := projections.ProjectFilter{Province: province, OverdueAt: now}
-	switch p.Role {
-	case identity.RoleEvaluator:
-		f.Evaluator = p.UserID
-	case identity.RoleProvince:
-		f.Province = p.Organisation
-	case identity.RoleSchool:
-		f.School = p.Organisation
-	}
+	f := ownScope(p, projections.ProjectFilter{Province: province, OverdueAt: now})
 	rows, err := projections.ListProjects(r.Context(), s.pool, f)
 	if err != nil {
 		return err
@@ -433,4 +417,19 @@ type revokeProjectBody struct {
 type acceptProjectBody struct {
 	AcceptedAt string `json:"accepted_at"`
 	Conclusion string `json:"conclusion"`
+}
+
+// ownScope narrows a project filter to what the signed-in person's role may
+// list: an evaluator their assigned projects, a province its own, a school its
+// own. The policy still decides on each row.
+func ownScope(p identity.Principal, f projections.ProjectFilter) projections.ProjectFilter {
+	switch p.Role {
+	case identity.RoleEvaluator:
+		f.Evaluator = p.UserID
+	case identity.RoleProvince:
+		f.Province = p.Organisation
+	case identity.RoleSchool:
+		f.School = p.Organisation
+	}
+	return f
 }
